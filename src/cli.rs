@@ -1,0 +1,179 @@
+//! Command-line flags: every flag, its environment variable and its help text.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::cursor::Position;
+use crate::env_vars as env;
+use crate::error::ExportError;
+use crate::export::sink::SinkConfig;
+use crate::export::source::SourceConfig;
+use crate::export::{CursorStoreConfig, ExportConfig};
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success (including \"nothing new to export\")
+  1  runtime failure (database, sink, disk); the cursor covers only what was delivered
+  2  usage or configuration error (bad flag, no database, unusable cursor file); nothing was done
+  3  another run holds the cursor's lock; nothing was done";
+
+/// Keeps the guardrail follow-ups feed synchronized with analytics.
+#[derive(Debug, Parser)]
+#[command(name = "guardrail-followups", version, about, after_help = EXIT_CODES)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Export new follow-ups, oldest first, from where the cursor stopped.
+    ///
+    /// Rows are read in (created_at, id) order, only once they are older than the settle window,
+    /// and the cursor advances only over rows the sink has acknowledged. Logs, progress and the
+    /// summary go to stderr; stdout carries rows only.
+    #[command(after_help = EXIT_CODES)]
+    Export(ExportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Source database: postgres://user:pass@host/db (production) or sqlite://path (local work).
+    #[arg(long, env = env::DATABASE_URL, hide_env_values = true, value_name = "URL")]
+    pub database_url: Option<String>,
+
+    /// Use the demo database ./guardrail-demo.sqlite, created with a fixed sample when missing.
+    /// Takes precedence over --database-url.
+    #[arg(long)]
+    pub demo: bool,
+
+    /// Export at most N rows in this run (0 = everything pending); a backlog drains over runs.
+    #[arg(long, env = env::LIMIT, default_value_t = 0, value_name = "N")]
+    pub limit: u64,
+
+    /// Export only this provider's follow-ups. A cursor file is bound to its filter.
+    #[arg(long, env = env::PROVIDER_ID, value_name = "ID")]
+    pub provider_id: Option<String>,
+
+    /// Start point: a timestamp (rows at or after it) or TIMESTAMP/FOLLOW-UP-ID (rows strictly
+    /// after that row). Overrides the stored cursor; the store is updated after the run.
+    #[arg(long, env = env::CURSOR, value_name = "TS")]
+    pub cursor: Option<String>,
+
+    /// Where rows go.
+    #[arg(long, env = env::SINK, value_enum, default_value_t = SinkKind::Stdout)]
+    pub sink: SinkKind,
+
+    /// NDJSON file for --sink file; replaced atomically with this run's rows.
+    #[arg(long, env = env::FILE_PATH, value_name = "PATH")]
+    pub file_path: Option<PathBuf>,
+
+    /// Where the cursor is kept between runs.
+    #[arg(long, env = env::CURSOR_STORE, value_enum, default_value_t = CursorStoreKind::None)]
+    pub cursor_store: CursorStoreKind,
+
+    /// Cursor file for --cursor-store file. A lock file `<PATH>.lock` beside it keeps runs apart.
+    #[arg(
+        long,
+        env = env::CURSOR_STORE_PATH,
+        value_name = "PATH",
+        default_value = "guardrail_followups_cursor.json"
+    )]
+    pub cursor_store_path: PathBuf,
+
+    /// Ignore the stored cursor (even a corrupt or mismatched one) and start from the beginning,
+    /// or from --cursor when given. The store is overwritten after the run.
+    #[arg(long)]
+    pub reset_cursor: bool,
+
+    /// Only export rows at least this old, on the database clock, so that transactions still
+    /// open when the run starts are not passed over.
+    #[arg(long, env = env::SETTLE_SECONDS, default_value_t = 60, value_name = "SECONDS")]
+    pub settle_seconds: u64,
+
+    /// Rows per batch: the unit the sink acknowledges and the cursor advances by.
+    #[arg(long, env = env::BATCH_SIZE, default_value_t = 1000, value_name = "N",
+          value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub batch_size: u64,
+
+    /// No progress bar and no summary line; errors are still printed.
+    #[arg(long, short, env = env::QUIET)]
+    pub quiet: bool,
+
+    /// Log lines on stderr as text or as JSON objects (for Datadog, filebeat…).
+    #[arg(long, env = env::LOG_FORMAT, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SinkKind {
+    /// NDJSON on stdout.
+    Stdout,
+    /// NDJSON file at --file-path.
+    File,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CursorStoreKind {
+    /// Keep nothing: every run starts from --cursor or the beginning.
+    None,
+    /// A JSON file at --cursor-store-path.
+    File,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl ExportArgs {
+    /// Validates the flags into a typed configuration before any work starts.
+    pub fn into_config(self, stderr_is_terminal: bool) -> Result<ExportConfig, ExportError> {
+        let source = if self.demo {
+            SourceConfig::Sqlite(PathBuf::from(crate::demo::DEMO_PATH))
+        } else {
+            match self.database_url.as_deref().map(str::trim) {
+                Some(url) if !url.is_empty() => SourceConfig::from_url(url)?,
+                _ => {
+                    return Err(ExportError::config(
+                        "no database: set DATABASE_URL (or --database-url) to postgres://… or sqlite://…, \
+                         or pass --demo to try the bundled sample",
+                    ));
+                }
+            }
+        };
+        let sink = match self.sink {
+            SinkKind::Stdout => SinkConfig::Stdout,
+            SinkKind::File => match self.file_path {
+                Some(path) => SinkConfig::File(path),
+                None => return Err(ExportError::config("--sink file needs --file-path PATH")),
+            },
+        };
+        let cursor_store = match self.cursor_store {
+            CursorStoreKind::None => CursorStoreConfig::None,
+            CursorStoreKind::File => CursorStoreConfig::File(self.cursor_store_path),
+        };
+        let start = match self.cursor.as_deref().map(str::trim) {
+            Some(text) if !text.is_empty() => Some(
+                Position::parse(text).map_err(|reason| ExportError::config(format!("--cursor: {reason}")))?,
+            ),
+            _ => None,
+        };
+        let provider_id = self.provider_id.map(|p| p.trim().to_owned()).filter(|p| !p.is_empty());
+        Ok(ExportConfig {
+            source,
+            sink,
+            cursor_store,
+            limit: (self.limit > 0).then_some(self.limit),
+            provider_id,
+            start,
+            reset_cursor: self.reset_cursor,
+            settle: Duration::from_secs(self.settle_seconds),
+            batch_size: self.batch_size,
+            progress: stderr_is_terminal && !self.quiet,
+        })
+    }
+}

@@ -1,0 +1,91 @@
+//! Batches: the unit a sink acknowledges and the cursor advances by. Rows are normalised and
+//! serialised as they are added, so a batch is ready-to-write NDJSON.
+
+use std::ops::AddAssign;
+
+use crate::cursor::Position;
+use crate::row::{FollowUp, RowRepairs, SourceRow};
+
+/// Counts of what normalisation had to do, for the run's warnings.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RepairCounts {
+    pub contexts_repaired: u64,
+    pub contexts_nulled: u64,
+    pub unknown_actions: u64,
+}
+
+impl AddAssign<RowRepairs> for RepairCounts {
+    fn add_assign(&mut self, row: RowRepairs) {
+        self.contexts_repaired += u64::from(row.context_repaired);
+        self.contexts_nulled += u64::from(row.context_nulled);
+        self.unknown_actions += u64::from(row.unknown_action);
+    }
+}
+
+impl AddAssign for RepairCounts {
+    fn add_assign(&mut self, other: RepairCounts) {
+        self.contexts_repaired += other.contexts_repaired;
+        self.contexts_nulled += other.contexts_nulled;
+        self.unknown_actions += other.unknown_actions;
+    }
+}
+
+/// Consecutive rows in `(created_at, id)` order, serialised as NDJSON.
+#[derive(Debug, Default)]
+pub struct Batch {
+    /// One JSON object per row, each followed by `\n`.
+    pub ndjson: Vec<u8>,
+    pub rows: u64,
+    /// The last row's position: where the cursor moves once this batch is acknowledged.
+    pub last: Option<Position>,
+    pub repairs: RepairCounts,
+}
+
+impl Batch {
+    /// The rows as JSON values separated by commas, for wrapping in a JSON array.
+    pub fn json_array_items(&self) -> impl Iterator<Item = &[u8]> {
+        self.ndjson
+            .split(|b| *b == b'\n')
+            .filter(|line| !line.is_empty())
+    }
+}
+
+/// Fills batches of `size` rows.
+pub struct BatchBuilder {
+    size: u64,
+    current: Batch,
+}
+
+impl BatchBuilder {
+    pub fn new(size: u64) -> BatchBuilder {
+        BatchBuilder { size, current: Batch::default() }
+    }
+
+    /// Adds a row; returns the batch when it is full.
+    pub fn push(&mut self, row: SourceRow) -> Option<Batch> {
+        let (follow_up, repairs) = FollowUp::from_source(row);
+        serde_json::to_writer(&mut self.current.ndjson, &follow_up)
+            .expect("a row always serialises to a Vec");
+        self.current.ndjson.push(b'\n');
+        self.current.rows += 1;
+        self.current.repairs += repairs;
+        self.current.last = Some(Position {
+            created_at: follow_up.created_at,
+            id: Some(follow_up.follow_up_id),
+        });
+        (self.current.rows >= self.size).then(|| self.take())
+    }
+
+    /// The rows added since the last full batch, if any.
+    pub fn finish(mut self) -> Option<Batch> {
+        (self.current.rows > 0).then(|| self.take())
+    }
+
+    fn take(&mut self) -> Batch {
+        let capacity = self.current.ndjson.len();
+        std::mem::replace(
+            &mut self.current,
+            Batch { ndjson: Vec::with_capacity(capacity), ..Batch::default() },
+        )
+    }
+}

@@ -1,0 +1,107 @@
+//! Sources: where follow-ups are read from. Each reads one consistent, ordered stream of rows
+//! for a [`Query`] and hands it over as [`Batch`]es through a bounded channel, so reading,
+//! serialising and delivering overlap while memory stays bounded by a few batches.
+
+mod postgres;
+mod sqlite;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use crate::cursor::Position;
+use crate::error::ExportError;
+use crate::export::batch::Batch;
+
+pub use postgres::PostgresSource;
+pub use sqlite::SqliteSource;
+
+/// The table the application writes follow-ups to.
+pub const TABLE: &str = "provider_guardrail_followup";
+
+/// Batches in flight between the reader and the sink.
+const CHANNEL_BATCHES: usize = 2;
+
+/// Which rows a run reads.
+#[derive(Debug, Clone)]
+pub struct Query {
+    /// Start after this position (inclusive of its timestamp when it has no id).
+    pub after: Option<Position>,
+    pub provider_id: Option<String>,
+    /// Only rows with `created_at <= now() - settle` on the database clock.
+    pub settle: Duration,
+    /// At most this many rows (`None`: all).
+    pub limit: Option<u64>,
+}
+
+/// Where a source database is.
+#[derive(Debug, Clone)]
+pub enum SourceConfig {
+    Postgres(String),
+    Sqlite(PathBuf),
+}
+
+impl SourceConfig {
+    /// Reads a `postgres://`, `postgresql://` or `sqlite://` URL.
+    pub fn from_url(url: &str) -> Result<SourceConfig, ExportError> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(SourceConfig::Postgres(url.to_owned()))
+        } else if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
+            let path = path.split('?').next().unwrap_or_default();
+            if path.is_empty() {
+                return Err(ExportError::config("the SQLite URL has no path: use sqlite://path/to/file.sqlite"));
+            }
+            Ok(SourceConfig::Sqlite(PathBuf::from(path)))
+        } else {
+            Err(ExportError::config(format!(
+                "the database URL `{}` is neither postgres://… nor sqlite://…",
+                crate::redact::url(url)
+            )))
+        }
+    }
+}
+
+pub enum Source {
+    Postgres(PostgresSource),
+    Sqlite(SqliteSource),
+}
+
+/// What a source streams: batches, then possibly one error that ended the stream.
+pub type BatchReceiver = mpsc::Receiver<Result<Batch, anyhow::Error>>;
+
+impl Source {
+    pub async fn connect(config: &SourceConfig) -> Result<Source, ExportError> {
+        Ok(match config {
+            SourceConfig::Postgres(url) => Source::Postgres(PostgresSource::connect(url).await?),
+            SourceConfig::Sqlite(path) => Source::Sqlite(SqliteSource::open(path)?),
+        })
+    }
+
+    /// How many rows the query would return (for the progress bar's ETA).
+    pub async fn count(&self, query: &Query) -> anyhow::Result<u64> {
+        let pending = match self {
+            Source::Postgres(source) => source.count(query).await?,
+            Source::Sqlite(source) => source.count(query).await?,
+        };
+        Ok(query.limit.map_or(pending, |limit| pending.min(limit)))
+    }
+
+    /// Starts reading; batches of `batch_size` rows arrive on the returned channel.
+    pub fn stream(self, query: Query, batch_size: u64) -> BatchReceiver {
+        let (tx, rx) = mpsc::channel(CHANNEL_BATCHES);
+        match self {
+            Source::Postgres(source) => source.stream(query, batch_size, tx),
+            Source::Sqlite(source) => source.stream(query, batch_size, tx),
+        }
+        rx
+    }
+
+    /// The source for messages, without credentials.
+    pub fn describe(&self) -> String {
+        match self {
+            Source::Postgres(source) => source.describe(),
+            Source::Sqlite(source) => source.describe(),
+        }
+    }
+}

@@ -1,0 +1,198 @@
+//! PostgreSQL source: one ordered query per run, streamed row by row.
+//!
+//! The table has no index on `created_at` in the application's migrations, so paging with
+//! repeated `LIMIT` queries would scan and sort the table once per page. One streamed query
+//! scans and sorts once; tokio-postgres applies backpressure, so memory stays bounded.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use futures_util::{StreamExt, pin_mut};
+use tokio::sync::mpsc;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, Config, Row};
+use uuid::Uuid;
+
+use super::{Query, TABLE};
+use crate::error::ExportError;
+use crate::export::batch::{Batch, BatchBuilder};
+use crate::row::{SourceRow, Timestamp};
+
+pub struct PostgresSource {
+    client: Arc<Client>,
+    description: String,
+}
+
+impl PostgresSource {
+    pub async fn connect(url: &str) -> Result<PostgresSource, ExportError> {
+        let config: Config = url.parse().map_err(|e| {
+            ExportError::config(format!(
+                "DATABASE_URL `{}` is not a valid PostgreSQL URL: {e}",
+                crate::redact::url(url)
+            ))
+        })?;
+        let description = describe(&config);
+        let tls = tls_connector();
+        let (client, connection) = config.connect(tls).await.map_err(|e| {
+            anyhow::anyhow!(
+                "cannot connect to PostgreSQL at {description}: {}. Check DATABASE_URL \
+                 (host, port, user, password, database) and that the server accepts connections",
+                crate::redact::error_chain(&e)
+            )
+        })?;
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "PostgreSQL connection closed");
+            }
+        });
+        Ok(PostgresSource { client: Arc::new(client), description })
+    }
+
+    pub fn describe(&self) -> String {
+        self.description.clone()
+    }
+
+    pub async fn count(&self, query: &Query) -> anyhow::Result<u64> {
+        let (filter, params) = where_clause(query);
+        let sql = format!("SELECT count(*) FROM {TABLE} WHERE {filter}");
+        let row = self
+            .client
+            .query_one(&sql, &param_refs(&params))
+            .await
+            .map_err(|e| self.query_error(e))?;
+        Ok(u64::try_from(row.get::<_, i64>(0)).unwrap_or(0))
+    }
+
+    pub fn stream(self, query: Query, batch_size: u64, tx: mpsc::Sender<anyhow::Result<Batch>>) {
+        tokio::spawn(async move {
+            if let Err(e) = self.read_into(&query, batch_size, &tx).await {
+                let _ = tx.send(Err(e)).await;
+            }
+        });
+    }
+
+    async fn read_into(
+        &self,
+        query: &Query,
+        batch_size: u64,
+        tx: &mpsc::Sender<anyhow::Result<Batch>>,
+    ) -> anyhow::Result<()> {
+        let (filter, mut params) = where_clause(query);
+        let mut sql = format!(
+            "SELECT id, provider_id, provider_name, action, notes, platform_context::text, \
+             conversion_cursor, conversion_href, created_at FROM {TABLE} WHERE {filter} \
+             ORDER BY created_at, id"
+        );
+        if let Some(limit) = query.limit {
+            params.push(Box::new(i64::try_from(limit).unwrap_or(i64::MAX)));
+            sql.push_str(&format!(" LIMIT ${}", params.len()));
+        }
+        let rows = self
+            .client
+            .query_raw(&sql, param_refs(&params))
+            .await
+            .map_err(|e| self.query_error(e))?;
+        pin_mut!(rows);
+        let mut builder = BatchBuilder::new(batch_size);
+        while let Some(row) = rows.next().await {
+            let row = row.map_err(|e| self.query_error(e))?;
+            if let Some(batch) = builder.push(decode(&row)?) {
+                if tx.send(Ok(batch)).await.is_err() {
+                    return Ok(()); // the run stopped listening (output closed or failed)
+                }
+            }
+        }
+        if let Some(batch) = builder.finish() {
+            let _ = tx.send(Ok(batch)).await;
+        }
+        Ok(())
+    }
+
+    fn query_error(&self, e: tokio_postgres::Error) -> anyhow::Error {
+        if e.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE) {
+            return anyhow::anyhow!(
+                "table {TABLE} does not exist in {}: point DATABASE_URL at the application's database",
+                self.description
+            );
+        }
+        anyhow::anyhow!(
+            "reading {TABLE} from {} failed: {}",
+            self.description,
+            crate::redact::error_chain(&e)
+        )
+    }
+}
+
+type Params = Vec<Box<dyn ToSql + Sync + Send>>;
+
+/// The `WHERE` shared by the export and its count.
+fn where_clause(query: &Query) -> (String, Params) {
+    let mut params: Params = vec![Box::new(query.settle.as_secs_f64())];
+    let mut filter = String::from("created_at <= now() - make_interval(secs => $1)");
+    if let Some(after) = query.after {
+        params.push(Box::new(after.created_at.to_datetime()));
+        match after.id {
+            Some(id) => {
+                params.push(Box::new(id));
+                filter.push_str(&format!(" AND (created_at, id) > (${}, ${})", params.len() - 1, params.len()));
+            }
+            None => filter.push_str(&format!(" AND created_at >= ${}", params.len())),
+        }
+    }
+    if let Some(provider) = &query.provider_id {
+        params.push(Box::new(provider.clone()));
+        filter.push_str(&format!(" AND provider_id = ${}", params.len()));
+    }
+    (filter, params)
+}
+
+fn param_refs(params: &Params) -> Vec<&(dyn ToSql + Sync)> {
+    params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect()
+}
+
+fn decode(row: &Row) -> anyhow::Result<SourceRow> {
+    let id: Uuid = row.try_get(0).context("decoding id")?;
+    let created_at: DateTime<Utc> = row
+        .try_get(8)
+        .with_context(|| format!("decoding created_at of follow-up {id}"))?;
+    let text = |i: usize| -> anyhow::Result<Option<String>> {
+        row.try_get(i).with_context(|| format!("decoding column {i} of follow-up {id}"))
+    };
+    Ok(SourceRow {
+        id,
+        provider_id: text(1)?.unwrap_or_default(),
+        provider_name: text(2)?,
+        action: text(3)?.unwrap_or_default(),
+        notes: text(4)?,
+        platform_context: text(5)?,
+        conversion_cursor: text(6)?,
+        conversion_href: text(7)?,
+        created_at: Timestamp::from_micros(created_at.timestamp_micros()),
+    })
+}
+
+/// `host:port/dbname` without credentials.
+fn describe(config: &Config) -> String {
+    let host = match config.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
+        #[cfg(unix)]
+        Some(tokio_postgres::config::Host::Unix(path)) => path.display().to_string(),
+        None => "localhost".into(),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let db = config.get_dbname().or(config.get_user()).unwrap_or("postgres");
+    format!("{host}:{port}/{db}")
+}
+
+/// TLS with the Mozilla root certificates, used when the URL's `sslmode` asks for it
+/// (`prefer`, the default, falls back to plain TCP when the server offers no TLS).
+fn tls_connector() -> tokio_postgres_rustls::MakeRustlsConnect {
+    let roots = rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .expect("ring supports the default TLS versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    tokio_postgres_rustls::MakeRustlsConnect::new(config)
+}

@@ -1,0 +1,16 @@
+//! guardrail-followups: keeps the guardrail follow-ups feed in PostgreSQL synchronized with
+//! analytics.
+//!
+//! Data flow: [`export::source`] reads rows in `(created_at, id)` order, [`row`] normalises
+//! them, [`export::sink`] delivers them batch by batch, and [`cursor`] records how far the
+//! delivered feed reaches.
+
+pub mod cli;
+pub mod cursor;
+pub mod demo;
+pub mod env_vars;
+pub mod error;
+pub mod export;
+pub mod logging;
+pub mod redact;
+pub mod row;

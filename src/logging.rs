@@ -1,0 +1,94 @@
+//! Logging to stderr, as text or JSON lines, and the run's summary line.
+
+use std::fmt;
+use std::io::IsTerminal;
+
+use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::registry::LookupSpan;
+
+use crate::cli::LogFormat;
+use crate::export::Summary;
+
+/// Sets up the global subscriber. `RUST_LOG` refines the level (default `info`, or `warn`
+/// with `--quiet`).
+pub fn init(format: LogFormat, quiet: bool) {
+    let default = if quiet { "warn" } else { "info" };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).init(),
+        LogFormat::Text => builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .event_format(PlainText)
+            .fmt_fields(tracing_subscriber::fmt::format::debug_fn(|writer, field, value| {
+                // Text lines carry the message only; the structured fields are for JSON logs.
+                if field.name() == "message" { write!(writer, "{value:?}") } else { Ok(()) }
+            }))
+            .init(),
+    }
+}
+
+/// Text lines for people: `message`, `warning: message`, `error: message`.
+struct PlainText;
+
+impl<S, N> FormatEvent<S, N> for PlainText
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(&self, ctx: &FmtContext<'_, S, N>, mut writer: Writer<'_>, event: &Event<'_>) -> fmt::Result {
+        let prefix = match *event.metadata().level() {
+            Level::ERROR => "error: ",
+            Level::WARN => "warning: ",
+            Level::INFO => "",
+            Level::DEBUG => "debug: ",
+            Level::TRACE => "trace: ",
+        };
+        write!(writer, "{prefix}")?;
+        ctx.field_format().format_fields(writer.by_ref(), event)?;
+        writeln!(writer)
+    }
+}
+
+/// The one-line summary at the end of a run, with warnings for what normalisation repaired.
+pub fn summary(summary: &Summary) {
+    let cursor = match summary.cursor {
+        Some(position) => match position.id {
+            Some(id) => format!("{}/{id}", position.created_at),
+            None => position.created_at.to_string(),
+        },
+        None => "none".into(),
+    };
+    let repairs = summary.repairs;
+    if repairs.contexts_repaired + repairs.contexts_nulled > 0 {
+        tracing::warn!(
+            repaired = repairs.contexts_repaired,
+            nulled = repairs.contexts_nulled,
+            "platformContext normalised: {} repaired, {} exported as null",
+            repairs.contexts_repaired,
+            repairs.contexts_nulled
+        );
+    }
+    if repairs.unknown_actions > 0 {
+        tracing::warn!(
+            rows = repairs.unknown_actions,
+            "{} rows have an action other than pause/resume/escalate (exported as they are)",
+            repairs.unknown_actions
+        );
+    }
+    let closed = if summary.output_closed { " (output closed by its reader)" } else { "" };
+    tracing::info!(
+        rows = summary.rows,
+        cursor = %cursor,
+        seconds = summary.elapsed.as_secs_f64(),
+        rows_per_second = summary.rows_per_second().round(),
+        source = %summary.source,
+        "exported {} rows{closed}; cursor {cursor}; {:.2}s; {:.0} rows/s",
+        summary.rows,
+        summary.elapsed.as_secs_f64(),
+        summary.rows_per_second(),
+    );
+}

@@ -1,0 +1,459 @@
+//! The exported row: its JSON shape, its timestamp format and the normalisation of
+//! `platformContext`. Everything here is a pure function of the source values.
+
+use std::fmt;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+/// Actions the application writes. Others are exported as they are and counted in a warning.
+pub const KNOWN_ACTIONS: [&str; 3] = ["pause", "resume", "escalate"];
+
+/// One follow-up as it is exported: one NDJSON line, keys in exactly this order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FollowUp {
+    pub follow_up_id: Uuid,
+    pub provider_id: String,
+    pub provider_name: Option<String>,
+    pub action: String,
+    pub notes: Option<String>,
+    pub platform_context: Option<PlatformContext>,
+    pub conversion_cursor: Option<String>,
+    pub conversion_href: Option<String>,
+    pub created_at: Timestamp,
+}
+
+/// The canonical platform context: exactly these four keys, each a trimmed non-empty string or null.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PlatformContext {
+    pub id: Option<String>,
+    pub label: Option<String>,
+    pub handle: Option<String>,
+    pub platform_type: Option<String>,
+}
+
+/// A row as read from the source, before normalisation.
+#[derive(Debug, Clone)]
+pub struct SourceRow {
+    pub id: Uuid,
+    pub provider_id: String,
+    pub provider_name: Option<String>,
+    pub action: String,
+    pub notes: Option<String>,
+    /// The `platform_context` column as JSON text; `None` for SQL NULL.
+    pub platform_context: Option<String>,
+    pub conversion_cursor: Option<String>,
+    pub conversion_href: Option<String>,
+    pub created_at: Timestamp,
+}
+
+/// What normalising one row had to do; summed into the run's warnings.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RowRepairs {
+    /// The context was usable but not canonical (variant keys, padding, extra keys…).
+    pub context_repaired: bool,
+    /// A non-null context carried nothing usable and was exported as null.
+    pub context_nulled: bool,
+    /// The action is not one of pause/resume/escalate.
+    pub unknown_action: bool,
+}
+
+impl FollowUp {
+    /// Builds the exported row from a source row. Never fails: a row is never dropped for its
+    /// context; what had to be repaired is reported in the returned [`RowRepairs`].
+    pub fn from_source(row: SourceRow) -> (FollowUp, RowRepairs) {
+        let action = normalize_action(&row.action);
+        let unknown_action = !KNOWN_ACTIONS.contains(&action.as_str());
+        let (platform_context, outcome) = match row.platform_context.as_deref() {
+            None => (None, ContextOutcome::Absent),
+            Some(text) => match serde_json::from_str::<Value>(text) {
+                Ok(value) => normalize_platform_context(&value),
+                Err(_) => (None, ContextOutcome::Nulled),
+            },
+        };
+        let repairs = RowRepairs {
+            context_repaired: outcome == ContextOutcome::Repaired,
+            context_nulled: outcome == ContextOutcome::Nulled,
+            unknown_action,
+        };
+        let follow_up = FollowUp {
+            follow_up_id: row.id,
+            provider_id: row.provider_id,
+            provider_name: row.provider_name,
+            action,
+            notes: row.notes,
+            platform_context,
+            conversion_cursor: row.conversion_cursor,
+            conversion_href: row.conversion_href,
+            created_at: row.created_at,
+        };
+        (follow_up, repairs)
+    }
+}
+
+/// Trims and lowercases an action.
+pub fn normalize_action(action: &str) -> String {
+    action.trim().to_lowercase()
+}
+
+/// How a `platform_context` value was turned into the exported one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContextOutcome {
+    /// JSON null (or SQL NULL): exported as null, nothing to report.
+    Absent,
+    /// Already canonical: only canonical keys, trimmed non-empty strings or nulls.
+    Canonical,
+    /// Usable after mapping variant keys, trimming, dropping unknown keys or decoding.
+    Repaired,
+    /// Not null, but not an object with an id or a label: exported as null.
+    Nulled,
+}
+
+/// Canonical field of the context a (normalised) key maps to, in order of preference.
+/// Keys are compared lowercased with `_`, `-` and spaces removed, so `platform_type`,
+/// `platformType` and `Platform-Type` are one key.
+const KEY_ALIASES: [(&str, Field); 14] = [
+    ("id", Field::Id),
+    ("platformid", Field::Id),
+    ("label", Field::Label),
+    ("name", Field::Label),
+    ("displayname", Field::Label),
+    ("title", Field::Label),
+    ("handle", Field::Handle),
+    ("username", Field::Handle),
+    ("slug", Field::Handle),
+    ("login", Field::Handle),
+    ("platformtype", Field::PlatformType),
+    ("type", Field::PlatformType),
+    ("platform", Field::PlatformType),
+    ("kind", Field::PlatformType),
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Field {
+    Id,
+    Label,
+    Handle,
+    PlatformType,
+}
+
+const CANONICAL_KEYS: [&str; 4] = ["id", "label", "handle", "platformType"];
+
+/// Normalises a `platform_context` value into the canonical shape.
+///
+/// - An object: each canonical field takes the first of its aliases present (see
+///   [`KEY_ALIASES`]: `id`/`platformId`; `label`/`name`/`displayName`/`title`;
+///   `handle`/`username`/`slug`/`login`; `platformType`/`type`/`platform`/`kind`, compared
+///   case-, underscore- and hyphen-insensitively). Strings are trimmed, empty strings become
+///   null, numbers become their decimal text, anything else is null. Unknown keys are dropped.
+/// - A JSON string that itself holds a JSON object (double-encoded by an old writer) is
+///   decoded once and normalised as that object.
+/// - The result is null when the value is not an object, or carries neither an id nor a label.
+pub fn normalize_platform_context(value: &Value) -> (Option<PlatformContext>, ContextOutcome) {
+    match value {
+        Value::Null => (None, ContextOutcome::Absent),
+        Value::Object(map) => normalize_object(map, false),
+        Value::String(text) => match serde_json::from_str::<Value>(text) {
+            Ok(Value::Object(map)) => normalize_object(&map, true),
+            _ => (None, ContextOutcome::Nulled),
+        },
+        _ => (None, ContextOutcome::Nulled),
+    }
+}
+
+fn normalize_object(
+    map: &Map<String, Value>,
+    decoded: bool,
+) -> (Option<PlatformContext>, ContextOutcome) {
+    let mut context = PlatformContext::default();
+    // Rank of the alias that filled each field, so the preferred alias wins whatever the key order.
+    let mut rank = [usize::MAX; 4];
+    for (key, value) in map {
+        let folded: String = key
+            .chars()
+            .filter(|c| !matches!(c, '_' | '-' | ' '))
+            .flat_map(char::to_lowercase)
+            .collect();
+        let Some(position) = KEY_ALIASES.iter().position(|(alias, _)| *alias == folded) else {
+            continue;
+        };
+        let field = KEY_ALIASES[position].1;
+        let slot = field as usize;
+        let Some(text) = scalar_text(value) else {
+            continue;
+        };
+        if position < rank[slot] {
+            rank[slot] = position;
+            let target = match field {
+                Field::Id => &mut context.id,
+                Field::Label => &mut context.label,
+                Field::Handle => &mut context.handle,
+                Field::PlatformType => &mut context.platform_type,
+            };
+            *target = Some(text);
+        }
+    }
+    if context.id.is_none() && context.label.is_none() {
+        return (None, ContextOutcome::Nulled);
+    }
+    let canonical = !decoded
+        && map.iter().all(|(key, value)| {
+            CANONICAL_KEYS.contains(&key.as_str())
+                && match value {
+                    Value::Null => true,
+                    Value::String(s) => !s.is_empty() && s.trim() == s,
+                    _ => false,
+                }
+        });
+    let outcome = if canonical {
+        ContextOutcome::Canonical
+    } else {
+        ContextOutcome::Repaired
+    };
+    (Some(context), outcome)
+}
+
+/// A trimmed non-empty string from a string or a number; `None` for anything else.
+fn scalar_text(value: &Value) -> Option<String> {
+    let text = match value {
+        Value::String(s) => s.trim().to_owned(),
+        Value::Number(n) => n.to_string(),
+        _ => return None,
+    };
+    (!text.is_empty()).then_some(text)
+}
+
+/// A UTC instant with microsecond precision (PostgreSQL's `timestamptz` precision).
+///
+/// It is written as RFC 3339 with `Z` and exactly six fractional digits,
+/// `2026-01-22T04:00:00.000000Z`, so that its text sorts like its value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(i64);
+
+impl Timestamp {
+    pub fn from_micros(micros: i64) -> Timestamp {
+        Timestamp(micros)
+    }
+
+    pub fn micros(self) -> i64 {
+        self.0
+    }
+
+    pub fn now() -> Timestamp {
+        Timestamp(Utc::now().timestamp_micros())
+    }
+
+    pub fn to_datetime(self) -> DateTime<Utc> {
+        DateTime::from_timestamp_micros(self.0).expect("timestamp within chrono's range")
+    }
+
+    /// Parses RFC 3339 with any offset (`Z`, `+00:00`, `+02:00`), a space instead of `T`, or a
+    /// bare date (midnight UTC). Digits beyond microseconds are truncated.
+    pub fn parse(text: &str) -> Result<Timestamp, String> {
+        let text = text.trim();
+        let parsed = DateTime::parse_from_rfc3339(text)
+            .or_else(|_| DateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f%#z"))
+            .map(|t| t.with_timezone(&Utc))
+            .or_else(|_| {
+                chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+                    .map(|d| d.and_hms_opt(0, 0, 0).expect("midnight").and_utc())
+            });
+        match parsed {
+            Ok(t) => Ok(Timestamp(t.timestamp_micros())),
+            Err(_) => Err(format!(
+                "`{text}` is not a timestamp; expected RFC 3339 such as 2026-01-22T04:00:00Z"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = self.to_datetime().to_rfc3339_opts(SecondsFormat::Micros, true);
+        f.write_str(&text)
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    /// Accepts only the exported form: `Z` and exactly six fractional digits.
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        let exact = text.len() == 27
+            && text.ends_with('Z')
+            && text.as_bytes()[19] == b'.'
+            && text.as_bytes()[10] == b'T';
+        if !exact {
+            return Err(serde::de::Error::custom(format!(
+                "`{text}` is not a createdAt like 2026-01-22T04:00:00.000000Z"
+            )));
+        }
+        Timestamp::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ctx(id: Option<&str>, label: Option<&str>, handle: Option<&str>, kind: Option<&str>) -> PlatformContext {
+        PlatformContext {
+            id: id.map(str::to_owned),
+            label: label.map(str::to_owned),
+            handle: handle.map(str::to_owned),
+            platform_type: kind.map(str::to_owned),
+        }
+    }
+
+    fn norm(value: Value) -> (Option<PlatformContext>, ContextOutcome) {
+        normalize_platform_context(&value)
+    }
+
+    #[test]
+    fn a_canonical_context_passes_through_unchanged() {
+        let value = json!({"id": "ig-1", "label": "Instagram", "handle": "@shop", "platformType": "instagram"});
+        assert_eq!(
+            norm(value),
+            (Some(ctx(Some("ig-1"), Some("Instagram"), Some("@shop"), Some("instagram"))), ContextOutcome::Canonical)
+        );
+    }
+
+    #[test]
+    fn a_canonical_context_with_nulls_and_missing_keys_is_still_canonical() {
+        let value = json!({"id": "ig-1", "handle": null});
+        assert_eq!(norm(value), (Some(ctx(Some("ig-1"), None, None, None)), ContextOutcome::Canonical));
+    }
+
+    #[test]
+    fn snake_case_and_variant_keys_map_to_the_canonical_ones() {
+        let value = json!({"platform_id": "tt-9", "name": "TikTok", "username": "shop", "platform_type": "tiktok"});
+        assert_eq!(
+            norm(value),
+            (Some(ctx(Some("tt-9"), Some("TikTok"), Some("shop"), Some("tiktok"))), ContextOutcome::Repaired)
+        );
+        let value = json!({"ID": "x", "Display-Name": "X", "slug": "x-shop", "type": "x"});
+        assert_eq!(norm(value), (Some(ctx(Some("x"), Some("X"), Some("x-shop"), Some("x"))), ContextOutcome::Repaired));
+    }
+
+    #[test]
+    fn the_canonical_key_wins_over_a_variant_whatever_the_order() {
+        let value = json!({"type": "legacy", "name": "Old", "platformType": "youtube", "label": "YouTube"});
+        assert_eq!(norm(value), (Some(ctx(None, Some("YouTube"), None, Some("youtube"))), ContextOutcome::Repaired));
+    }
+
+    #[test]
+    fn strings_are_trimmed_and_blank_strings_become_null() {
+        let value = json!({"id": "  ig-2 ", "label": "", "handle": "   ", "platformType": "\tinstagram\n"});
+        assert_eq!(norm(value), (Some(ctx(Some("ig-2"), None, None, Some("instagram"))), ContextOutcome::Repaired));
+    }
+
+    #[test]
+    fn numbers_become_text_and_other_values_null() {
+        let value = json!({"id": 12345, "label": true, "handle": {"a": 1}, "platformType": ["x"]});
+        assert_eq!(norm(value), (Some(ctx(Some("12345"), None, None, None)), ContextOutcome::Repaired));
+    }
+
+    #[test]
+    fn extra_keys_are_dropped() {
+        let value = json!({"id": "a", "label": "A", "followers": 10, "meta": {"x": 1}});
+        assert_eq!(norm(value), (Some(ctx(Some("a"), Some("A"), None, None)), ContextOutcome::Repaired));
+    }
+
+    #[test]
+    fn a_context_without_id_or_label_is_null() {
+        assert_eq!(norm(json!({"handle": "shop", "platformType": "x"})), (None, ContextOutcome::Nulled));
+        assert_eq!(norm(json!({"id": " ", "label": ""})), (None, ContextOutcome::Nulled));
+    }
+
+    #[test]
+    fn an_empty_object_is_null() {
+        assert_eq!(norm(json!({})), (None, ContextOutcome::Nulled));
+    }
+
+    #[test]
+    fn json_null_is_absent_not_a_repair() {
+        assert_eq!(norm(Value::Null), (None, ContextOutcome::Absent));
+    }
+
+    #[test]
+    fn a_plain_string_an_array_a_number_and_a_boolean_are_null() {
+        assert_eq!(norm(json!("instagram")), (None, ContextOutcome::Nulled));
+        assert_eq!(norm(json!([{"id": "a"}])), (None, ContextOutcome::Nulled));
+        assert_eq!(norm(json!(42)), (None, ContextOutcome::Nulled));
+        assert_eq!(norm(json!(true)), (None, ContextOutcome::Nulled));
+    }
+
+    #[test]
+    fn a_double_encoded_object_is_decoded_once() {
+        let value = json!("{\"id\": \"ig-3\", \"label\": \"Insta\"}");
+        assert_eq!(norm(value), (Some(ctx(Some("ig-3"), Some("Insta"), None, None)), ContextOutcome::Repaired));
+    }
+
+    #[test]
+    fn a_row_with_unparseable_context_text_is_kept_with_a_null_context() {
+        let (row, repairs) = FollowUp::from_source(source_row(Some("{not json"), " Pause "));
+        assert_eq!(row.platform_context, None);
+        assert_eq!(row.action, "pause");
+        assert!(repairs.context_nulled && !repairs.unknown_action);
+    }
+
+    #[test]
+    fn an_unknown_action_is_exported_as_it_is_and_reported() {
+        let (row, repairs) = FollowUp::from_source(source_row(None, "Suspend"));
+        assert_eq!(row.action, "suspend");
+        assert!(repairs.unknown_action);
+        assert!(!repairs.context_nulled && !repairs.context_repaired);
+    }
+
+    #[test]
+    fn the_row_serialises_with_the_nine_keys_in_order() {
+        let (row, _) = FollowUp::from_source(source_row(Some(r#"{"id":"a","label":"A"}"#), "resume"));
+        let line = serde_json::to_string(&row).unwrap();
+        assert_eq!(
+            line,
+            r#"{"followUpId":"0b6f5a2e-6d1c-4a53-9a5e-2f0c8d1e7b11","providerId":"provider-123","providerName":null,"action":"resume","notes":"n","platformContext":{"id":"a","label":"A","handle":null,"platformType":null},"conversionCursor":null,"conversionHref":null,"createdAt":"2026-01-22T04:00:00.000000Z"}"#
+        );
+        let back: FollowUp = serde_json::from_str(&line).unwrap();
+        assert_eq!(back, row);
+    }
+
+    #[test]
+    fn timestamps_print_with_six_digits_and_z() {
+        let t = Timestamp::parse("2026-01-22T04:00:00+00:00").unwrap();
+        assert_eq!(t.to_string(), "2026-01-22T04:00:00.000000Z");
+        let t = Timestamp::parse("2026-01-22 06:00:00.123456789+02:00").unwrap();
+        assert_eq!(t.to_string(), "2026-01-22T04:00:00.123456Z");
+        assert_eq!(Timestamp::parse("2026-01-22").unwrap().to_string(), "2026-01-22T00:00:00.000000Z");
+        assert!(Timestamp::parse("yesterday").is_err());
+    }
+
+    #[test]
+    fn created_at_must_be_in_the_exported_form_when_read_back() {
+        assert!(serde_json::from_str::<Timestamp>("\"2026-01-22T04:00:00Z\"").is_err());
+        assert!(serde_json::from_str::<Timestamp>("\"2026-01-22T04:00:00.000000Z\"").is_ok());
+    }
+
+    fn source_row(context: Option<&str>, action: &str) -> SourceRow {
+        SourceRow {
+            id: "0B6F5A2E-6D1C-4A53-9A5E-2F0C8D1E7B11".parse().unwrap(),
+            provider_id: "provider-123".into(),
+            provider_name: None,
+            action: action.into(),
+            notes: Some("n".into()),
+            platform_context: context.map(str::to_owned),
+            conversion_cursor: None,
+            conversion_href: None,
+            created_at: Timestamp::parse("2026-01-22T04:00:00Z").unwrap(),
+        }
+    }
+}
