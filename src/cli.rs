@@ -158,11 +158,15 @@ impl ExportArgs {
         };
         let start = match self.cursor.as_deref().map(str::trim) {
             Some(text) if !text.is_empty() => Some(
-                Position::parse(text).map_err(|reason| ExportError::config(format!("--cursor: {reason}")))?,
+                Position::parse(text)
+                    .map_err(|reason| ExportError::config(format!("--cursor: {reason}")))?,
             ),
             _ => None,
         };
-        let provider_id = self.provider_id.map(|p| p.trim().to_owned()).filter(|p| !p.is_empty());
+        let provider_id = self
+            .provider_id
+            .map(|p| p.trim().to_owned())
+            .filter(|p| !p.is_empty());
         Ok(ExportConfig {
             source,
             sink,

@@ -37,7 +37,10 @@ impl Position {
             }
             None => (text, None),
         };
-        Ok(Position { created_at: Timestamp::parse(ts)?, id })
+        Ok(Position {
+            created_at: Timestamp::parse(ts)?,
+            id,
+        })
     }
 }
 
@@ -108,7 +111,10 @@ pub fn parse(bytes: &[u8]) -> Result<CursorState, String> {
             let file: CursorFile = serde_json::from_value(Value::Object(map))
                 .map_err(|e| format!("it does not match the cursor format ({e})"))?;
             let position = match (file.cursor, file.cursor_id) {
-                (Some(ts), id) => Some(Position { created_at: Timestamp::parse(&ts)?, id }),
+                (Some(ts), id) => Some(Position {
+                    created_at: Timestamp::parse(&ts)?,
+                    id,
+                }),
                 (None, None) => None,
                 (None, Some(_)) => return Err("it has a cursorId without a cursor".into()),
             };
@@ -131,10 +137,18 @@ pub fn parse(bytes: &[u8]) -> Result<CursorState, String> {
 
 fn legacy(ts: Option<&str>) -> Result<CursorState, String> {
     let position = match ts {
-        Some(ts) => Some(Position { created_at: Timestamp::parse(ts)?, id: None }),
+        Some(ts) => Some(Position {
+            created_at: Timestamp::parse(ts)?,
+            id: None,
+        }),
         None => None,
     };
-    Ok(CursorState { position, provider_id: None, total_rows: 0, legacy: true })
+    Ok(CursorState {
+        position,
+        provider_id: None,
+        total_rows: 0,
+        legacy: true,
+    })
 }
 
 fn kind_of(value: &Value) -> &'static str {
@@ -210,7 +224,10 @@ impl FileStore {
                 message: format!("cannot open the cursor lock {}: {e}", lock_path.display()),
             })?;
         match lock.try_lock() {
-            Ok(()) => Ok(FileStore { path: path.to_owned(), _lock: lock }),
+            Ok(()) => Ok(FileStore {
+                path: path.to_owned(),
+                _lock: lock,
+            }),
             Err(std::fs::TryLockError::WouldBlock) => Err(ExportError::Locked {
                 message: format!(
                     "another export is running on the cursor {} (it holds {}); \
@@ -239,10 +256,12 @@ impl FileStore {
                 });
             }
         };
-        parse(&bytes).map(Some).map_err(|reason| ExportError::CorruptCursor {
-            path: self.path.display().to_string(),
-            reason,
-        })
+        parse(&bytes)
+            .map(Some)
+            .map_err(|reason| ExportError::CorruptCursor {
+                path: self.path.display().to_string(),
+                reason,
+            })
     }
 
     fn save(&mut self, state: &CursorState, run_rows: u64) -> Result<(), ExportError> {
@@ -302,16 +321,28 @@ mod tests {
             legacy: false,
         };
         let text = render(&state, 42, ts("2026-01-22T05:00:00Z"));
-        assert!(text.contains(r#""cursor": "2026-01-22T04:00:00.123456Z""#), "{text}");
+        assert!(
+            text.contains(r#""cursor": "2026-01-22T04:00:00.123456Z""#),
+            "{text}"
+        );
         assert!(text.contains(r#""rows": 42"#), "{text}");
-        assert!(text.contains(r#""updatedAt": "2026-01-22T05:00:00.000000Z""#), "{text}");
+        assert!(
+            text.contains(r#""updatedAt": "2026-01-22T05:00:00.000000Z""#),
+            "{text}"
+        );
         assert_eq!(parse(text.as_bytes()).unwrap(), state);
     }
 
     #[test]
     fn the_old_scripts_object_is_read_as_a_timestamp_cursor() {
         let state = parse(br#"{"cursor": "2026-01-22T04:00:00+00:00", "rows": 842, "updatedAt": "2026-01-22T04:05:09+00:00"}"#).unwrap();
-        assert_eq!(state.position, Some(Position { created_at: ts("2026-01-22T04:00:00Z"), id: None }));
+        assert_eq!(
+            state.position,
+            Some(Position {
+                created_at: ts("2026-01-22T04:00:00Z"),
+                id: None
+            })
+        );
         assert!(state.legacy);
         assert_eq!(state.provider_id, None);
     }
@@ -320,7 +351,11 @@ mod tests {
     fn a_bare_timestamp_file_is_read_quoted_or_not() {
         for text in ["2026-01-22T04:00:00+00:00\n", "\"2026-01-22T04:00:00Z\""] {
             let state = parse(text.as_bytes()).unwrap();
-            assert_eq!(state.position.unwrap().created_at, ts("2026-01-22T04:00:00Z"), "{text}");
+            assert_eq!(
+                state.position.unwrap().created_at,
+                ts("2026-01-22T04:00:00Z"),
+                "{text}"
+            );
         }
     }
 
@@ -342,7 +377,8 @@ mod tests {
 
     #[test]
     fn a_position_parses_with_or_without_an_id() {
-        let p = Position::parse("2026-01-22T04:00:00Z/0b6f5a2e-6d1c-4a53-9a5e-2f0c8d1e7b11").unwrap();
+        let p =
+            Position::parse("2026-01-22T04:00:00Z/0b6f5a2e-6d1c-4a53-9a5e-2f0c8d1e7b11").unwrap();
         assert!(p.id.is_some());
         assert_eq!(Position::parse("2026-01-22T04:00:00Z").unwrap().id, None);
         assert!(Position::parse("2026-01-22T04:00:00Z/nope").is_err());

@@ -60,12 +60,20 @@ const NOTES: [Option<&str>; 12] = [
 
 /// `platform_context` values as they appear in the real table, canonical and messy.
 const CONTEXTS: [Option<&str>; 14] = [
-    Some(r#"{"id":"ig-1001","label":"Instagram","handle":"@northwind","platformType":"instagram"}"#),
-    Some(r#"{"id":"tt-2002","label":"TikTok Shop","handle":"@mueller.shop","platformType":"tiktok"}"#),
+    Some(
+        r#"{"id":"ig-1001","label":"Instagram","handle":"@northwind","platformType":"instagram"}"#,
+    ),
+    Some(
+        r#"{"id":"tt-2002","label":"TikTok Shop","handle":"@mueller.shop","platformType":"tiktok"}"#,
+    ),
     Some(r#"{"id":"yt-3003","label":"YouTube","handle":null,"platformType":"youtube"}"#),
-    Some(r#"{"platform_id":"ig-1001","name":"Instagram","username":"northwind","platform_type":"instagram"}"#),
+    Some(
+        r#"{"platform_id":"ig-1001","name":"Instagram","username":"northwind","platform_type":"instagram"}"#,
+    ),
     Some(r#"{"id":" fb-4004 ","label":"  Facebook ","handle":"","type":"facebook"}"#),
-    Some(r#"{"id":5005,"label":"Shopify","slug":"cafe-envios","platformType":"shopify","followers":12000}"#),
+    Some(
+        r#"{"id":5005,"label":"Shopify","slug":"cafe-envios","platformType":"shopify","followers":12000}"#,
+    ),
     Some(r#"{"handle":"@orphan","platformType":"instagram"}"#),
     Some(r#"{}"#),
     Some(r#""instagram""#),
@@ -76,7 +84,16 @@ const CONTEXTS: [Option<&str>; 14] = [
     None,
 ];
 
-const ACTIONS: [&str; 8] = ["pause", "resume", "escalate", "pause", "resume", "Pause", " escalate ", "ESCALATE"];
+const ACTIONS: [&str; 8] = [
+    "pause",
+    "resume",
+    "escalate",
+    "pause",
+    "resume",
+    "Pause",
+    " escalate ",
+    "ESCALATE",
+];
 
 /// Creates the demo database at `path` unless it exists. The sample is the same on every
 /// machine: a fixed seed, fixed start date, several weeks of follow-ups.
@@ -84,7 +101,10 @@ pub fn ensure(path: &Path) -> anyhow::Result<bool> {
     if path.exists() {
         return Ok(false);
     }
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let temp = tempfile::Builder::new()
         .prefix(".guardrail-demo-")
         .suffix(".sqlite")
@@ -94,7 +114,13 @@ pub fn ensure(path: &Path) -> anyhow::Result<bool> {
         let mut conn = Connection::open(temp.path()).context("opening the new demo database")?;
         fill(&mut conn).context("filling the demo database")?;
     }
-    temp.persist(path).map_err(|e| anyhow::anyhow!("saving the demo database to {}: {}", path.display(), e.error))?;
+    temp.persist(path).map_err(|e| {
+        anyhow::anyhow!(
+            "saving the demo database to {}: {}",
+            path.display(),
+            e.error
+        )
+    })?;
     Ok(true)
 }
 
@@ -110,9 +136,13 @@ pub fn fill(conn: &mut Connection) -> rusqlite::Result<()> {
         )?;
         let mut rng = ChaCha8Rng::seed_from_u64(0x6a7d_2026);
         // Six weeks from Monday 5 January 2026, 00:00 UTC.
-        let start = Timestamp::parse("2026-01-05T00:00:00Z").expect("valid date").micros();
+        let start = Timestamp::parse("2026-01-05T00:00:00Z")
+            .expect("valid date")
+            .micros();
         let span = 42 * 24 * 3600 * 1_000_000i64;
-        let mut times: Vec<i64> = (0..DEMO_ROWS).map(|_| start + rng.random_range(0..span)).collect();
+        let mut times: Vec<i64> = (0..DEMO_ROWS)
+            .map(|_| start + rng.random_range(0..span))
+            .collect();
         // Some follow-ups recorded in one transaction share their timestamp exactly.
         for i in (0..DEMO_ROWS).step_by(37) {
             let shared = times[i];
@@ -127,7 +157,9 @@ pub fn fill(conn: &mut Connection) -> rusqlite::Result<()> {
             let action = ACTIONS[rng.random_range(0..ACTIONS.len())];
             let notes = NOTES[rng.random_range(0..NOTES.len())];
             let context = CONTEXTS[rng.random_range(0..CONTEXTS.len())];
-            let conversion_cursor = rng.random_bool(0.6).then(|| format!("conv_2026_{:06}", n * 7 + 11));
+            let conversion_cursor = rng
+                .random_bool(0.6)
+                .then(|| format!("conv_2026_{:06}", n * 7 + 11));
             let conversion_href = conversion_cursor
                 .as_ref()
                 .filter(|_| rng.random_bool(0.8))
@@ -139,7 +171,8 @@ pub fn fill(conn: &mut Connection) -> rusqlite::Result<()> {
                 action,
                 notes,
                 context,
-                rng.random_bool(0.2).then_some(r#"[{"name":"evidence.pdf"}]"#),
+                rng.random_bool(0.2)
+                    .then_some(r#"[{"name":"evidence.pdf"}]"#),
                 conversion_cursor,
                 conversion_href,
                 Timestamp::from_micros(created).to_string(),

@@ -32,7 +32,11 @@ pub enum ExportError {
          Give each --provider-id its own --cursor-store-path, or rerun with --reset-cursor \
          to rebind this file (the next run then starts from the beginning or --cursor)"
     )]
-    CursorMismatch { path: String, stored: String, requested: String },
+    CursorMismatch {
+        path: String,
+        stored: String,
+        requested: String,
+    },
     /// Another run holds the lock.
     #[error("{message}")]
     Locked { message: String },
@@ -46,7 +50,9 @@ pub enum ExportError {
 
 impl ExportError {
     pub fn config(message: impl Into<String>) -> ExportError {
-        ExportError::Config { message: message.into() }
+        ExportError::Config {
+            message: message.into(),
+        }
     }
 
     pub fn exit_code(&self) -> ExitCode {

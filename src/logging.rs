@@ -17,16 +17,28 @@ pub fn init(format: LogFormat, quiet: bool) {
     let default = if quiet { "warn" } else { "info" };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
-        LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .init(),
         LogFormat::Text => builder
             .with_ansi(std::io::stderr().is_terminal())
             .event_format(PlainText)
-            .fmt_fields(tracing_subscriber::fmt::format::debug_fn(|writer, field, value| {
-                // Text lines carry the message only; the structured fields are for JSON logs.
-                if field.name() == "message" { write!(writer, "{value:?}") } else { Ok(()) }
-            }))
+            .fmt_fields(tracing_subscriber::fmt::format::debug_fn(
+                |writer, field, value| {
+                    // Text lines carry the message only; the structured fields are for JSON logs.
+                    if field.name() == "message" {
+                        write!(writer, "{value:?}")
+                    } else {
+                        Ok(())
+                    }
+                },
+            ))
             .init(),
     }
 }
@@ -39,7 +51,12 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
     N: for<'a> FormatFields<'a> + 'static,
 {
-    fn format_event(&self, ctx: &FmtContext<'_, S, N>, mut writer: Writer<'_>, event: &Event<'_>) -> fmt::Result {
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
         let prefix = match *event.metadata().level() {
             Level::ERROR => "error: ",
             Level::WARN => "warning: ",
@@ -79,7 +96,11 @@ pub fn summary(summary: &Summary) {
             repairs.unknown_actions
         );
     }
-    let closed = if summary.output_closed { " (output closed by its reader)" } else { "" };
+    let closed = if summary.output_closed {
+        " (output closed by its reader)"
+    } else {
+        ""
+    };
     tracing::info!(
         rows = summary.rows,
         cursor = %cursor,

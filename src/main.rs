@@ -36,7 +36,11 @@ fn main() -> ExitCode {
 fn prepare_demo() -> Result<(), ExportError> {
     let path = std::path::Path::new(demo::DEMO_PATH);
     if demo::ensure(path)? {
-        tracing::info!("created the demo database {} ({} follow-ups)", path.display(), demo::DEMO_ROWS);
+        tracing::info!(
+            "created the demo database {} ({} follow-ups)",
+            path.display(),
+            demo::DEMO_ROWS
+        );
     }
     Ok(())
 }
@@ -45,7 +49,9 @@ fn runtime() -> Result<tokio::runtime::Runtime, ExportError> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| ExportError::Runtime { source: anyhow::Error::new(e).context("starting the async runtime") })
+        .map_err(|e| ExportError::Runtime {
+            source: anyhow::Error::new(e).context("starting the async runtime"),
+        })
 }
 
 fn fail(error: &ExportError) -> ExitCode {

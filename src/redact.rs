@@ -3,7 +3,16 @@
 use std::error::Error;
 
 /// Query parameters whose values are treated as secrets.
-const SECRET_PARAMS: [&str; 8] = ["password", "token", "secret", "key", "signature", "sig", "access_token", "auth"];
+const SECRET_PARAMS: [&str; 8] = [
+    "password",
+    "token",
+    "secret",
+    "key",
+    "signature",
+    "sig",
+    "access_token",
+    "auth",
+];
 
 /// The URL with its password and any secret-looking query values replaced by `***`.
 /// Text that does not parse as a URL is replaced whole, since it may be a secret itself.
@@ -17,8 +26,13 @@ pub fn url(text: &str) -> String {
     let pairs: Vec<(String, String)> = parsed
         .query_pairs()
         .map(|(k, v)| {
-            let secret = SECRET_PARAMS.iter().any(|s| k.to_ascii_lowercase().contains(s));
-            (k.into_owned(), if secret { "***".into() } else { v.into_owned() })
+            let secret = SECRET_PARAMS
+                .iter()
+                .any(|s| k.to_ascii_lowercase().contains(s));
+            (
+                k.into_owned(),
+                if secret { "***".into() } else { v.into_owned() },
+            )
         })
         .collect();
     if !pairs.is_empty() {
@@ -48,9 +62,15 @@ mod tests {
 
     #[test]
     fn passwords_and_tokens_are_hidden() {
-        assert_eq!(url("postgres://app:s3cret@db:5432/app"), "postgres://app:***@db:5432/app");
+        assert_eq!(
+            url("postgres://app:s3cret@db:5432/app"),
+            "postgres://app:***@db:5432/app"
+        );
         let hidden = url("https://hooks.example.com/in?token=abc&team=ops");
-        assert!(!hidden.contains("abc") && hidden.contains("team=ops"), "{hidden}");
+        assert!(
+            !hidden.contains("abc") && hidden.contains("team=ops"),
+            "{hidden}"
+        );
         assert_eq!(url("not a url with s3cret"), "***");
     }
 }

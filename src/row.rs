@@ -273,7 +273,9 @@ impl Timestamp {
 
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let text = self.to_datetime().to_rfc3339_opts(SecondsFormat::Micros, true);
+        let text = self
+            .to_datetime()
+            .to_rfc3339_opts(SecondsFormat::Micros, true);
         f.write_str(&text)
     }
 }
@@ -306,7 +308,12 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn ctx(id: Option<&str>, label: Option<&str>, handle: Option<&str>, kind: Option<&str>) -> PlatformContext {
+    fn ctx(
+        id: Option<&str>,
+        label: Option<&str>,
+        handle: Option<&str>,
+        kind: Option<&str>,
+    ) -> PlatformContext {
         PlatformContext {
             id: id.map(str::to_owned),
             label: label.map(str::to_owned),
@@ -324,14 +331,28 @@ mod tests {
         let value = json!({"id": "ig-1", "label": "Instagram", "handle": "@shop", "platformType": "instagram"});
         assert_eq!(
             norm(value),
-            (Some(ctx(Some("ig-1"), Some("Instagram"), Some("@shop"), Some("instagram"))), ContextOutcome::Canonical)
+            (
+                Some(ctx(
+                    Some("ig-1"),
+                    Some("Instagram"),
+                    Some("@shop"),
+                    Some("instagram")
+                )),
+                ContextOutcome::Canonical
+            )
         );
     }
 
     #[test]
     fn a_canonical_context_with_nulls_and_missing_keys_is_still_canonical() {
         let value = json!({"id": "ig-1", "handle": null});
-        assert_eq!(norm(value), (Some(ctx(Some("ig-1"), None, None, None)), ContextOutcome::Canonical));
+        assert_eq!(
+            norm(value),
+            (
+                Some(ctx(Some("ig-1"), None, None, None)),
+                ContextOutcome::Canonical
+            )
+        );
     }
 
     #[test]
@@ -339,40 +360,86 @@ mod tests {
         let value = json!({"platform_id": "tt-9", "name": "TikTok", "username": "shop", "platform_type": "tiktok"});
         assert_eq!(
             norm(value),
-            (Some(ctx(Some("tt-9"), Some("TikTok"), Some("shop"), Some("tiktok"))), ContextOutcome::Repaired)
+            (
+                Some(ctx(
+                    Some("tt-9"),
+                    Some("TikTok"),
+                    Some("shop"),
+                    Some("tiktok")
+                )),
+                ContextOutcome::Repaired
+            )
         );
         let value = json!({"ID": "x", "Display-Name": "X", "slug": "x-shop", "type": "x"});
-        assert_eq!(norm(value), (Some(ctx(Some("x"), Some("X"), Some("x-shop"), Some("x"))), ContextOutcome::Repaired));
+        assert_eq!(
+            norm(value),
+            (
+                Some(ctx(Some("x"), Some("X"), Some("x-shop"), Some("x"))),
+                ContextOutcome::Repaired
+            )
+        );
     }
 
     #[test]
     fn the_canonical_key_wins_over_a_variant_whatever_the_order() {
-        let value = json!({"type": "legacy", "name": "Old", "platformType": "youtube", "label": "YouTube"});
-        assert_eq!(norm(value), (Some(ctx(None, Some("YouTube"), None, Some("youtube"))), ContextOutcome::Repaired));
+        let value =
+            json!({"type": "legacy", "name": "Old", "platformType": "youtube", "label": "YouTube"});
+        assert_eq!(
+            norm(value),
+            (
+                Some(ctx(None, Some("YouTube"), None, Some("youtube"))),
+                ContextOutcome::Repaired
+            )
+        );
     }
 
     #[test]
     fn strings_are_trimmed_and_blank_strings_become_null() {
-        let value = json!({"id": "  ig-2 ", "label": "", "handle": "   ", "platformType": "\tinstagram\n"});
-        assert_eq!(norm(value), (Some(ctx(Some("ig-2"), None, None, Some("instagram"))), ContextOutcome::Repaired));
+        let value =
+            json!({"id": "  ig-2 ", "label": "", "handle": "   ", "platformType": "\tinstagram\n"});
+        assert_eq!(
+            norm(value),
+            (
+                Some(ctx(Some("ig-2"), None, None, Some("instagram"))),
+                ContextOutcome::Repaired
+            )
+        );
     }
 
     #[test]
     fn numbers_become_text_and_other_values_null() {
         let value = json!({"id": 12345, "label": true, "handle": {"a": 1}, "platformType": ["x"]});
-        assert_eq!(norm(value), (Some(ctx(Some("12345"), None, None, None)), ContextOutcome::Repaired));
+        assert_eq!(
+            norm(value),
+            (
+                Some(ctx(Some("12345"), None, None, None)),
+                ContextOutcome::Repaired
+            )
+        );
     }
 
     #[test]
     fn extra_keys_are_dropped() {
         let value = json!({"id": "a", "label": "A", "followers": 10, "meta": {"x": 1}});
-        assert_eq!(norm(value), (Some(ctx(Some("a"), Some("A"), None, None)), ContextOutcome::Repaired));
+        assert_eq!(
+            norm(value),
+            (
+                Some(ctx(Some("a"), Some("A"), None, None)),
+                ContextOutcome::Repaired
+            )
+        );
     }
 
     #[test]
     fn a_context_without_id_or_label_is_null() {
-        assert_eq!(norm(json!({"handle": "shop", "platformType": "x"})), (None, ContextOutcome::Nulled));
-        assert_eq!(norm(json!({"id": " ", "label": ""})), (None, ContextOutcome::Nulled));
+        assert_eq!(
+            norm(json!({"handle": "shop", "platformType": "x"})),
+            (None, ContextOutcome::Nulled)
+        );
+        assert_eq!(
+            norm(json!({"id": " ", "label": ""})),
+            (None, ContextOutcome::Nulled)
+        );
     }
 
     #[test]
@@ -396,7 +463,13 @@ mod tests {
     #[test]
     fn a_double_encoded_object_is_decoded_once() {
         let value = json!("{\"id\": \"ig-3\", \"label\": \"Insta\"}");
-        assert_eq!(norm(value), (Some(ctx(Some("ig-3"), Some("Insta"), None, None)), ContextOutcome::Repaired));
+        assert_eq!(
+            norm(value),
+            (
+                Some(ctx(Some("ig-3"), Some("Insta"), None, None)),
+                ContextOutcome::Repaired
+            )
+        );
     }
 
     #[test]
@@ -417,7 +490,8 @@ mod tests {
 
     #[test]
     fn the_row_serialises_with_the_nine_keys_in_order() {
-        let (row, _) = FollowUp::from_source(source_row(Some(r#"{"id":"a","label":"A"}"#), "resume"));
+        let (row, _) =
+            FollowUp::from_source(source_row(Some(r#"{"id":"a","label":"A"}"#), "resume"));
         let line = serde_json::to_string(&row).unwrap();
         assert_eq!(
             line,
@@ -433,7 +507,10 @@ mod tests {
         assert_eq!(t.to_string(), "2026-01-22T04:00:00.000000Z");
         let t = Timestamp::parse("2026-01-22 06:00:00.123456789+02:00").unwrap();
         assert_eq!(t.to_string(), "2026-01-22T04:00:00.123456Z");
-        assert_eq!(Timestamp::parse("2026-01-22").unwrap().to_string(), "2026-01-22T00:00:00.000000Z");
+        assert_eq!(
+            Timestamp::parse("2026-01-22").unwrap().to_string(),
+            "2026-01-22T00:00:00.000000Z"
+        );
         assert!(Timestamp::parse("yesterday").is_err());
     }
 

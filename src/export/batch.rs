@@ -58,7 +58,10 @@ pub struct BatchBuilder {
 
 impl BatchBuilder {
     pub fn new(size: u64) -> BatchBuilder {
-        BatchBuilder { size, current: Batch::default() }
+        BatchBuilder {
+            size,
+            current: Batch::default(),
+        }
     }
 
     /// Adds a row; returns the batch when it is full.
@@ -85,7 +88,10 @@ impl BatchBuilder {
         let capacity = self.current.ndjson.len();
         std::mem::replace(
             &mut self.current,
-            Batch { ndjson: Vec::with_capacity(capacity), ..Batch::default() },
+            Batch {
+                ndjson: Vec::with_capacity(capacity),
+                ..Batch::default()
+            },
         )
     }
 }

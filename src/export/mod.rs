@@ -115,7 +115,9 @@ pub async fn run_once(config: &ExportConfig) -> Result<Summary, ExportError> {
     }
     drop(batches);
     sink.finish().await.map_err(|e| match e {
-        SinkError::Closed => anyhow::anyhow!("the output was closed before the export was complete"),
+        SinkError::Closed => {
+            anyhow::anyhow!("the output was closed before the export was complete")
+        }
         SinkError::Failed(e) => e,
     })?;
     if let Some((rows, last)) = pending {
@@ -139,7 +141,11 @@ pub async fn run_once(config: &ExportConfig) -> Result<Summary, ExportError> {
 /// The state the run starts from: the stored cursor checked against this run's filter, or a
 /// fresh one on `--reset-cursor`, with `--cursor` overriding the position.
 fn starting_state(config: &ExportConfig, store: &CursorStore) -> Result<CursorState, ExportError> {
-    let stored = if config.reset_cursor { None } else { store.load()? };
+    let stored = if config.reset_cursor {
+        None
+    } else {
+        store.load()?
+    };
     let mut state = match stored {
         Some(stored) if !stored.legacy && stored.provider_id != config.provider_id => {
             return Err(ExportError::CursorMismatch {
@@ -149,14 +155,14 @@ fn starting_state(config: &ExportConfig, store: &CursorStore) -> Result<CursorSt
             });
         }
         Some(stored) => {
-            if stored.legacy {
-                if let Some(position) = stored.position {
-                    tracing::warn!(
-                        cursor = %position.created_at,
-                        "legacy cursor file (timestamp only): rows at exactly that instant are sent again; \
-                         the file is rewritten in the current format after this run"
-                    );
-                }
+            if stored.legacy
+                && let Some(position) = stored.position
+            {
+                tracing::warn!(
+                    cursor = %position.created_at,
+                    "legacy cursor file (timestamp only): rows at exactly that instant are sent again; \
+                     the file is rewritten in the current format after this run"
+                );
             }
             stored
         }

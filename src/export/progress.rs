@@ -16,7 +16,11 @@ pub struct Progress {
 
 impl Progress {
     pub fn hidden() -> Progress {
-        Progress { bar: None, started: Instant::now(), shown: AtomicBool::new(false) }
+        Progress {
+            bar: None,
+            started: Instant::now(),
+            shown: AtomicBool::new(false),
+        }
     }
 
     /// A bar with rate and ETA when the total is known, rate only otherwise.
@@ -33,7 +37,11 @@ impl Progress {
                 ProgressStyle::with_template("{spinner} exporting {human_pos} rows  {per_sec}").expect("valid template"),
             ),
         };
-        Progress { bar: Some(bar), started: Instant::now(), shown: AtomicBool::new(false) }
+        Progress {
+            bar: Some(bar),
+            started: Instant::now(),
+            shown: AtomicBool::new(false),
+        }
     }
 
     pub fn advance(&self, rows: u64) {

@@ -16,7 +16,9 @@ pub struct StdoutSink {
 
 impl StdoutSink {
     pub fn new() -> StdoutSink {
-        StdoutSink { out: std::io::stdout() }
+        StdoutSink {
+            out: std::io::stdout(),
+        }
     }
 
     pub fn send(&mut self, batch: &Batch) -> Result<Ack, SinkError> {
@@ -29,7 +31,9 @@ impl StdoutSink {
         match written {
             Ok(()) => Ok(Ack::Durable),
             Err(e) if e.kind() == ErrorKind::BrokenPipe => Err(SinkError::Closed),
-            Err(e) => Err(SinkError::Failed(anyhow::Error::new(e).context("writing to stdout"))),
+            Err(e) => Err(SinkError::Failed(
+                anyhow::Error::new(e).context("writing to stdout"),
+            )),
         }
     }
 }
@@ -53,13 +57,22 @@ impl FileSink {
             Some(dir) if !dir.as_os_str().is_empty() => dir,
             _ => Path::new("."),
         };
-        std::fs::create_dir_all(dir).with_context(|| format!("creating the folder of --file-path {}", path.display()))?;
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating the folder of --file-path {}", path.display()))?;
         let temp = tempfile::Builder::new()
             .prefix(".guardrail-")
             .suffix(".ndjson.tmp")
             .tempfile_in(dir)
-            .with_context(|| format!("creating a temporary file in {} for --file-path", dir.display()))?;
-        Ok(FileSink { path: path.to_owned(), temp })
+            .with_context(|| {
+                format!(
+                    "creating a temporary file in {} for --file-path",
+                    dir.display()
+                )
+            })?;
+        Ok(FileSink {
+            path: path.to_owned(),
+            temp,
+        })
     }
 
     pub fn send(&mut self, batch: &Batch) -> Result<Ack, SinkError> {
@@ -71,10 +84,22 @@ impl FileSink {
 
     pub fn finish(self) -> Result<(), SinkError> {
         let FileSink { path, temp } = self;
-        temp.as_file().sync_all().with_context(|| format!("syncing {}", temp.path().display()))?;
-        temp.persist(&path).map_err(|e| anyhow::anyhow!("moving the export into place at {}: {}", path.display(), e.error))?;
-        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        crate::cursor::sync_dir(dir).with_context(|| format!("syncing the folder {}", dir.display()))?;
+        temp.as_file()
+            .sync_all()
+            .with_context(|| format!("syncing {}", temp.path().display()))?;
+        temp.persist(&path).map_err(|e| {
+            anyhow::anyhow!(
+                "moving the export into place at {}: {}",
+                path.display(),
+                e.error
+            )
+        })?;
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        crate::cursor::sync_dir(dir)
+            .with_context(|| format!("syncing the folder {}", dir.display()))?;
         Ok(())
     }
 }

@@ -47,10 +47,15 @@ impl SourceConfig {
     pub fn from_url(url: &str) -> Result<SourceConfig, ExportError> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Ok(SourceConfig::Postgres(url.to_owned()))
-        } else if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
+        } else if let Some(path) = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+        {
             let path = path.split('?').next().unwrap_or_default();
             if path.is_empty() {
-                return Err(ExportError::config("the SQLite URL has no path: use sqlite://path/to/file.sqlite"));
+                return Err(ExportError::config(
+                    "the SQLite URL has no path: use sqlite://path/to/file.sqlite",
+                ));
             }
             Ok(SourceConfig::Sqlite(PathBuf::from(path)))
         } else {

@@ -46,7 +46,10 @@ impl PostgresSource {
                 tracing::debug!(error = %e, "PostgreSQL connection closed");
             }
         });
-        Ok(PostgresSource { client: Arc::new(client), description })
+        Ok(PostgresSource {
+            client: Arc::new(client),
+            description,
+        })
     }
 
     pub fn describe(&self) -> String {
@@ -97,10 +100,10 @@ impl PostgresSource {
         let mut builder = BatchBuilder::new(batch_size);
         while let Some(row) = rows.next().await {
             let row = row.map_err(|e| self.query_error(e))?;
-            if let Some(batch) = builder.push(decode(&row)?) {
-                if tx.send(Ok(batch)).await.is_err() {
-                    return Ok(()); // the run stopped listening (output closed or failed)
-                }
+            if let Some(batch) = builder.push(decode(&row)?)
+                && tx.send(Ok(batch)).await.is_err()
+            {
+                return Ok(()); // the run stopped listening (output closed or failed)
             }
         }
         if let Some(batch) = builder.finish() {
@@ -135,7 +138,11 @@ fn where_clause(query: &Query) -> (String, Params) {
         match after.id {
             Some(id) => {
                 params.push(Box::new(id));
-                filter.push_str(&format!(" AND (created_at, id) > (${}, ${})", params.len() - 1, params.len()));
+                filter.push_str(&format!(
+                    " AND (created_at, id) > (${}, ${})",
+                    params.len() - 1,
+                    params.len()
+                ));
             }
             None => filter.push_str(&format!(" AND created_at >= ${}", params.len())),
         }
@@ -148,7 +155,10 @@ fn where_clause(query: &Query) -> (String, Params) {
 }
 
 fn param_refs(params: &Params) -> Vec<&(dyn ToSql + Sync)> {
-    params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect()
+    params
+        .iter()
+        .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+        .collect()
 }
 
 fn decode(row: &Row) -> anyhow::Result<SourceRow> {
@@ -157,7 +167,8 @@ fn decode(row: &Row) -> anyhow::Result<SourceRow> {
         .try_get(8)
         .with_context(|| format!("decoding created_at of follow-up {id}"))?;
     let text = |i: usize| -> anyhow::Result<Option<String>> {
-        row.try_get(i).with_context(|| format!("decoding column {i} of follow-up {id}"))
+        row.try_get(i)
+            .with_context(|| format!("decoding column {i} of follow-up {id}"))
     };
     Ok(SourceRow {
         id,
@@ -181,7 +192,10 @@ fn describe(config: &Config) -> String {
         None => "localhost".into(),
     };
     let port = config.get_ports().first().copied().unwrap_or(5432);
-    let db = config.get_dbname().or(config.get_user()).unwrap_or("postgres");
+    let db = config
+        .get_dbname()
+        .or(config.get_user())
+        .unwrap_or("postgres");
     format!("{host}:{port}/{db}")
 }
 
@@ -189,10 +203,12 @@ fn describe(config: &Config) -> String {
 /// (`prefer`, the default, falls back to plain TCP when the server offers no TLS).
 fn tls_connector() -> tokio_postgres_rustls::MakeRustlsConnect {
     let roots = rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .expect("ring supports the default TLS versions")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("ring supports the default TLS versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
     tokio_postgres_rustls::MakeRustlsConnect::new(config)
 }

@@ -25,7 +25,9 @@ impl SqliteSource {
                 path.display()
             )));
         }
-        Ok(SqliteSource { path: path.to_owned() })
+        Ok(SqliteSource {
+            path: path.to_owned(),
+        })
     }
 
     pub fn describe(&self) -> String {
@@ -33,8 +35,11 @@ impl SqliteSource {
     }
 
     fn connect(&self) -> anyhow::Result<Connection> {
-        Connection::open_with_flags(&self.path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-            .with_context(|| format!("opening SQLite database {}", self.path.display()))
+        Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .with_context(|| format!("opening SQLite database {}", self.path.display()))
     }
 
     pub async fn count(&self, query: &Query) -> anyhow::Result<u64> {
@@ -42,7 +47,9 @@ impl SqliteSource {
         let (filter, params) = where_clause(query);
         let sql = format!("SELECT count(*) FROM {TABLE} WHERE {filter}");
         let count: i64 = conn
-            .query_row(&sql, rusqlite::params_from_iter(params.iter()), |row| row.get(0))
+            .query_row(&sql, rusqlite::params_from_iter(params.iter()), |row| {
+                row.get(0)
+            })
             .map_err(|e| self.query_error(e))?;
         Ok(u64::try_from(count).unwrap_or(0))
     }
@@ -55,7 +62,12 @@ impl SqliteSource {
         });
     }
 
-    fn read_into(&self, query: &Query, batch_size: u64, tx: &mpsc::Sender<anyhow::Result<Batch>>) -> anyhow::Result<()> {
+    fn read_into(
+        &self,
+        query: &Query,
+        batch_size: u64,
+        tx: &mpsc::Sender<anyhow::Result<Batch>>,
+    ) -> anyhow::Result<()> {
         let conn = self.connect()?;
         let (filter, mut params) = where_clause(query);
         let mut sql = format!(
@@ -74,10 +86,10 @@ impl SqliteSource {
         let mut builder = BatchBuilder::new(batch_size);
         while let Some(row) = rows.next().map_err(|e| self.query_error(e))? {
             let row = decode(row)?;
-            if let Some(batch) = builder.push(row) {
-                if tx.blocking_send(Ok(batch)).is_err() {
-                    return Ok(());
-                }
+            if let Some(batch) = builder.push(row)
+                && tx.blocking_send(Ok(batch)).is_err()
+            {
+                return Ok(()); // the run stopped listening (output closed or failed)
             }
         }
         if let Some(batch) = builder.finish() {
@@ -129,8 +141,11 @@ fn decode(row: &rusqlite::Row<'_>) -> anyhow::Result<SourceRow> {
     let id = uuid::Uuid::parse_str(&raw_id).map_err(|_| {
         anyhow::anyhow!("malformed row: id `{raw_id}` (created_at {raw_created}) is not a uuid; fix or remove it in the source")
     })?;
-    let created_at = Timestamp::parse(&raw_created)
-        .map_err(|reason| anyhow::anyhow!("malformed row: follow-up {id} has created_at {reason}; fix it in the source"))?;
+    let created_at = Timestamp::parse(&raw_created).map_err(|reason| {
+        anyhow::anyhow!(
+            "malformed row: follow-up {id} has created_at {reason}; fix it in the source"
+        )
+    })?;
     Ok(SourceRow {
         id,
         provider_id: row.get(1)?,

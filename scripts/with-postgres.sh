@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Runs a command with a PostgreSQL server it can use, given in TEST_DATABASE_URL.
+#
+# If TEST_DATABASE_URL is already set, that server is used as it is. Otherwise a throwaway
+# cluster is created in a temporary folder, started on a free loopback port, and removed when
+# the command ends. PostgreSQL is installed from the machine's packages when it is missing and
+# we are root; otherwise the script says what to install.
+#
+# Usage: scripts/with-postgres.sh COMMAND [ARGS...]
+set -euo pipefail
+
+if [[ -n "${TEST_DATABASE_URL:-}" ]]; then
+  exec "$@"
+fi
+
+find_pg_bin() {
+  local dir
+  for dir in /usr/lib/postgresql/*/bin; do
+    [[ -x "$dir/initdb" && -x "$dir/pg_ctl" ]] && { echo "$dir"; return 0; }
+  done
+  command -v initdb >/dev/null 2>&1 && dirname "$(command -v initdb)" && return 0
+  return 1
+}
+
+if ! PG_BIN=$(find_pg_bin); then
+  if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    echo "with-postgres: installing PostgreSQL from the machine's packages..." >&2
+    apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql postgresql-client >&2
+    PG_BIN=$(find_pg_bin)
+  else
+    echo "with-postgres: PostgreSQL is not installed. Install it (Debian/Ubuntu: sudo apt-get install postgresql)," >&2
+    echo "or set TEST_DATABASE_URL=postgres://user:pass@host:port/db to use a server you already run." >&2
+    exit 1
+  fi
+fi
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/guardrail-pg.XXXXXX")
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+
+# initdb refuses to run as root: run the server as the postgres user then.
+as_owner() { "$@"; }
+if [[ $(id -u) -eq 0 ]]; then
+  id postgres >/dev/null 2>&1 || useradd --system --no-create-home postgres
+  chown postgres "$WORK"
+  chmod 755 "$WORK"
+  as_owner() { runuser -u postgres -- "$@"; }
+fi
+
+cleanup() {
+  as_owner "$PG_BIN/pg_ctl" -D "$WORK/data" -m immediate stop >/dev/null 2>&1 || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+as_owner "$PG_BIN/initdb" -D "$WORK/data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >"$WORK/initdb.log" 2>&1 \
+  || { cat "$WORK/initdb.log" >&2; exit 1; }
+# fsync off: these clusters are thrown away; the exporter's own fsyncs are on the local disk.
+as_owner "$PG_BIN/pg_ctl" -D "$WORK/data" -l "$WORK/server.log" -w -t 60 \
+  -o "-c listen_addresses=127.0.0.1 -p $PORT -c unix_socket_directories=$WORK -c fsync=${PG_FSYNC:-off} -c max_connections=200 ${PG_OPTIONS:-}" \
+  start >/dev/null || { cat "$WORK/server.log" >&2; exit 1; }
+
+export TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$PORT/postgres"
+export PG_BIN
+echo "with-postgres: PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}') on 127.0.0.1:$PORT" >&2
+"$@"

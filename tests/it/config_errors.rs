@@ -1,0 +1,125 @@
+//! Bad configuration and dead databases: one clear line, the right exit code, nothing moved.
+
+use crate::helpers::cli::BIN;
+use crate::helpers::{Export, TestDb};
+
+#[tokio::test]
+async fn without_a_database_the_export_refuses_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Export::new(dir.path()).run().await;
+    assert_eq!(out.code, 2);
+    assert!(out.stdout.is_empty());
+    assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("DATABASE_URL") && out.stderr.contains("--demo"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        !dir.path().join("guardrail-demo.sqlite").exists(),
+        "no demo database without --demo"
+    );
+}
+
+#[tokio::test]
+async fn a_dead_database_fails_without_moving_the_cursor_or_showing_the_password() {
+    let db = TestDb::new().await;
+    db.insert_generated(10, 1, 1, "2026-01-22 04:00:00+00")
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let with_cursor = |url: &str| {
+        Export::new(dir.path())
+            .db(url)
+            .args(["--cursor-store", "file", "--limit", "4"])
+    };
+    with_cursor(&db.url).run().await.assert_success();
+    let cursor = std::fs::read(dir.path().join("guardrail_followups_cursor.json")).unwrap();
+
+    // Nothing listens on port 9 of loopback.
+    let dead = "postgres://exporter:hunter2-secret@127.0.0.1:9/app";
+    let out = with_cursor(dead).run().await;
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("cannot connect to PostgreSQL at 127.0.0.1:9/app"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("hunter2"), "{}", out.stderr);
+    assert_eq!(
+        std::fs::read(dir.path().join("guardrail_followups_cursor.json")).unwrap(),
+        cursor
+    );
+}
+
+#[tokio::test]
+async fn a_database_without_the_table_is_named_in_the_error() {
+    let db = TestDb::new().await;
+    db.client()
+        .await
+        .batch_execute("DROP TABLE provider_guardrail_followup")
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = Export::new(dir.path()).db(&db.url).run().await;
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr
+            .contains("table provider_guardrail_followup does not exist"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[tokio::test]
+async fn help_documents_every_flag_its_environment_variable_and_the_exit_codes() {
+    let out = tokio::process::Command::new(BIN)
+        .args(["export", "--help"])
+        .output()
+        .await
+        .unwrap();
+    let help = String::from_utf8(out.stdout).unwrap();
+    for needle in [
+        "--limit",
+        "--provider-id",
+        "--cursor ",
+        "--sink",
+        "--file-path",
+        "--cursor-store ",
+        "--cursor-store-path",
+        "--database-url",
+        "--demo",
+        "--settle-seconds",
+        "--batch-size",
+        "--reset-cursor",
+        "--quiet",
+        "--log-format",
+        "[env: DATABASE_URL",
+        "[env: GUARDRAIL_EXPORT_CURSOR_STORE_PATH=",
+        "Exit codes:",
+        "3  another run holds",
+    ] {
+        assert!(help.contains(needle), "--help lacks {needle}:\n{help}");
+    }
+}
+
+#[tokio::test]
+async fn flags_can_come_from_the_environment() {
+    let db = TestDb::new().await;
+    db.insert_generated(10, 2, 1, "2026-01-22 04:00:00+00")
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = Export::new(dir.path())
+        .env("DATABASE_URL", &db.url)
+        .env("GUARDRAIL_EXPORT_LIMIT", "3")
+        .env("GUARDRAIL_EXPORT_PROVIDER_ID", "provider-1")
+        .run()
+        .await;
+    let lines = out.assert_success().lines();
+    assert_eq!(lines.len(), 3);
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.contains(r#""providerId":"provider-1""#))
+    );
+}

@@ -1,0 +1,102 @@
+//! The stdout and file sinks: a closed pipe ends the run quietly, a file appears whole.
+
+use std::time::Duration;
+
+use crate::helpers::cli::BIN;
+use crate::helpers::{Export, TestDb, ndjson_ids};
+
+#[tokio::test]
+async fn piping_into_head_ends_promptly_and_the_cursor_covers_only_what_was_written() {
+    let db = TestDb::new().await;
+    db.insert_generated(5000, 3, 3, "2026-01-22 04:00:00+00")
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let script = format!(
+        "'{BIN}' export --database-url '{}' --settle-seconds 0 --batch-size 100 \
+         --cursor-store file --cursor-store-path cursor.json 2>stderr.txt | head -3; \
+         echo \"${{PIPESTATUS[0]}}\" > code.txt",
+        db.url
+    );
+    let run = tokio::process::Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .current_dir(dir.path())
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(20), run)
+        .await
+        .expect("ends promptly")
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(stdout.lines().count(), 3);
+    let stderr = std::fs::read_to_string(dir.path().join("stderr.txt")).unwrap();
+    let code = std::fs::read_to_string(dir.path().join("code.txt")).unwrap();
+    assert_eq!(code.trim(), "0", "stderr: {stderr}");
+    for spew in ["error", "Broken pipe", "panicked", "os error"] {
+        assert!(!stderr.contains(spew), "stderr has {spew}: {stderr}");
+    }
+    assert!(stderr.contains("output closed by its reader"), "{stderr}");
+
+    // The cursor stands on a batch boundary before the end: batches flushed whole, no more.
+    let cursor: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("cursor.json")).unwrap()).unwrap();
+    let written = cursor["rows"].as_u64().unwrap() as usize;
+    assert!(
+        written.is_multiple_of(100) && written < 5000,
+        "cursor claims {written} rows"
+    );
+    let all = db.ordered_ids(None).await;
+    assert_eq!(ndjson_ids(&stdout), all[..3]);
+
+    // The next run resumes right after the cursor: nothing lost.
+    let rest = Export::new(dir.path())
+        .db(&db.url)
+        .args([
+            "--cursor-store",
+            "file",
+            "--cursor-store-path",
+            "cursor.json",
+        ])
+        .run()
+        .await;
+    assert_eq!(ndjson_ids(&rest.assert_success().stdout), all[written..]);
+}
+
+#[tokio::test]
+async fn the_file_sink_writes_the_runs_rows_and_leaves_no_temporary_file() {
+    let db = TestDb::new().await;
+    db.insert_generated(2500, 3, 7, "2026-01-22 04:00:00+00")
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let export = || {
+        Export::new(dir.path()).db(&db.url).args([
+            "--sink",
+            "file",
+            "--file-path",
+            "out/guardrail.ndjson",
+            "--cursor-store",
+            "file",
+            "--limit",
+            "2000",
+        ])
+    };
+    let out = export().run().await;
+    assert!(
+        out.assert_success().stdout.is_empty(),
+        "rows go to the file, not stdout"
+    );
+    let file = std::fs::read_to_string(dir.path().join("out/guardrail.ndjson")).unwrap();
+    let all = db.ordered_ids(None).await;
+    assert_eq!(ndjson_ids(&file), all[..2000]);
+    export().run().await.assert_success();
+    let file = std::fs::read_to_string(dir.path().join("out/guardrail.ndjson")).unwrap();
+    assert_eq!(
+        ndjson_ids(&file),
+        all[2000..],
+        "the file holds the latest run's rows"
+    );
+    let names: Vec<_> = std::fs::read_dir(dir.path().join("out"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["guardrail.ndjson"]);
+}
