@@ -21,7 +21,7 @@ Exit codes:
 
 /// Keeps the guardrail follow-ups feed synchronized with analytics.
 #[derive(Debug, Parser)]
-#[command(name = "guardrail-followups", version, about, after_help = EXIT_CODES)]
+#[command(name = "guardrail-followups", version, after_help = EXIT_CODES)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

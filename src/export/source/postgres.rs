@@ -19,6 +19,10 @@ use crate::error::ExportError;
 use crate::export::batch::{Batch, BatchBuilder};
 use crate::row::{SourceRow, Timestamp};
 
+/// How long to wait for the server when the URL sets no `connect_timeout`, so that an
+/// unreachable host fails the run instead of hanging the schedule.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+
 pub struct PostgresSource {
     client: Arc<Client>,
     description: String,
@@ -26,12 +30,15 @@ pub struct PostgresSource {
 
 impl PostgresSource {
     pub async fn connect(url: &str) -> Result<PostgresSource, ExportError> {
-        let config: Config = url.parse().map_err(|e| {
+        let mut config: Config = url.parse().map_err(|e| {
             ExportError::config(format!(
                 "DATABASE_URL `{}` is not a valid PostgreSQL URL: {e}",
                 crate::redact::url(url)
             ))
         })?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
         let description = describe(&config);
         let tls = tls_connector();
         let (client, connection) = config.connect(tls).await.map_err(|e| {
