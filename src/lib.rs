@@ -14,3 +14,4 @@ pub mod export;
 pub mod logging;
 pub mod redact;
 pub mod row;
+pub mod wire;
