@@ -8,7 +8,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::cursor::Position;
 use crate::env_vars as env;
 use crate::error::ExportError;
-use crate::export::sink::SinkConfig;
+use crate::export::retry::Backoff;
+use crate::export::sink::{SinkConfig, WebhookConfig};
 use crate::export::source::SourceConfig;
 use crate::export::{CursorStoreConfig, ExportConfig};
 
@@ -70,6 +71,38 @@ pub struct ExportArgs {
     #[arg(long, env = env::FILE_PATH, value_name = "PATH")]
     pub file_path: Option<PathBuf>,
 
+    /// Endpoint for --sink webhook: each batch is POSTed as {"followUps": [...]}.
+    #[arg(long, env = env::WEBHOOK_URL, hide_env_values = true, value_name = "URL")]
+    pub webhook_url: Option<String>,
+
+    /// Shared secret: sign each request with X-Guardrail-Signature (HMAC-SHA256 over
+    /// "<unix seconds>.<body>"; see README).
+    #[arg(long, env = env::WEBHOOK_SECRET, hide_env_values = true, value_name = "SECRET")]
+    pub webhook_secret: Option<String>,
+
+    /// Bearer token sent as `Authorization: Bearer <TOKEN>`.
+    #[arg(long, env = env::WEBHOOK_TOKEN, hide_env_values = true, value_name = "TOKEN")]
+    pub webhook_token: Option<String>,
+
+    /// Time allowed for one webhook request, connection included.
+    #[arg(long, env = env::WEBHOOK_TIMEOUT_SECONDS, default_value_t = 30, value_name = "SECONDS",
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub webhook_timeout_seconds: u64,
+
+    /// Attempts per batch before the run gives up (connection errors, timeouts, 408, 429 and
+    /// 5xx are retried with exponential backoff and jitter, honouring Retry-After).
+    #[arg(long, env = env::WEBHOOK_MAX_ATTEMPTS, default_value_t = 6, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub webhook_max_attempts: u32,
+
+    /// Gzip request bodies (Content-Encoding: gzip).
+    #[arg(long, env = env::WEBHOOK_GZIP)]
+    pub webhook_gzip: bool,
+
+    /// Folder for batches the webhook refused (4xx), kept for inspection.
+    #[arg(long, env = env::DEAD_LETTER_DIR, default_value = ".", value_name = "DIR")]
+    pub dead_letter_dir: PathBuf,
+
     /// Where the cursor is kept between runs.
     #[arg(long, env = env::CURSOR_STORE, value_enum, default_value_t = CursorStoreKind::None)]
     pub cursor_store: CursorStoreKind,
@@ -113,6 +146,8 @@ pub enum SinkKind {
     Stdout,
     /// NDJSON file at --file-path.
     File,
+    /// POST batches to --webhook-url (the ingest gateway).
+    Webhook,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -151,6 +186,7 @@ impl ExportArgs {
                 Some(path) => SinkConfig::File(path),
                 None => return Err(ExportError::config("--sink file needs --file-path PATH")),
             },
+            SinkKind::Webhook => SinkConfig::Webhook(webhook_config(&self)?),
         };
         let cursor_store = match self.cursor_store {
             CursorStoreKind::None => CursorStoreConfig::None,
@@ -179,5 +215,60 @@ impl ExportArgs {
             batch_size: self.batch_size,
             progress: stderr_is_terminal && !self.quiet,
         })
+    }
+}
+
+/// The webhook settings, checked: an http(s) URL, and demo rows only to a local receiver.
+fn webhook_config(args: &ExportArgs) -> Result<WebhookConfig, ExportError> {
+    let Some(raw) = args
+        .webhook_url
+        .as_deref()
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+    else {
+        return Err(ExportError::config(
+            "--sink webhook needs --webhook-url URL (or ANALYTICS_GUARDRAIL_WEBHOOK)",
+        ));
+    };
+    let url = url::Url::parse(raw)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+        .ok_or_else(|| {
+            ExportError::config(format!(
+                "--webhook-url `{}` is not an http(s) URL",
+                crate::redact::url(raw)
+            ))
+        })?;
+    if args.demo && !is_loopback(&url) {
+        return Err(ExportError::config(format!(
+            "--demo rows may only go to a webhook on this machine (localhost), not {}; \
+             unset ANALYTICS_GUARDRAIL_WEBHOOK or point it at a local gateway",
+            crate::redact::url(raw)
+        )));
+    }
+    let secret = |value: &Option<String>| {
+        value
+            .as_deref()
+            .filter(|v| !v.is_empty())
+            .map(|v| secrecy::SecretString::from(v.to_owned()))
+    };
+    Ok(WebhookConfig {
+        url,
+        secret: secret(&args.webhook_secret),
+        token: secret(&args.webhook_token),
+        timeout: Duration::from_secs(args.webhook_timeout_seconds),
+        max_attempts: args.webhook_max_attempts,
+        gzip: args.webhook_gzip,
+        dead_letter_dir: args.dead_letter_dir.clone(),
+        backoff: Backoff::default(),
+    })
+}
+
+fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(host)) => host == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
     }
 }

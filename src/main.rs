@@ -10,6 +10,8 @@ use guardrail_followups::{demo, export, logging};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // TLS (PostgreSQL, webhook, S3) uses ring; install it once for every client in the process.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     match cli.command {
         Command::Export(args) => {
             logging::init(args.log_format, args.quiet);

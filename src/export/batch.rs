@@ -36,6 +36,8 @@ pub struct Batch {
     /// One JSON object per row, each followed by `\n`.
     pub ndjson: Vec<u8>,
     pub rows: u64,
+    /// The first row's position, for messages.
+    pub first: Option<Position>,
     /// The last row's position: where the cursor moves once this batch is acknowledged.
     pub last: Option<Position>,
     pub repairs: RepairCounts,
@@ -72,10 +74,12 @@ impl BatchBuilder {
         self.current.ndjson.push(b'\n');
         self.current.rows += 1;
         self.current.repairs += repairs;
-        self.current.last = Some(Position {
+        let position = Position {
             created_at: follow_up.created_at,
             id: Some(follow_up.follow_up_id),
-        });
+        };
+        self.current.first.get_or_insert(position);
+        self.current.last = Some(position);
         (self.current.rows >= self.size).then(|| self.take())
     }
 

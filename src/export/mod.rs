@@ -3,6 +3,7 @@
 
 pub mod batch;
 mod progress;
+pub mod retry;
 pub mod sink;
 pub mod source;
 

@@ -9,3 +9,4 @@ mod demo;
 mod incremental;
 mod settle;
 mod sinks;
+mod webhook;

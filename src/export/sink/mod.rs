@@ -1,14 +1,16 @@
 //! Sinks: where batches are delivered.
 //!
 //! The contract: [`Sink::send`] returns [`Ack::Durable`] only once the batch cannot be lost any
-//! more (flushed to stdout, …); [`Ack::UntilFinish`] means it becomes durable only when
+//! more (flushed to stdout, answered 2xx by the webhook); [`Ack::UntilFinish`] means it becomes durable only when
 //! [`Sink::finish`] succeeds (the file sink renames its file into place then). The run advances
 //! the cursor over a batch only once it is durable.
 
+mod webhook;
 mod writer;
 
 use std::path::PathBuf;
 
+pub use webhook::{WebhookConfig, WebhookSink};
 pub use writer::{FileSink, StdoutSink};
 
 use crate::export::batch::Batch;
@@ -18,6 +20,7 @@ use crate::export::batch::Batch;
 pub enum SinkConfig {
     Stdout,
     File(PathBuf),
+    Webhook(WebhookConfig),
 }
 
 /// What a successful `send` guarantees.
@@ -41,6 +44,7 @@ pub enum SinkError {
 pub enum Sink {
     Stdout(StdoutSink),
     File(FileSink),
+    Webhook(WebhookSink),
 }
 
 impl Sink {
@@ -48,6 +52,7 @@ impl Sink {
         Ok(match config {
             SinkConfig::Stdout => Sink::Stdout(StdoutSink::new()),
             SinkConfig::File(path) => Sink::File(FileSink::create(path)?),
+            SinkConfig::Webhook(config) => Sink::Webhook(WebhookSink::new(config.clone())?),
         })
     }
 
@@ -55,13 +60,14 @@ impl Sink {
         match self {
             Sink::Stdout(sink) => sink.send(batch),
             Sink::File(sink) => sink.send(batch),
+            Sink::Webhook(sink) => sink.send(batch).await,
         }
     }
 
     /// Makes every accepted batch durable. Called once, after the last batch.
     pub async fn finish(self) -> Result<(), SinkError> {
         match self {
-            Sink::Stdout(_) => Ok(()),
+            Sink::Stdout(_) | Sink::Webhook(_) => Ok(()),
             Sink::File(sink) => sink.finish(),
         }
     }

@@ -1,0 +1,192 @@
+//! A deliberately faulty HTTP receiver on loopback. It answers each request as the test
+//! scripted — a status, a slow answer, a reset connection — and records what arrived.
+//! HTTP/1.1 is spoken by hand (one request per connection) so that faults such as a reset in
+//! the middle of a request are real TCP events, not simulated ones.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// How to answer one request.
+#[derive(Debug, Clone)]
+pub enum Fault {
+    /// Answer with this status, extra headers and body.
+    Status(u16, Vec<(&'static str, String)>, String),
+    /// Wait this long, then answer 200.
+    Slow(Duration),
+    /// Read the headers, then reset the connection before the body is read.
+    Reset,
+}
+
+impl Fault {
+    pub fn status(code: u16) -> Fault {
+        Fault::Status(code, vec![], String::new())
+    }
+}
+
+/// One request as received.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub at: Instant,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    /// Whether it was answered 2xx.
+    pub acknowledged: bool,
+}
+
+impl Received {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The `followUpId`s of the batch.
+    pub fn ids(&self) -> Vec<String> {
+        let value: serde_json::Value = serde_json::from_slice(&self.body).expect("a JSON body");
+        value["followUps"]
+            .as_array()
+            .expect("a followUps array")
+            .iter()
+            .map(|row| row["followUpId"].as_str().unwrap().to_owned())
+            .collect()
+    }
+}
+
+#[derive(Clone)]
+pub struct FaultyServer {
+    pub url: String,
+    script: Arc<Mutex<VecDeque<Fault>>>,
+    received: Arc<Mutex<Vec<Received>>>,
+}
+
+impl FaultyServer {
+    /// Starts a receiver that plays `script` in order, then answers 200 to everything.
+    pub async fn start(script: Vec<Fault>) -> FaultyServer {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/v1/followups", listener.local_addr().unwrap());
+        let server = FaultyServer {
+            url,
+            script: Arc::new(Mutex::new(script.into())),
+            received: Arc::new(Mutex::new(Vec::new())),
+        };
+        let state = server.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let fault = state.script.lock().unwrap().pop_front();
+                tokio::spawn(
+                    state
+                        .clone()
+                        .serve(stream, fault.unwrap_or(Fault::status(200))),
+                );
+            }
+        });
+        server
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.received.lock().unwrap().clone()
+    }
+
+    /// Every row of every acknowledged batch, in the order acknowledged.
+    pub fn acknowledged_ids(&self) -> Vec<String> {
+        self.received()
+            .iter()
+            .filter(|r| r.acknowledged)
+            .flat_map(Received::ids)
+            .collect()
+    }
+
+    async fn serve(self, mut stream: TcpStream, fault: Fault) {
+        let Some((headers, body_start)) = read_headers(&mut stream).await else {
+            return;
+        };
+        if let Fault::Reset = fault {
+            let _ = stream.set_zero_linger();
+            return; // dropped with linger 0: the client sees a connection reset
+        }
+        let length: usize = headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or(0);
+        let mut body = body_start;
+        while body.len() < length {
+            let mut chunk = vec![0; 64 * 1024];
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => body.extend_from_slice(&chunk[..n]),
+            }
+        }
+        // Recorded on arrival; marked acknowledged once a 2xx answer reached the client.
+        let index = {
+            let mut received = self.received.lock().unwrap();
+            received.push(Received {
+                at: Instant::now(),
+                headers,
+                body,
+                acknowledged: false,
+            });
+            received.len() - 1
+        };
+        let (status, extra, text) = match fault {
+            Fault::Status(status, extra, text) => (status, extra, text),
+            Fault::Slow(delay) => {
+                tokio::time::sleep(delay).await;
+                // A client that gave up has closed its end: reading sees end-of-stream.
+                let mut probe = [0u8; 1];
+                if let Ok(Ok(0)) =
+                    tokio::time::timeout(Duration::from_millis(20), stream.read(&mut probe)).await
+                {
+                    return;
+                }
+                (200, vec![], String::new())
+            }
+            Fault::Reset => unreachable!(),
+        };
+        let mut response = format!(
+            "HTTP/1.1 {status} Scripted\r\nContent-Length: {}\r\nConnection: close\r\n",
+            text.len()
+        );
+        for (name, value) in extra {
+            response.push_str(&format!("{name}: {value}\r\n"));
+        }
+        response.push_str("\r\n");
+        response.push_str(&text);
+        // Marked before writing, so the client cannot see the answer before the record does.
+        let acknowledged = (200..300).contains(&status);
+        self.received.lock().unwrap()[index].acknowledged = acknowledged;
+        let written =
+            stream.write_all(response.as_bytes()).await.is_ok() && stream.flush().await.is_ok();
+        if !written {
+            self.received.lock().unwrap()[index].acknowledged = false;
+        }
+    }
+}
+
+/// Reads up to the blank line; returns the headers and any body bytes read past them.
+async fn read_headers(stream: &mut TcpStream) -> Option<(Vec<(String, String)>, Vec<u8>)> {
+    let mut buffer = Vec::new();
+    let mut chunk = [0u8; 8192];
+    loop {
+        let n = stream.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buffer.extend_from_slice(&chunk[..n]);
+        if let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buffer[..end]).into_owned();
+            let headers = head
+                .lines()
+                .skip(1)
+                .filter_map(|line| line.split_once(':'))
+                .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+                .collect();
+            return Some((headers, buffer[end + 4..].to_vec()));
+        }
+    }
+}

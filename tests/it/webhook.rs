@@ -1,0 +1,312 @@
+//! The webhook sink against a deliberately faulty receiver: transient faults end delivered with
+//! nothing lost; refusals stop the run loudly with the cursor before the refused batch.
+
+use std::time::Duration;
+
+use crate::helpers::faulty::{Fault, FaultyServer};
+use crate::helpers::{Export, TestDb};
+
+/// 300 rows, sent in batches of 100.
+async fn three_batches() -> TestDb {
+    let db = TestDb::new().await;
+    db.insert_generated(300, 3, 4, "2026-01-22 04:00:00+00")
+        .await;
+    db
+}
+
+fn webhook_export(dir: &std::path::Path, db: &TestDb, server: &FaultyServer) -> Export {
+    Export::new(dir).db(&db.url).args([
+        "--sink",
+        "webhook",
+        "--webhook-url",
+        &server.url,
+        "--batch-size",
+        "100",
+        "--cursor-store",
+        "file",
+        "--webhook-timeout-seconds",
+        "2",
+        "--dead-letter-dir",
+        "dead",
+    ])
+}
+
+fn cursor_rows(dir: &std::path::Path) -> Option<u64> {
+    let bytes = std::fs::read(dir.join("guardrail_followups_cursor.json")).ok()?;
+    serde_json::from_slice::<serde_json::Value>(&bytes).unwrap()["totalRows"].as_u64()
+}
+
+/// Every source row arrived in an acknowledged batch, in order, and each batch was acknowledged once.
+async fn assert_all_delivered_once(db: &TestDb, server: &FaultyServer) {
+    assert_eq!(server.acknowledged_ids(), db.ordered_ids(None).await);
+}
+
+#[tokio::test]
+async fn server_errors_are_retried_with_the_same_idempotency_key_until_delivered() {
+    let db = three_batches().await;
+    let server = FaultyServer::start(vec![
+        Fault::status(200),
+        Fault::status(500),
+        Fault::status(503),
+    ])
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = webhook_export(dir.path(), &db, &server).run().await;
+    out.assert_success();
+    assert_all_delivered_once(&db, &server).await;
+    let received = server.received();
+    assert_eq!(received.len(), 5, "3 batches + 2 retries");
+    let keys: Vec<_> = received
+        .iter()
+        .map(|r| r.header("idempotency-key").unwrap().to_owned())
+        .collect();
+    assert_eq!(keys[1], keys[2]);
+    assert_eq!(keys[2], keys[3], "the retried batch keeps its key");
+    assert_ne!(keys[0], keys[1]);
+    assert_eq!(received[1].body, received[3].body);
+    assert!(out.stderr.contains("answered 500"), "{}", out.stderr);
+    assert!(out.stderr.contains("retrying in"), "{}", out.stderr);
+    assert_eq!(cursor_rows(dir.path()), Some(300));
+}
+
+#[tokio::test]
+async fn too_many_requests_waits_as_long_as_retry_after_says() {
+    let db = three_batches().await;
+    let server = FaultyServer::start(vec![Fault::Status(
+        429,
+        vec![("Retry-After", "2".into())],
+        "slow down".into(),
+    )])
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    webhook_export(dir.path(), &db, &server)
+        .run()
+        .await
+        .assert_success();
+    assert_all_delivered_once(&db, &server).await;
+    let received = server.received();
+    let waited = received[1].at.duration_since(received[0].at);
+    assert!(
+        waited >= Duration::from_millis(1900),
+        "waited only {waited:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_response_slower_than_the_timeout_is_sent_again() {
+    let db = three_batches().await;
+    let server = FaultyServer::start(vec![
+        Fault::status(200),
+        Fault::Slow(Duration::from_secs(4)),
+    ])
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = webhook_export(dir.path(), &db, &server).run().await;
+    out.assert_success();
+    assert_all_delivered_once(&db, &server).await;
+    let received = server.received();
+    assert_eq!(received.len(), 4, "3 batches + 1 resend");
+    let abandoned: Vec<_> = received.iter().filter(|r| !r.acknowledged).collect();
+    assert_eq!(abandoned.len(), 1, "the slow answer was never waited for");
+    let resent = received
+        .iter()
+        .find(|r| r.acknowledged && r.body == abandoned[0].body);
+    assert!(
+        resent.is_some(),
+        "the same batch was sent again and acknowledged"
+    );
+    assert_eq!(
+        resent.unwrap().header("idempotency-key"),
+        abandoned[0].header("idempotency-key")
+    );
+    assert!(
+        out.stderr.contains("timed out") || out.stderr.contains("timeout"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[tokio::test]
+async fn a_connection_reset_mid_request_is_sent_again() {
+    let db = three_batches().await;
+    let server =
+        FaultyServer::start(vec![Fault::status(200), Fault::status(200), Fault::Reset]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = webhook_export(dir.path(), &db, &server).run().await;
+    out.assert_success();
+    assert_all_delivered_once(&db, &server).await;
+    assert!(out.stderr.contains("retrying in"), "{}", out.stderr);
+}
+
+#[tokio::test]
+async fn a_refused_batch_stops_the_run_keeps_the_rows_and_leaves_the_cursor_before_it() {
+    for status in [400, 401, 422] {
+        let db = three_batches().await;
+        let server = FaultyServer::start(vec![
+            Fault::status(200),
+            Fault::Status(
+                status,
+                vec![],
+                r#"{"error":"row 3: missing field `action`"}"#.into(),
+            ),
+        ])
+        .await;
+        let dir = tempfile::tempdir().unwrap();
+        let out = webhook_export(dir.path(), &db, &server).run().await;
+        assert_eq!(out.code, 1, "{status}: {}", out.stderr);
+        assert_eq!(
+            server.received().len(),
+            2,
+            "{status}: no retry, no later batch"
+        );
+        assert!(
+            out.stderr.contains(&format!("answered {status}")),
+            "{}",
+            out.stderr
+        );
+        assert!(
+            out.stderr.contains("missing field `action`"),
+            "the receiver's reason is shown: {}",
+            out.stderr
+        );
+        assert!(
+            out.stderr.contains("the cursor stays before this batch"),
+            "{}",
+            out.stderr
+        );
+        // The cursor covers exactly the first, acknowledged batch.
+        assert_eq!(cursor_rows(dir.path()), Some(100), "{status}");
+        let refused = &server.received()[1];
+        let key = refused.header("idempotency-key").unwrap();
+        let dead = dir
+            .path()
+            .join("dead")
+            .join(format!("guardrail-followups-refused-{key}.ndjson"));
+        assert!(
+            out.stderr
+                .contains(&dead.file_name().unwrap().to_string_lossy().into_owned()),
+            "{}",
+            out.stderr
+        );
+        let kept = crate::helpers::ndjson_ids(&std::fs::read_to_string(&dead).unwrap());
+        assert_eq!(kept, refused.ids());
+        // Once the receiver accepts again, the next run resumes with the refused batch.
+        let healthy = FaultyServer::start(vec![]).await;
+        webhook_export(dir.path(), &db, &healthy)
+            .run()
+            .await
+            .assert_success();
+        assert_eq!(
+            [server.acknowledged_ids(), healthy.acknowledged_ids()].concat(),
+            db.ordered_ids(None).await
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_receiver_that_never_recovers_ends_the_run_after_the_last_attempt() {
+    let db = three_batches().await;
+    let server = FaultyServer::start(vec![
+        Fault::status(200),
+        Fault::status(502),
+        Fault::status(502),
+        Fault::status(502),
+    ])
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = webhook_export(dir.path(), &db, &server)
+        .args(["--webhook-max-attempts", "3"])
+        .run()
+        .await;
+    assert_eq!(out.code, 1);
+    assert_eq!(server.received().len(), 4);
+    assert!(out.stderr.contains("after 3 attempts"), "{}", out.stderr);
+    assert_eq!(cursor_rows(dir.path()), Some(100));
+}
+
+#[tokio::test]
+async fn requests_carry_a_valid_signature_and_the_bearer_token() {
+    let db = three_batches().await;
+    let server = FaultyServer::start(vec![]).await;
+    let dir = tempfile::tempdir().unwrap();
+    webhook_export(dir.path(), &db, &server)
+        .env("GUARDRAIL_EXPORT_WEBHOOK_SECRET", "shared-secret")
+        .env("GUARDRAIL_EXPORT_WEBHOOK_TOKEN", "bearer-token")
+        .run()
+        .await
+        .assert_success();
+    let now = guardrail_followups::wire::unix_now();
+    for request in server.received() {
+        assert_eq!(request.header("content-type"), Some("application/json"));
+        assert_eq!(request.header("authorization"), Some("Bearer bearer-token"));
+        let signature = request.header("x-guardrail-signature");
+        assert_eq!(
+            guardrail_followups::wire::verify(b"shared-secret", signature, &request.body, now),
+            Ok(())
+        );
+        let key = request.header("idempotency-key").unwrap();
+        assert!(key.starts_with("gf1-") && key.len() == 36, "{key}");
+    }
+    assert_all_delivered_once(&db, &server).await;
+}
+
+#[tokio::test]
+async fn gzip_bodies_decompress_to_the_same_batch() {
+    let db = three_batches().await;
+    let server = FaultyServer::start(vec![]).await;
+    let dir = tempfile::tempdir().unwrap();
+    webhook_export(dir.path(), &db, &server)
+        .args(["--webhook-gzip"])
+        .run()
+        .await
+        .assert_success();
+    let mut ids = Vec::new();
+    for request in server.received() {
+        assert_eq!(request.header("content-encoding"), Some("gzip"));
+        let mut json = Vec::new();
+        std::io::Read::read_to_end(
+            &mut flate2::read::GzDecoder::new(&request.body[..]),
+            &mut json,
+        )
+        .unwrap();
+        let value: serde_json::Value = serde_json::from_slice(&json).unwrap();
+        ids.extend(
+            value["followUps"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["followUpId"].as_str().unwrap().to_owned()),
+        );
+    }
+    assert_eq!(ids, db.ordered_ids(None).await);
+}
+
+#[tokio::test]
+async fn the_webhook_sink_needs_a_url_and_demo_rows_stay_on_this_machine() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Export::new(dir.path())
+        .args(["--demo", "--sink", "webhook"])
+        .run()
+        .await;
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("--webhook-url"), "{}", out.stderr);
+    let out = Export::new(dir.path())
+        .args(["--demo", "--sink", "webhook"])
+        .env(
+            "ANALYTICS_GUARDRAIL_WEBHOOK",
+            "https://analytics.example.com/in?token=abc123",
+        )
+        .run()
+        .await;
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("only go to a webhook on this machine"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        !out.stderr.contains("abc123"),
+        "the token is redacted: {}",
+        out.stderr
+    );
+}
