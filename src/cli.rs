@@ -131,7 +131,7 @@ pub struct ExportArgs {
           value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub batch_size: u64,
 
-    /// No progress bar and no summary line; errors are still printed.
+    /// No progress bar and no summary line; warnings and errors are still printed.
     #[arg(long, short, env = env::QUIET)]
     pub quiet: bool,
 

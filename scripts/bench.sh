@@ -1,0 +1,253 @@
+#!/usr/bin/env bash
+# Export benchmark: guardrail-followups against psql, on the same rows, in one run.
+#
+# Builds the release binary, creates a database `guardrail_bench` holding the application's table
+# `provider_guardrail_followup` (no index on created_at, as in production) filled with N realistic
+# rows, and then measures:
+#   - psql COPY json: psql writing the same rows as JSON lines, ordered by (created_at, id), the
+#     server building each object with json_build_object — the plain-SQL way to dump the feed;
+#   - guardrail-followups file: `export --sink file` of everything, from no cursor;
+#   - the exporter's peak resident memory for the full export and for `--limit 100000`, to show
+#     that memory does not grow with the number of rows.
+# Each full export runs twice, alternating with psql (the first round warms the caches); the best
+# time of each is reported. Both outputs must hold N lines, in the same (created_at, id) order.
+#
+# Usage: scripts/bench.sh [N]          N rows, default 1000000
+#
+# Without TEST_DATABASE_URL, a throwaway PostgreSQL is started by scripts/with-postgres.sh. With
+# it, that server is used: the database guardrail_bench is created there (dropped first if it
+# exists) and dropped at the end. Peak memory is measured with python3, so /usr/bin/time is not
+# needed.
+# BENCH_BATCH_SIZE sets the exporter's --batch-size (default 1000).
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+
+if [[ -z "${TEST_DATABASE_URL:-}" ]]; then
+  exec scripts/with-postgres.sh "$0" "$@"
+fi
+
+ROWS=${1:-1000000}
+if ! [[ "$ROWS" =~ ^[1-9][0-9]*$ ]]; then
+  echo "bench: N must be a positive number of rows, not '$ROWS'" >&2
+  exit 2
+fi
+LIMIT_ROWS=100000
+BATCH_SIZE=${BENCH_BATCH_SIZE:-1000}
+BENCH_DB=guardrail_bench
+PSQL=psql
+[[ -n "${PG_BIN:-}" && -x "$PG_BIN/psql" ]] && PSQL="$PG_BIN/psql"
+
+# The same server, another database: swap the path of the URL, keep credentials and options.
+BENCH_URL=$(python3 - "$TEST_DATABASE_URL" "$BENCH_DB" <<'EOF'
+import sys, urllib.parse
+url = urllib.parse.urlsplit(sys.argv[1])
+print(urllib.parse.urlunsplit(url._replace(path="/" + sys.argv[2])))
+EOF
+)
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/guardrail-bench.XXXXXX")
+cleanup() {
+  "$PSQL" -X -q -d "$TEST_DATABASE_URL" -c "DROP DATABASE IF EXISTS $BENCH_DB" >/dev/null 2>&1 || true
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+step() { echo "bench: $*" >&2; }
+
+# The exporter reads its settings from GUARDRAIL_EXPORT_* too: measure the flags given here only.
+while read -r var; do unset "$var"; done < <(compgen -e | grep '^GUARDRAIL_EXPORT_' || true)
+
+step "building the release binary"
+cargo build --release --quiet
+BIN=target/release/guardrail-followups
+
+step "creating $BENCH_DB with $ROWS rows"
+PGOPTIONS="-c client_min_messages=warning" "$PSQL" -X -q -v ON_ERROR_STOP=1 -d "$TEST_DATABASE_URL" \
+  -c "DROP DATABASE IF EXISTS $BENCH_DB" -c "CREATE DATABASE $BENCH_DB"
+
+# The table as the application's migrations create it (see DESIGN.md, "The source table"), then
+# one INSERT ... SELECT over generate_series. Per row, random draws r1..r8 pick:
+#   provider     ~50 providers; the name is fixed per provider, 5% null, some non-ASCII;
+#   action       45% pause, 35% resume, 18% escalate, 2% other spellings ('Pause ', 'ESCALATE',
+#                'review') that the exporter normalises or warns about;
+#   notes        10% null, else 40-200 characters cut from phrases with quotes and non-ASCII text;
+#   context      40% canonical {"id","label","handle","platformType"}, 15% snake_case/alias keys,
+#                5% canonical with blank fields, 8% {}, 7% a JSON string, 2% [] or JSON null,
+#                23% SQL NULL;
+#   cursor/href  30% null each;
+#   created_at   spread over the last 60 days; 30% of rows fall on a grid of N/50 instants, ~50
+#                rows on each, sharing one timestamp exactly (as rows of one transaction do).
+"$PSQL" -X -q -v ON_ERROR_STOP=1 -d "$BENCH_URL" -v rows="$ROWS" <<'SQL'
+CREATE TABLE provider_guardrail_followup (
+  id                uuid          PRIMARY KEY,
+  provider_id       varchar(128)  NOT NULL,
+  provider_name     varchar(255)  NULL,
+  action            varchar(64)   NOT NULL,
+  notes             text          NULL,
+  platform_context  json          NULL,
+  attachments       json          NULL,
+  conversion_cursor varchar(255)  NULL,
+  conversion_href   text          NULL,
+  created_at        timestamptz   NOT NULL DEFAULT now()
+);
+
+INSERT INTO provider_guardrail_followup
+  (id, provider_id, provider_name, action, notes, platform_context, attachments,
+   conversion_cursor, conversion_href, created_at)
+SELECT
+  gen_random_uuid(),
+  'prov_' || lpad(p::text, 3, '0'),
+  CASE WHEN r2 < 0.05 THEN NULL
+       ELSE (ARRAY['Northwind', 'Acme', 'Müller', 'Bluebird', 'Ōsaka', 'Globex', 'Søndergaard',
+                   'Initech', 'Café Rápido', 'Umbrella'])[1 + p % 10]
+            || ' ' || (ARRAY['Logistics', 'Fulfilment', 'Versand', 'Freight', 'Couriers'])[1 + p % 5]
+            || ' #' || p END,
+  CASE WHEN r3 < 0.45 THEN 'pause'
+       WHEN r3 < 0.80 THEN 'resume'
+       WHEN r3 < 0.98 THEN 'escalate'
+       ELSE (ARRAY['Pause ', 'ESCALATE', 'review'])[1 + g % 3] END,
+  CASE WHEN r4 < 0.10 THEN NULL
+       ELSE left(repeat((ARRAY[
+              'Late deliveries on 3 orders; provider says "carrier strike" until Friday. ',
+              'Livraison retardée — client prévenu, remboursement partiel ✅ ',
+              'Lieferung verspätet, Fahrer krank; Rückruf am Montag geplant. ',
+              '配送遅延のため一時停止。担当者に確認済み。 ',
+              'Resumed after SLA review: on-time rate back above 97% for 14 days. ',
+              'Escalated to vendor management (ticket OPS-4411), C:\shared\sla.xlsx attached. '
+            ])[1 + g % 6], 4), 40 + floor(r4 * 1000)::int % 161) END,
+  CASE WHEN r5 < 0.40 THEN json_build_object(
+         'id', 'plt_' || (g % 997), 'label', (ARRAY['Instagram', 'TikTok', 'Shopify', 'Etsy'])[1 + g % 4],
+         'handle', '@shop' || (g % 5000), 'platformType', (ARRAY['instagram', 'tiktok', 'shopify', 'etsy'])[1 + g % 4])
+       WHEN r5 < 0.55 THEN json_build_object(
+         'platform_id', 'plt_' || (g % 997), 'name', (ARRAY['Instagram', 'TikTok', 'Shopify', 'Etsy'])[1 + g % 4],
+         'username', 'shop_' || (g % 5000), 'platform_type', (ARRAY['instagram', 'tiktok', 'shopify', 'etsy'])[1 + g % 4],
+         'followers', g % 100000)
+       WHEN r5 < 0.60 THEN json_build_object('id', ' plt_' || (g % 997) || ' ', 'label', '', 'handle', '   ',
+         'platformType', 'instagram')
+       WHEN r5 < 0.68 THEN '{}'::json
+       WHEN r5 < 0.75 THEN to_json((ARRAY['instagram', 'tiktok', 'shopify'])[1 + g % 3])
+       WHEN r5 < 0.77 THEN (ARRAY['[]', 'null'])[1 + g % 2]::json
+       ELSE NULL END,
+  CASE WHEN r6 < 0.80 THEN NULL
+       ELSE json_build_array(json_build_object('name', 'evidence-' || g || '.pdf', 'size', g % 90000)) END,
+  CASE WHEN r7 < 0.30 THEN NULL ELSE 'conv_' || substr(md5(g::text), 1, 16) END,
+  CASE WHEN r8 < 0.30 THEN NULL ELSE 'https://app.example.com/conversions/' || substr(md5(g::text), 1, 16) END,
+  CASE WHEN g % 10 < 3
+       THEN now() - interval '60 days' + interval '60 days' * ((g % grid) / grid::float8)
+       ELSE now() - interval '60 days' * r1 - interval '1 second' END
+FROM (
+  SELECT g, greatest(:rows / 50, 1) AS grid, 1 + floor(random() * 50)::int AS p,
+         random() AS r1, random() AS r2, random() AS r3, random() AS r4,
+         random() AS r5, random() AS r6, random() AS r7, random() AS r8
+  FROM generate_series(1, :rows) AS g
+) AS draws;
+
+VACUUM ANALYZE provider_guardrail_followup;
+SQL
+
+# Runs a command with its stderr in $TMP/last.log; prints "<wall seconds> <peak RSS in KiB>" of
+# that one process, or shows the log and fails. os.wait4 reports the resources of exactly the
+# child it waited for.
+measure() {
+  python3 - "$TMP/last.log" "$@" <<'EOF'
+import os, subprocess, sys, time
+log, cmd = sys.argv[1], sys.argv[2:]
+with open(log, "wb") as err:
+    start = time.monotonic()
+    child = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stderr=err)
+    _, status, usage = os.wait4(child.pid, 0)
+    wall = time.monotonic() - start
+code = os.waitstatus_to_exitcode(status)
+if code != 0:
+    sys.stderr.write(open(log, errors="replace").read())
+    sys.exit(f"bench: FAIL {cmd[0]} exited with status {code}")
+print(f"{wall:.3f} {usage.ru_maxrss}")
+EOF
+}
+
+run_ours() {  # run_ours OUTPUT [EXTRA FLAGS...]
+  local out=$1; shift
+  rm -f "$out"
+  measure "$BIN" export --database-url "$BENCH_URL" --sink file --file-path "$out" \
+    --cursor-store none --settle-seconds 0 --batch-size "$BATCH_SIZE" --quiet "$@"
+}
+
+# The fairest psql equivalent: the server builds each object with json_build_object and COPY
+# streams it to psql, which writes it to the file. CSV with a quote and delimiter that never occur
+# in the output writes each JSON text verbatim (the text format would double every backslash).
+PSQL_SQL="COPY (SELECT json_build_object('followUpId', id, 'providerId', provider_id,
+  'providerName', provider_name, 'action', action, 'notes', notes,
+  'platformContext', platform_context, 'conversionCursor', conversion_cursor,
+  'conversionHref', conversion_href, 'createdAt', created_at)
+  FROM provider_guardrail_followup WHERE created_at <= now()
+  ORDER BY created_at, id) TO STDOUT WITH (FORMAT csv, QUOTE E'\\x01', DELIMITER E'\\x02')"
+run_psql() {  # run_psql OUTPUT
+  rm -f "$1"
+  measure "$PSQL" -X -q -v ON_ERROR_STOP=1 -d "$BENCH_URL" -o "$1" -c "$PSQL_SQL"
+}
+
+declare -a OURS PSQLS
+for round in 1 2; do
+  step "round $round/2: guardrail-followups export"
+  OURS+=("$(run_ours "$TMP/ours.ndjson")")
+  step "round $round/2: psql COPY"
+  PSQLS+=("$(run_psql "$TMP/psql.ndjson")")
+done
+step "guardrail-followups export --limit $LIMIT_ROWS"
+LIMITED=$(run_ours "$TMP/ours-limit.ndjson" --limit "$LIMIT_ROWS")
+
+step "checking the outputs"
+python3 - "$ROWS" "$LIMIT_ROWS" "$TMP/ours.ndjson" "$TMP/psql.ndjson" "$TMP/ours-limit.ndjson" <<'EOF'
+import json, re, sys
+rows, limit = int(sys.argv[1]), int(sys.argv[2])
+ours, psql, ours_limit = sys.argv[3:6]
+uuid = re.compile(rb'^\{"followUpId" ?: ?"([0-9a-f-]{36})"')
+
+def ids(path):
+    """The followUpId of every line, checking that the first and last lines are JSON."""
+    found, first, last = [], None, None
+    with open(path, "rb") as f:
+        for line in f:
+            m = uuid.match(line)
+            if not m:
+                sys.exit(f"bench: FAIL {path} line {len(found) + 1} does not start with a followUpId")
+            found.append(m.group(1))
+            first = first or line
+            last = line
+    for line in filter(None, (first, last)):
+        json.loads(line)
+    return found
+
+a, b, c = ids(ours), ids(psql), ids(ours_limit)
+for path, got, want in ((ours, a, rows), (psql, b, rows), (ours_limit, c, min(rows, limit))):
+    if len(got) != want:
+        sys.exit(f"bench: FAIL {path} has {len(got)} lines, expected {want}")
+if a != b:
+    at = next(i for i, (x, y) in enumerate(zip(a, b)) if x != y)
+    sys.exit(f"bench: FAIL the exporter and psql disagree on the order at line {at + 1}")
+if c != a[:len(c)]:
+    sys.exit("bench: FAIL the --limit export is not the start of the full export")
+EOF
+
+# The table: best wall time of each, rows/s, time ratio (psql / ours: above 1x we are faster),
+# peak RSS of the exporter for all rows and for the --limit run.
+python3 - "$ROWS" "$LIMIT_ROWS" "$BATCH_SIZE" "${OURS[*]}" "${PSQLS[*]}" "$LIMITED" <<'EOF'
+import sys
+rows, limit, batch = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+def runs(text):
+    v = [float(x) for x in text.split()]
+    return list(zip(v[0::2], v[1::2]))
+ours, psql, (_, limited_kib) = runs(sys.argv[4]), runs(sys.argv[5]), runs(sys.argv[6])[0]
+ours_s, ours_kib = min(t for t, _ in ours), max(k for _, k in ours)
+psql_s = min(t for t, _ in psql)
+mib = lambda kib: kib / 1024
+print(f"{'rows':<26}{rows:,}")
+print(f"{'psql COPY json':<26}{psql_s:.2f} s   {rows / psql_s:>9,.0f} rows/s"
+      f"   (runs: {', '.join(f'{t:.2f}' for t, _ in psql)} s)")
+print(f"{'guardrail-followups file':<26}{ours_s:.2f} s   {rows / ours_s:>9,.0f} rows/s"
+      f"   ratio {psql_s / ours_s:.2f}x   peak RSS {mib(ours_kib):.1f} MiB"
+      f"   (runs: {', '.join(f'{t:.2f}' for t, _ in ours)} s, batch {batch})")
+print(f"{f'peak RSS at {min(rows, limit):,} rows':<26}{mib(limited_kib):.1f} MiB"
+      f"  ({rows:,} rows: {mib(ours_kib):.1f} MiB, {round(mib(ours_kib - limited_kib), 1) + 0.0:+.1f} MiB)")
+EOF
