@@ -28,13 +28,16 @@ impl Progress {
         let bar = match total {
             Some(total) => ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::hidden()).with_style(
                 ProgressStyle::with_template(
-                    "{spinner} exporting [{bar:30}] {human_pos}/{human_len} rows  {per_sec}  ETA {eta}",
+                    "{spinner} exporting [{bar:30}] {human_pos}/{human_len} rows  {rate}  ETA {eta}",
                 )
                 .expect("valid template")
+                .with_key("rate", rate)
                 .progress_chars("=> "),
             ),
             None => ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden()).with_style(
-                ProgressStyle::with_template("{spinner} exporting {human_pos} rows  {per_sec}").expect("valid template"),
+                ProgressStyle::with_template("{spinner} exporting {human_pos} rows  {rate}")
+                    .expect("valid template")
+                    .with_key("rate", rate),
             ),
         };
         Progress {
@@ -59,4 +62,9 @@ impl Progress {
             bar.finish_and_clear();
         }
     }
+}
+
+/// Rows per second, whole.
+fn rate(state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write) {
+    let _ = write!(w, "{:.0} rows/s", state.per_sec());
 }
