@@ -1,0 +1,300 @@
+//! Turning a request body into a valid batch, or the reasons it is refused.
+//!
+//! The body is `{"followUps": [row, …]}`; every row must be exactly the exported row of
+//! [`crate::row::FollowUp`]: all nine keys and no others, the right types, `createdAt` as
+//! `2026-01-22T04:00:00.000000Z`, `followUpId` a lowercase hyphenated uuid, `providerId` and
+//! `action` not blank, `action` trimmed and lowercase, `platformContext` null or all four of its
+//! keys, each a trimmed non-empty string or null. A batch with any bad row is refused whole.
+
+use chrono::NaiveDate;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use crate::gateway::error::{ApiError, RowError};
+use crate::row::{FollowUp, PlatformContext, Timestamp};
+
+/// How many bad rows a refusal lists.
+pub const REPORTED_ROWS: usize = 10;
+
+const ROW_KEYS: [&str; 9] = [
+    "followUpId",
+    "providerId",
+    "providerName",
+    "action",
+    "notes",
+    "platformContext",
+    "conversionCursor",
+    "conversionHref",
+    "createdAt",
+];
+const CONTEXT_KEYS: [&str; 4] = ["id", "label", "handle", "platformType"];
+
+/// A batch that passed validation, ready to store.
+#[derive(Debug)]
+pub struct ValidBatch {
+    pub rows: usize,
+    /// The rows re-serialised from their parsed form, one per line, in the order received.
+    pub ndjson: Vec<u8>,
+    /// UTC date of the first row's `createdAt`: the partition the batch lands in.
+    pub date: NaiveDate,
+}
+
+/// Parses and validates a (decompressed) body.
+pub fn parse(body: &[u8]) -> Result<ValidBatch, ApiError> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::BadRequest(format!("the body is not valid JSON: {e}")))?;
+    let rows = envelope_rows(value)?;
+    let mut parsed = Vec::with_capacity(rows.len());
+    let mut errors = Vec::new();
+    let mut bad = 0usize;
+    for (index, row) in rows.iter().enumerate() {
+        match check_row(row) {
+            Ok(follow_up) => parsed.push(follow_up),
+            Err(reason) => {
+                bad += 1;
+                if errors.len() < REPORTED_ROWS {
+                    errors.push(RowError { index, reason });
+                }
+            }
+        }
+    }
+    if bad > 0 {
+        let shown = if bad > errors.len() {
+            format!("; the first {} are listed", errors.len())
+        } else {
+            String::new()
+        };
+        return Err(ApiError::Invalid {
+            message: format!(
+                "{bad} of {} rows are not valid follow-ups{shown}; nothing was stored",
+                rows.len()
+            ),
+            rows: errors,
+        });
+    }
+    let date = parsed[0].created_at.to_datetime().date_naive();
+    let mut ndjson = Vec::with_capacity(body.len());
+    for row in &parsed {
+        serde_json::to_writer(&mut ndjson, row)
+            .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("serialising a row")))?;
+        ndjson.push(b'\n');
+    }
+    Ok(ValidBatch {
+        rows: parsed.len(),
+        ndjson,
+        date,
+    })
+}
+
+/// The `followUps` array of `{"followUps": [...]}`, non-empty.
+fn envelope_rows(value: Value) -> Result<Vec<Value>, ApiError> {
+    let invalid = |message: String| ApiError::Invalid {
+        message,
+        rows: vec![],
+    };
+    let Value::Object(mut map) = value else {
+        return Err(invalid(format!(
+            "the body is {}, not an object {{\"followUps\": [...]}}",
+            kind_of(&value)
+        )));
+    };
+    if let Some(key) = map.keys().find(|k| *k != "followUps") {
+        return Err(invalid(format!(
+            "unknown field `{key}` in the body: it holds only `followUps`"
+        )));
+    }
+    match map.remove("followUps") {
+        None => Err(invalid(
+            "missing field `followUps`: the body is {\"followUps\": [...]}".into(),
+        )),
+        Some(Value::Array(rows)) if rows.is_empty() => Err(invalid(
+            "`followUps` is empty: a batch carries at least one row".into(),
+        )),
+        Some(Value::Array(rows)) => Ok(rows),
+        Some(other) => Err(invalid(format!(
+            "`followUps` is {}, not an array of rows",
+            kind_of(&other)
+        ))),
+    }
+}
+
+/// One row, checked key by key so that the reason names the field.
+fn check_row(row: &Value) -> Result<FollowUp, String> {
+    let Value::Object(map) = row else {
+        return Err(format!("the row is {}, not an object", kind_of(row)));
+    };
+    check_keys(map, &ROW_KEYS, "")?;
+    field::<Uuid>(map, "followUpId")?;
+    field::<String>(map, "providerId")?;
+    field::<Option<String>>(map, "providerName")?;
+    field::<String>(map, "action")?;
+    field::<Option<String>>(map, "notes")?;
+    field::<Option<PlatformContext>>(map, "platformContext")?;
+    field::<Option<String>>(map, "conversionCursor")?;
+    field::<Option<String>>(map, "conversionHref")?;
+    field::<Timestamp>(map, "createdAt")?;
+    let follow_up = FollowUp::deserialize(row).map_err(|e| e.to_string())?;
+
+    let written = map["followUpId"].as_str().unwrap_or_default();
+    if written != follow_up.follow_up_id.hyphenated().to_string() {
+        return Err(format!(
+            "`followUpId` `{written}` is not written as a lowercase hyphenated uuid ({})",
+            follow_up.follow_up_id.hyphenated()
+        ));
+    }
+    if follow_up.provider_id.trim().is_empty() {
+        return Err("`providerId` is blank".into());
+    }
+    if follow_up.action.trim().is_empty() {
+        return Err("`action` is blank".into());
+    }
+    if follow_up.action != crate::row::normalize_action(&follow_up.action) {
+        return Err(format!(
+            "`action` `{}` is not trimmed and lowercase",
+            follow_up.action
+        ));
+    }
+    if let Value::Object(context) = &map["platformContext"] {
+        check_keys(context, &CONTEXT_KEYS, "platformContext.")?;
+        for key in CONTEXT_KEYS {
+            if let Value::String(text) = &context[key]
+                && (text.is_empty() || text.trim() != text)
+            {
+                return Err(format!(
+                    "`platformContext.{key}` {text:?} is not a trimmed non-empty string or null"
+                ));
+            }
+        }
+    }
+    Ok(follow_up)
+}
+
+/// Every key of `expected` present, no other.
+fn check_keys(map: &Map<String, Value>, expected: &[&str], path: &str) -> Result<(), String> {
+    if let Some(key) = map.keys().find(|k| !expected.contains(&k.as_str())) {
+        return Err(format!(
+            "unknown field `{path}{key}`, expected only {}",
+            expected.join(", ")
+        ));
+    }
+    if let Some(key) = expected.iter().find(|k| !map.contains_key(**k)) {
+        return Err(format!("missing field `{path}{key}`"));
+    }
+    Ok(())
+}
+
+fn field<T: DeserializeOwned>(map: &Map<String, Value>, key: &str) -> Result<(), String> {
+    T::deserialize(&map[key])
+        .map(|_| ())
+        .map_err(|e| format!("`{key}`: {e}"))
+}
+
+fn kind_of(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn row() -> Value {
+        json!({
+            "followUpId": "0b6f5a2e-6d1c-4a53-9a5e-2f0c8d1e7b11",
+            "providerId": "provider-1",
+            "providerName": null,
+            "action": "pause",
+            "notes": null,
+            "platformContext": {"id": "ig-1", "label": null, "handle": null, "platformType": "instagram"},
+            "conversionCursor": null,
+            "conversionHref": null,
+            "createdAt": "2026-01-22T23:59:59.999999Z"
+        })
+    }
+
+    fn reason(row: Value) -> String {
+        let body = serde_json::to_vec(&json!({ "followUps": [row] })).unwrap();
+        match parse(&body) {
+            Err(ApiError::Invalid { rows, .. }) => rows[0].reason.clone(),
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    fn with(key: &str, value: Value) -> Value {
+        let mut row = row();
+        row[key] = value;
+        row
+    }
+
+    #[test]
+    fn a_valid_row_is_reserialised_and_dated_by_its_utc_day() {
+        let body = serde_json::to_vec(&json!({ "followUps": [row()] })).unwrap();
+        let batch = parse(&body).unwrap();
+        assert_eq!(batch.rows, 1);
+        assert_eq!(batch.date.to_string(), "2026-01-22");
+        let line: Value =
+            serde_json::from_slice(batch.ndjson.strip_suffix(b"\n").unwrap()).unwrap();
+        assert_eq!(line, row());
+    }
+
+    #[test]
+    fn each_bad_field_is_named_in_the_reason() {
+        let mut missing = row();
+        missing.as_object_mut().unwrap().remove("notes");
+        assert_eq!(reason(missing), "missing field `notes`");
+        assert!(reason(with("extra", json!(1))).starts_with("unknown field `extra`"));
+        assert!(reason(with("providerId", json!(5))).starts_with("`providerId`: invalid type"));
+        assert!(reason(with("createdAt", json!("2026-01-22T04:00:00Z"))).contains("createdAt"));
+        assert!(
+            reason(with(
+                "followUpId",
+                json!("0B6F5A2E-6D1C-4A53-9A5E-2F0C8D1E7B11")
+            ))
+            .contains("lowercase hyphenated")
+        );
+        assert_eq!(
+            reason(with("providerId", json!(" "))),
+            "`providerId` is blank"
+        );
+        assert!(reason(with("action", json!("Pause"))).contains("trimmed and lowercase"));
+        assert_eq!(
+            reason(with(
+                "platformContext",
+                json!({"id": "x", "label": null, "handle": null})
+            )),
+            "missing field `platformContext.platformType`"
+        );
+        assert!(
+            reason(with(
+                "platformContext",
+                json!({"id": " x", "label": null, "handle": null, "platformType": null})
+            ))
+            .contains("platformContext.id")
+        );
+        assert_eq!(reason(json!([1])), "the row is an array, not an object");
+    }
+
+    #[test]
+    fn only_the_first_bad_rows_are_listed() {
+        let rows: Vec<Value> = (0..30)
+            .map(|i| if i % 2 == 0 { row() } else { json!(null) })
+            .collect();
+        let body = serde_json::to_vec(&json!({ "followUps": rows })).unwrap();
+        let Err(ApiError::Invalid { message, rows }) = parse(&body) else {
+            panic!("expected a refusal");
+        };
+        assert_eq!(rows.len(), REPORTED_ROWS);
+        assert_eq!(rows[0].index, 1);
+        assert_eq!(rows[1].index, 3);
+        assert!(message.starts_with("15 of 30 rows"), "{message}");
+    }
+}

@@ -1,0 +1,146 @@
+//! The gateway's endpoints: `POST /v1/followups`, `GET /healthz`, `GET /metrics`.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use serde::Serialize;
+
+use crate::gateway::body::{self, Encoding};
+use crate::gateway::error::ApiError;
+use crate::gateway::lake::Lake;
+use crate::gateway::{GatewayState, batch, metrics};
+use crate::wire;
+
+/// The answer to a stored batch.
+#[derive(Debug, Serialize)]
+pub struct Stored {
+    /// The object's key relative to the lake (`guardrail_followups/dt=…/<key>.ndjson`).
+    pub stored: String,
+    pub rows: usize,
+}
+
+/// `POST /v1/followups`: validates a batch and answers 200 once it is durable in the lake.
+pub async fn ingest(
+    State(state): State<Arc<GatewayState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let started = Instant::now();
+    let (response, outcome) = match store_batch(&state, &headers, body).await {
+        Ok(stored) => ((StatusCode::OK, Json(stored)).into_response(), "stored"),
+        Err(error) => {
+            let key = headers
+                .get(wire::IDEMPOTENCY_KEY)
+                .and_then(|v| v.to_str().ok());
+            error.log(key);
+            let outcome = error.outcome();
+            (error.into_response(), outcome)
+        }
+    };
+    state
+        .metrics
+        .request(outcome, response.status().as_u16(), started.elapsed());
+    response
+}
+
+/// The checks in order: the bearer token before the body is read; the signature over the body
+/// as sent; then the request's form; then every row; then the write.
+async fn store_batch(
+    state: &GatewayState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Stored, ApiError> {
+    state.auth.check_token(headers)?;
+    let raw = body::read(body, headers, state.max_body_bytes).await?;
+    state.metrics.received(raw.len());
+    state.auth.check_signature(headers, &raw)?;
+    let key = idempotency_key(headers)?;
+    body::check_content_type(headers)?;
+    let encoding = body::encoding(headers)?;
+
+    let max = state.max_body_bytes;
+    // Gunzip and parsing are CPU work of up to a few tens of milliseconds for a large batch, and
+    // a parsed body takes several times its size in memory: only a few run at once.
+    let batch = {
+        let _permit = state.validating.acquire().await.map_err(|e| {
+            ApiError::Internal(anyhow::Error::new(e).context("waiting to validate"))
+        })?;
+        tokio::task::spawn_blocking(move || {
+            let json = match encoding {
+                Encoding::Identity => raw,
+                Encoding::Gzip => body::gunzip(&raw, max)?,
+            };
+            batch::parse(&json)
+        })
+        .await
+        .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("validating a batch")))??
+    };
+
+    let object = Lake::batch_key(batch.date, &key);
+    let (rows, bytes) = (batch.rows, batch.ndjson.len());
+    state
+        .lake
+        .put(&object, Bytes::from(batch.ndjson))
+        .await
+        .map_err(ApiError::Unavailable)?;
+    state.metrics.stored(rows, bytes);
+    tracing::info!(
+        rows,
+        bytes,
+        object = %object,
+        idempotency_key = %key,
+        "stored {rows} rows at {object}"
+    );
+    Ok(Stored {
+        stored: object,
+        rows,
+    })
+}
+
+/// The `Idempotency-Key` header, which names the object: required, and safe as a file name.
+fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
+    let Some(value) = headers.get(wire::IDEMPOTENCY_KEY) else {
+        return Err(ApiError::BadRequest(
+            "the Idempotency-Key header is missing: it names the stored object, so that a \
+             resent batch replaces itself"
+                .into(),
+        ));
+    };
+    match value.to_str() {
+        Ok(key) if wire::is_valid_idempotency_key(key) => Ok(key.to_owned()),
+        _ => Err(ApiError::BadRequest(
+            "the Idempotency-Key header must be 1 to 128 characters of A-Z, a-z, 0-9, `-` and `_`"
+                .into(),
+        )),
+    }
+}
+
+/// `GET /healthz`: 200 `ok` when the lake can be written (see [`Lake::check`]), else 503.
+pub async fn healthz(State(state): State<Arc<GatewayState>>) -> Response {
+    match state.lake.check().await {
+        Ok(()) => (StatusCode::OK, "ok\n").into_response(),
+        Err(error) => {
+            tracing::error!("health check failed: {error:#}");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the lake cannot be written; see the gateway's log\n",
+            )
+                .into_response()
+        }
+    }
+}
+
+/// `GET /metrics`: Prometheus / OpenMetrics text.
+pub async fn metrics(State(state): State<Arc<GatewayState>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
+        state.metrics.render(),
+    )
+        .into_response()
+}

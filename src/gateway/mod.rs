@@ -1,0 +1,150 @@
+//! The ingest gateway: receives the exporter's webhook batches and lands each one as an NDJSON
+//! object in the lake (a local folder or S3), where the Snowflake stage reads it.
+//!
+//! `POST /v1/followups` takes `{"followUps": [...]}` (see [`crate::wire`] for the headers),
+//! checks the signature or bearer token, caps and gunzips the body, validates every row
+//! ([`batch`]), and answers 200 only once the object is durable ([`lake`]). A bad batch is
+//! refused whole with a 4xx that says what to fix; storage trouble is a 503 that the exporter
+//! retries. `GET /healthz` and `GET /metrics` are for operators.
+
+pub mod auth;
+pub mod batch;
+pub mod body;
+pub mod config;
+pub mod error;
+pub mod handlers;
+pub mod lake;
+pub mod metrics;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::Router;
+use axum::routing::{get, post};
+use tokio::net::TcpListener;
+
+pub use auth::Auth;
+pub use config::{GatewayArgs, GatewayConfig};
+pub use error::StartError;
+pub use lake::{Lake, LakeUri, S3Options};
+pub use metrics::Metrics;
+
+/// Where the exporter's `--webhook-url` points: `http://host:port/v1/followups`.
+pub const INGEST_PATH: &str = "/v1/followups";
+
+/// Batches decompressed and parsed at once; the others wait their turn.
+const VALIDATING_AT_ONCE: usize = 8;
+
+/// What every request handler shares.
+#[derive(Debug)]
+pub struct GatewayState {
+    pub auth: Auth,
+    pub lake: Lake,
+    pub max_body_bytes: usize,
+    pub metrics: Metrics,
+    /// Bounds the batches being decompressed and parsed at once (see [`handlers::ingest`]).
+    pub validating: tokio::sync::Semaphore,
+}
+
+impl GatewayState {
+    pub fn new(lake: Lake, auth: Auth, max_body_bytes: usize) -> Arc<GatewayState> {
+        Arc::new(GatewayState {
+            auth,
+            lake,
+            max_body_bytes,
+            metrics: Metrics::new(),
+            validating: tokio::sync::Semaphore::new(VALIDATING_AT_ONCE),
+        })
+    }
+}
+
+/// The gateway's routes.
+pub fn router(state: Arc<GatewayState>) -> Router {
+    Router::new()
+        .route(INGEST_PATH, post(handlers::ingest))
+        .route("/healthz", get(handlers::healthz))
+        .route("/metrics", get(handlers::metrics))
+        .with_state(state)
+}
+
+/// Serves `router(state)` on `listener` until `shutdown` completes, then lets the requests in
+/// flight finish before returning.
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<GatewayState>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// `guardrail-followups gateway`: checks the flags, opens the lake, listens until SIGTERM or
+/// Ctrl-C.
+pub fn run(args: GatewayArgs) -> Result<(), StartError> {
+    let config = args.into_config()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(run_config(config))
+}
+
+async fn run_config(config: GatewayConfig) -> Result<(), StartError> {
+    let lake =
+        Lake::open(&config.lake, &config.s3).map_err(|e| StartError::Config(format!("{e:#}")))?;
+    lake.prepare()
+        .await
+        .map_err(|e| StartError::Config(format!("{e:#}")))?;
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let address = listener
+        .local_addr()
+        .context("reading the listening address")?;
+    if config.auth.is_open() {
+        tracing::warn!(
+            "no --secret or --token: any process on this machine may post batches; \
+             set GUARDRAIL_GATEWAY_SECRET or GUARDRAIL_GATEWAY_TOKEN before exposing the gateway"
+        );
+    }
+    tracing::info!(
+        address = %address,
+        lake = %lake.describe(),
+        "gateway listening on http://{address}{INGEST_PATH}; lake {}",
+        lake.describe()
+    );
+    let state = GatewayState::new(lake, config.auth, config.max_body_bytes);
+    serve(listener, state, shutdown_signal())
+        .await
+        .context("serving")?;
+    tracing::info!("gateway stopped");
+    Ok(())
+}
+
+/// Completes on SIGTERM or Ctrl-C (SIGINT).
+async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!("cannot listen for Ctrl-C: {e}");
+            std::future::pending::<()>().await;
+        }
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::error!("cannot listen for SIGTERM: {e}");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down: finishing the requests in flight");
+}

@@ -1,0 +1,116 @@
+//! S3 access shared by the cursor store, the status file and the gateway's lake: `s3://` URIs,
+//! and buckets opened with the configured endpoint, region and credentials.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use object_store::aws::AmazonS3Builder;
+use object_store::{ClientOptions, ObjectStore, RetryConfig};
+use secrecy::{ExposeSecret, SecretString};
+
+/// `s3://bucket/key`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3Uri {
+    pub bucket: String,
+    pub key: String,
+}
+
+impl S3Uri {
+    /// Parses `s3://bucket/key`; the key may be empty only when `allow_empty_key`.
+    pub fn parse(text: &str, allow_empty_key: bool) -> Result<S3Uri, String> {
+        let rest = text
+            .trim()
+            .strip_prefix("s3://")
+            .ok_or_else(|| format!("`{text}` is not an s3://bucket/key URI"))?;
+        let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
+        let key = key.trim_matches('/');
+        if bucket.is_empty() {
+            return Err(format!(
+                "`{text}` names no bucket; expected s3://bucket/key"
+            ));
+        }
+        if key.is_empty() && !allow_empty_key {
+            return Err(format!(
+                "`{text}` names no object; expected s3://bucket/path/to/object.json"
+            ));
+        }
+        Ok(S3Uri {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+        })
+    }
+}
+
+impl fmt::Display for S3Uri {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "s3://{}/{}", self.bucket, self.key)
+    }
+}
+
+/// How to reach S3. Anything left `None` comes from the standard `AWS_*` variables.
+#[derive(Debug, Clone, Default)]
+pub struct S3Options {
+    /// An S3-compatible endpoint (MinIO, moto…); plain `http://` is allowed for it.
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<SecretString>,
+}
+
+/// Opens `bucket`. Requests time out and are retried a little, so a stalled store fails the
+/// run instead of hanging it.
+pub fn open_bucket(bucket: &str, options: &S3Options) -> anyhow::Result<Arc<dyn ObjectStore>> {
+    // reqwest's rustls needs a process-wide crypto provider; installing it twice is harmless.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut builder = AmazonS3Builder::from_env()
+        .with_bucket_name(bucket)
+        .with_retry(RetryConfig {
+            max_retries: 3,
+            retry_timeout: Duration::from_secs(15),
+            ..RetryConfig::default()
+        })
+        .with_client_options(
+            ClientOptions::new()
+                .with_timeout(Duration::from_secs(20))
+                .with_connect_timeout(Duration::from_secs(5)),
+        );
+    if let Some(region) = &options.region {
+        builder = builder.with_region(region);
+    }
+    if let Some(endpoint) = &options.endpoint {
+        builder = builder.with_endpoint(endpoint);
+        if endpoint.starts_with("http://") {
+            builder = builder.with_allow_http(true);
+        }
+    }
+    if let Some(key) = &options.access_key_id {
+        builder = builder.with_access_key_id(key);
+    }
+    if let Some(secret) = &options.secret_access_key {
+        builder = builder.with_secret_access_key(secret.expose_secret());
+    }
+    let store = builder
+        .build()
+        .with_context(|| format!("cannot set up S3 access to the bucket {bucket}"))?;
+    Ok(Arc::new(store))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn s3_uris_name_a_bucket_and_a_key() {
+        let uri = S3Uri::parse("s3://ops-state/guardrail/cursor.json", false).unwrap();
+        assert_eq!(
+            (uri.bucket.as_str(), uri.key.as_str()),
+            ("ops-state", "guardrail/cursor.json")
+        );
+        assert_eq!(uri.to_string(), "s3://ops-state/guardrail/cursor.json");
+        assert!(S3Uri::parse("s3://ops-state", false).is_err());
+        assert_eq!(S3Uri::parse("s3://lake/", true).unwrap().key, "");
+        assert!(S3Uri::parse("https://x/y", false).is_err());
+    }
+}

@@ -1,0 +1,155 @@
+//! End to end: PostgreSQL → exporter → webhook → gateway → lake, with crashes on the way.
+//! Every source row must reach the lake; deduplicated by followUpId, the lake equals the source.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use rand::Rng;
+use serde_json::Value;
+
+use crate::helpers::gateway::{GatewayProcess, LakeSummary, local_lake, summarise};
+use crate::helpers::{Export, TestDb};
+
+/// The source as the exporter renders it, keyed by followUpId.
+async fn source_rows(db: &TestDb, dir: &std::path::Path) -> HashMap<String, Value> {
+    let out = Export::new(dir).db(&db.url).run().await;
+    out.assert_success()
+        .lines()
+        .iter()
+        .map(|line| {
+            let row: Value = serde_json::from_str(line).unwrap();
+            (row["followUpId"].as_str().unwrap().to_owned(), row)
+        })
+        .collect()
+}
+
+fn to_gateway(dir: &std::path::Path, db: &TestDb, gateway: &GatewayProcess, batch: &str) -> Export {
+    Export::new(dir).db(&db.url).args([
+        "--sink",
+        "webhook",
+        "--webhook-url",
+        &gateway.url(),
+        "--webhook-secret",
+        "pipeline-secret",
+        "--batch-size",
+        batch,
+        "--cursor-store",
+        "file",
+        "--quiet",
+    ])
+}
+
+fn assert_lake_equals_source(lake: &LakeSummary, source: &HashMap<String, Value>) {
+    assert_eq!(
+        lake.unique.len(),
+        source.len(),
+        "every source row is in the lake, once deduplicated"
+    );
+    for (id, row) in source {
+        assert_eq!(lake.unique.get(id), Some(row), "follow-up {id}");
+    }
+}
+
+#[tokio::test]
+async fn fifty_thousand_rows_reach_a_local_lake_exactly() {
+    let db = TestDb::new().await;
+    db.insert_generated(50_000, 40, 9, "2026-01-20 00:00:00+00")
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let gateway =
+        GatewayProcess::start(lake.to_str().unwrap(), &["--secret", "pipeline-secret"]).await;
+    to_gateway(dir.path(), &db, &gateway, "1000")
+        .args(["--webhook-gzip"])
+        .run()
+        .await
+        .assert_success();
+
+    let objects = local_lake(&lake);
+    assert_eq!(objects.len(), 50, "one object per batch");
+    let summary = summarise(&objects);
+    assert_eq!(
+        summary.rows, 50_000,
+        "no batch was written twice under two names"
+    );
+    assert_lake_equals_source(&summary, &source_rows(&db, dir.path()).await);
+}
+
+#[tokio::test]
+async fn an_exporter_killed_at_random_moments_loses_nothing() {
+    let db = TestDb::new().await;
+    db.insert_generated(20_000, 25, 4, "2026-01-20 00:00:00+00")
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let gateway =
+        GatewayProcess::start(lake.to_str().unwrap(), &["--secret", "pipeline-secret"]).await;
+    let batch = 200;
+    let mut kills = 0;
+    for _ in 0..6 {
+        let mut child = to_gateway(dir.path(), &db, &gateway, &batch.to_string())
+            .command()
+            .spawn()
+            .unwrap();
+        let delay = rand::rng().random_range(50..400);
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+        if child.try_wait().unwrap().is_none() {
+            child.start_kill().unwrap();
+            kills += 1;
+        }
+        child.wait().await.unwrap();
+    }
+    assert!(kills > 0, "at least one run was killed mid-export");
+    // Rerun until done.
+    to_gateway(dir.path(), &db, &gateway, &batch.to_string())
+        .run()
+        .await
+        .assert_success();
+
+    let summary = summarise(&local_lake(&lake));
+    assert!(
+        summary.rows - summary.unique.len() <= kills * batch,
+        "{} duplicate rows for {kills} kills of batches of {batch}",
+        summary.rows - summary.unique.len()
+    );
+    assert_lake_equals_source(&summary, &source_rows(&db, dir.path()).await);
+}
+
+#[tokio::test]
+async fn a_gateway_killed_mid_request_loses_nothing() {
+    let db = TestDb::new().await;
+    db.insert_generated(20_000, 25, 4, "2026-01-20 00:00:00+00")
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let mut gateway =
+        GatewayProcess::start(lake.to_str().unwrap(), &["--secret", "pipeline-secret"]).await;
+    let batch = 100;
+    let export = to_gateway(dir.path(), &db, &gateway, &batch.to_string())
+        .args(["--webhook-max-attempts", "10"]);
+    let mut exporter = export.command().spawn().unwrap();
+    let mut kills = 0;
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(rand::rng().random_range(100..400))).await;
+        if exporter.try_wait().unwrap().is_some() {
+            break;
+        }
+        gateway.kill().await;
+        kills += 1;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        gateway.restart().await;
+    }
+    let status = tokio::time::timeout(Duration::from_secs(120), exporter.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        status.success(),
+        "the exporter rode out {kills} gateway crashes"
+    );
+    assert!(kills > 0, "the gateway was killed while the export ran");
+
+    let summary = summarise(&local_lake(&lake));
+    assert!(summary.rows - summary.unique.len() <= kills * batch);
+    assert_lake_equals_source(&summary, &source_rows(&db, dir.path()).await);
+}
