@@ -1,0 +1,60 @@
+-- 01_tables.sql — the analytics table, its staging table and the stream between them.
+--
+-- Columns are documented in docs/data-lake.md; the tests in tests/it/warehouse/ keep the two in
+-- step, column for column and in the same order. Every statement is idempotent: run the files
+-- 01 → 06 in order, as often as you like.
+
+CREATE SCHEMA IF NOT EXISTS analytics;
+
+-- One row per follow-up, whatever how often its batch reached the lake. Snowflake does not enforce
+-- the primary key: uniqueness comes from the MERGE in 05_merge.sql, which is keyed on it.
+-- created_at is TIMESTAMP_NTZ holding UTC: the exporter writes UTC with a `Z`, so a wall-clock
+-- column in UTC is exact and no session TIMEZONE setting can shift it.
+CREATE TABLE IF NOT EXISTS analytics.guardrail_followups (
+    follow_up_id            VARCHAR(36)      NOT NULL,
+    provider_id             VARCHAR          NOT NULL,
+    provider_name           VARCHAR,
+    action                  VARCHAR          NOT NULL,
+    notes                   VARCHAR,
+    platform_context_id     VARCHAR,
+    platform_context_label  VARCHAR,
+    platform_context_handle VARCHAR,
+    platform_context_type   VARCHAR,
+    conversion_cursor       VARCHAR,
+    conversion_href         VARCHAR,
+    created_at              TIMESTAMP_NTZ(6) NOT NULL,
+    source_file             VARCHAR          NOT NULL,
+    loaded_at               TIMESTAMP_LTZ(6) NOT NULL,
+    CONSTRAINT guardrail_followups_pk PRIMARY KEY (follow_up_id)
+)
+COMMENT = 'Guardrail follow-ups, one row per follow_up_id. Schema and load: docs/data-lake.md';
+
+-- Every row of every loaded lake object, as loaded: the same follow-up may be here several times
+-- (a batch re-sent with other boundaries lands in two objects). Transient, because it can always
+-- be rebuilt from the lake (see "Rebuilding" in docs/data-lake.md).
+CREATE TRANSIENT TABLE IF NOT EXISTS analytics.guardrail_followups_staging (
+    follow_up_id            VARCHAR(36)      NOT NULL,
+    provider_id             VARCHAR          NOT NULL,
+    provider_name           VARCHAR,
+    action                  VARCHAR          NOT NULL,
+    notes                   VARCHAR,
+    platform_context_id     VARCHAR,
+    platform_context_label  VARCHAR,
+    platform_context_handle VARCHAR,
+    platform_context_type   VARCHAR,
+    conversion_cursor       VARCHAR,
+    conversion_href         VARCHAR,
+    created_at              TIMESTAMP_NTZ(6) NOT NULL,
+    source_file             VARCHAR          NOT NULL,
+    loaded_at               TIMESTAMP_LTZ(6) NOT NULL
+)
+COMMENT = 'Raw COPY target for analytics.guardrail_followups; merged through the stream guardrail_followups_staging_new';
+
+-- The rows COPY added since the last MERGE. A MERGE that reads the stream advances it when its
+-- transaction commits, so each staged row is merged once, and rows a COPY commits while a MERGE
+-- runs wait for the next one instead of being lost. Append-only: the pruning DELETE in
+-- 05_merge.sql is not a change the MERGE has to see.
+CREATE STREAM IF NOT EXISTS analytics.guardrail_followups_staging_new
+    ON TABLE analytics.guardrail_followups_staging
+    APPEND_ONLY = TRUE
+    COMMENT = 'Staged rows not merged yet';
