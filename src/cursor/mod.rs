@@ -4,16 +4,22 @@
 //! A store is opened once per run, which takes its lock; it is then saved after every batch the
 //! sink acknowledged, so it never claims more than was delivered.
 
-use std::fs::{File, OpenOptions};
-use std::io::Write;
-use std::path::{Path, PathBuf};
+mod file;
+mod s3;
+
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
 use crate::error::ExportError;
+use crate::export::audit::{AuditState, Fingerprint};
 use crate::row::Timestamp;
+use crate::s3::{S3Options, S3Uri};
+
+pub use file::{FileStore, lock_path, sync_dir, write_atomically};
+pub use s3::S3Store;
 
 /// The position after which the next run starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,6 +62,9 @@ pub struct CursorState {
     pub total_rows: u64,
     /// Whether the state came from a legacy file without a provider binding.
     pub legacy: bool,
+    /// Fingerprints of what was delivered over the audit window (`None`: no audit yet, as in
+    /// legacy files and files of runs without the audit).
+    pub audit: Option<AuditState>,
 }
 
 /// The cursor file, version 2. `cursor`, `rows` and `updatedAt` keep the meaning readers of the
@@ -73,6 +82,56 @@ struct CursorFile {
     provider_id: Option<String>,
     total_rows: u64,
     version: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    audit: Option<AuditFile>,
+}
+
+/// The audit state in the cursor file: `buckets` are `[bucket, rows, "id hash"]`, the hash a
+/// decimal string because it does not fit in a JSON number.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AuditFile {
+    since: Option<String>,
+    since_id: Option<Uuid>,
+    bucket_seconds: u64,
+    buckets: Vec<(i64, u64, String)>,
+}
+
+impl AuditFile {
+    fn of(state: &AuditState) -> AuditFile {
+        AuditFile {
+            since: state.since.map(|p| p.created_at.to_string()),
+            since_id: state.since.and_then(|p| p.id),
+            bucket_seconds: state.bucket_seconds,
+            buckets: state
+                .buckets
+                .iter()
+                .map(|(b, f)| (*b, f.count, f.sum.to_string()))
+                .collect(),
+        }
+    }
+
+    fn into_state(self) -> Result<AuditState, String> {
+        let since = match self.since {
+            Some(ts) => Some(Position {
+                created_at: Timestamp::parse(&ts)?,
+                id: self.since_id,
+            }),
+            None => None,
+        };
+        let mut buckets = std::collections::BTreeMap::new();
+        for (bucket, count, sum) in self.buckets {
+            let sum = sum
+                .parse::<u64>()
+                .map_err(|_| format!("its audit hash `{sum}` is not a number"))?;
+            buckets.insert(bucket, Fingerprint { count, sum });
+        }
+        Ok(AuditState {
+            since,
+            bucket_seconds: self.bucket_seconds,
+            buckets,
+        })
+    }
 }
 
 /// Renders the state as cursor-file JSON (pretty, with a trailing newline).
@@ -85,6 +144,7 @@ pub fn render(state: &CursorState, run_rows: u64, updated_at: Timestamp) -> Stri
         provider_id: state.provider_id.clone(),
         total_rows: state.total_rows,
         version: 2,
+        audit: state.audit.as_ref().map(AuditFile::of),
     };
     let mut text = serde_json::to_string_pretty(&file).expect("cursor serialises");
     text.push('\n');
@@ -118,11 +178,13 @@ pub fn parse(bytes: &[u8]) -> Result<CursorState, String> {
                 (None, None) => None,
                 (None, Some(_)) => return Err("it has a cursorId without a cursor".into()),
             };
+            let audit = file.audit.map(AuditFile::into_state).transpose()?;
             Ok(CursorState {
                 position,
                 provider_id: file.provider_id,
                 total_rows: file.total_rows,
                 legacy: false,
+                audit,
             })
         }
         Value::Object(map) => match map.get("cursor") {
@@ -148,6 +210,7 @@ fn legacy(ts: Option<&str>) -> Result<CursorState, String> {
         provider_id: None,
         total_rows: 0,
         legacy: true,
+        audit: None,
     })
 }
 
@@ -162,28 +225,89 @@ fn kind_of(value: &Value) -> &'static str {
     }
 }
 
-/// Where the cursor lives between runs.
+/// Where the cursor lives, as configured.
+#[derive(Debug, Clone)]
+pub enum CursorStoreConfig {
+    None,
+    File(PathBuf),
+    S3 { uri: S3Uri, options: S3Options },
+}
+
+/// Where the cursor lives between runs. Opening a store takes its lock; [`CursorStore::close`]
+/// releases it (a file lock is also released when the process ends; an S3 lease expires).
 #[derive(Debug)]
 pub enum CursorStore {
     /// Nothing is kept: every run starts from `--cursor` or the beginning.
     None,
     File(FileStore),
+    S3(Box<S3Store>),
 }
 
 impl CursorStore {
+    /// Opens the store and takes its lock, failing with [`ExportError::Locked`] when another
+    /// run holds it.
+    pub async fn open(config: &CursorStoreConfig) -> Result<CursorStore, ExportError> {
+        Ok(match config {
+            CursorStoreConfig::None => CursorStore::None,
+            CursorStoreConfig::File(path) => CursorStore::File(FileStore::open(path)?),
+            CursorStoreConfig::S3 { uri, options } => {
+                CursorStore::S3(Box::new(S3Store::open(uri, options).await?))
+            }
+        })
+    }
+
     /// Reads the stored state (`None` when nothing is stored yet).
-    pub fn load(&self) -> Result<Option<CursorState>, ExportError> {
+    pub async fn load(&mut self) -> Result<Option<CursorState>, ExportError> {
         match self {
             CursorStore::None => Ok(None),
             CursorStore::File(store) => store.load(),
+            CursorStore::S3(store) => store.load().await,
         }
     }
 
     /// Stores the state after `run_rows` rows were delivered in this run.
-    pub fn save(&mut self, state: &CursorState, run_rows: u64) -> Result<(), ExportError> {
+    pub async fn save(&mut self, state: &CursorState, run_rows: u64) -> Result<(), ExportError> {
         match self {
             CursorStore::None => Ok(()),
             CursorStore::File(store) => store.save(state, run_rows),
+            CursorStore::S3(store) => store.save(state, run_rows).await,
+        }
+    }
+
+    /// Reads the stored state and its raw text without taking the lock, for inspection while
+    /// an export may be running.
+    pub async fn peek(
+        config: &CursorStoreConfig,
+    ) -> Result<Option<(CursorState, String)>, ExportError> {
+        let (bytes, name) = match config {
+            CursorStoreConfig::None => return Ok(None),
+            CursorStoreConfig::File(path) => match std::fs::read(path) {
+                Ok(bytes) => (bytes, path.display().to_string()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                Err(e) => {
+                    return Err(ExportError::config(format!(
+                        "cannot read the cursor file {}: {e}",
+                        path.display()
+                    )));
+                }
+            },
+            CursorStoreConfig::S3 { uri, options } => match s3::read(uri, options).await? {
+                Some(bytes) => (bytes.to_vec(), uri.to_string()),
+                None => return Ok(None),
+            },
+        };
+        let state =
+            parse(&bytes).map_err(|reason| ExportError::CorruptCursor { path: name, reason })?;
+        Ok(Some((
+            state,
+            String::from_utf8_lossy(&bytes).trim().to_owned(),
+        )))
+    }
+
+    /// Releases the lock.
+    pub async fn close(self) {
+        if let CursorStore::S3(store) = self {
+            (*store).release().await;
         }
     }
 
@@ -191,114 +315,10 @@ impl CursorStore {
     pub fn describe(&self) -> String {
         match self {
             CursorStore::None => "no cursor store".into(),
-            CursorStore::File(store) => store.path.display().to_string(),
+            CursorStore::File(store) => store.path().display().to_string(),
+            CursorStore::S3(store) => store.describe(),
         }
     }
-}
-
-/// A cursor file, locked for the lifetime of the store, written atomically.
-#[derive(Debug)]
-pub struct FileStore {
-    path: PathBuf,
-    /// Held open for its advisory lock; released when the store is dropped.
-    _lock: File,
-}
-
-impl FileStore {
-    /// Takes the lock `<path>.lock` beside the cursor file, failing at once if another run
-    /// holds it. The lock file itself is left in place: removing it would let two runs lock
-    /// two different files.
-    pub fn open(path: &Path) -> Result<FileStore, ExportError> {
-        let lock_path = lock_path(path);
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| ExportError::Config {
-                message: format!("cannot create the cursor folder {}: {e}", dir.display()),
-            })?;
-        }
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(|e| ExportError::Config {
-                message: format!("cannot open the cursor lock {}: {e}", lock_path.display()),
-            })?;
-        match lock.try_lock() {
-            Ok(()) => Ok(FileStore {
-                path: path.to_owned(),
-                _lock: lock,
-            }),
-            Err(std::fs::TryLockError::WouldBlock) => Err(ExportError::Locked {
-                message: format!(
-                    "another export is running on the cursor {} (it holds {}); \
-                     wait for it to finish — runs on one cursor never overlap",
-                    path.display(),
-                    lock_path.display()
-                ),
-            }),
-            Err(std::fs::TryLockError::Error(e)) => Err(ExportError::Config {
-                message: format!("cannot lock {}: {e}", lock_path.display()),
-            }),
-        }
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    fn load(&self) -> Result<Option<CursorState>, ExportError> {
-        let bytes = match std::fs::read(&self.path) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => {
-                return Err(ExportError::Config {
-                    message: format!("cannot read the cursor file {}: {e}", self.path.display()),
-                });
-            }
-        };
-        parse(&bytes)
-            .map(Some)
-            .map_err(|reason| ExportError::CorruptCursor {
-                path: self.path.display().to_string(),
-                reason,
-            })
-    }
-
-    fn save(&mut self, state: &CursorState, run_rows: u64) -> Result<(), ExportError> {
-        let text = render(state, run_rows, Timestamp::now());
-        write_atomically(&self.path, text.as_bytes()).map_err(|e| ExportError::Runtime {
-            source: anyhow::anyhow!("cannot write the cursor file {}: {e}", self.path.display()),
-        })
-    }
-}
-
-/// The lock file that guards a cursor file.
-pub fn lock_path(path: &Path) -> PathBuf {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(".lock");
-    path.with_file_name(name)
-}
-
-/// Replaces `path` with `bytes` so that a reader (or a crash) sees the old file or the new one,
-/// never a mix: write a temporary file beside it, fsync, rename over, fsync the folder.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    let mut temp = tempfile::Builder::new()
-        .prefix(".guardrail-")
-        .suffix(".tmp")
-        .tempfile_in(dir)?;
-    temp.write_all(bytes)?;
-    temp.as_file().sync_all()?;
-    temp.persist(path).map_err(|e| e.error)?;
-    sync_dir(dir)
-}
-
-/// Makes a rename in `dir` durable.
-pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    File::open(dir)?.sync_all()
 }
 
 #[cfg(test)]
@@ -319,6 +339,7 @@ mod tests {
             provider_id: Some("provider-123".into()),
             total_rows: 900,
             legacy: false,
+            audit: None,
         };
         let text = render(&state, 42, ts("2026-01-22T05:00:00Z"));
         assert!(

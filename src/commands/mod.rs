@@ -1,0 +1,137 @@
+//! The exporter's subcommands as the binary runs them: configuration checked, logging set up,
+//! the work done, the outcome reported and turned into an exit code.
+
+mod check;
+mod cursor;
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use crate::cli::ExportArgs;
+use crate::error::ExportError;
+use crate::redact::Scrubber;
+use crate::report::{self, ReportConfig, StatusTarget};
+use crate::{demo, export, logging};
+
+pub use check::check;
+pub use cursor::cursor;
+
+/// `guardrail-followups export`.
+pub fn export(args: ExportArgs) -> ExitCode {
+    logging::init(args.output.log_format, args.output.quiet);
+    let scrubber = scrubber_for(&args);
+    let report = match report_config(&args) {
+        Ok(report) => report,
+        Err(error) => return fail(&error, &scrubber),
+    };
+    let demo_requested = args.source.demo;
+    let config = match args.into_config(std::io::stderr().is_terminal()) {
+        Ok(config) => config,
+        Err(error) => return fail(&error, &scrubber),
+    };
+    let runtime = match runtime() {
+        Ok(runtime) => runtime,
+        Err(error) => return fail(&error, &scrubber),
+    };
+    let result = runtime.block_on(async {
+        if demo_requested {
+            prepare_demo()?;
+        }
+        let result = export::run_once(&config).await;
+        let reported = report::after_run(&report, result.as_ref(), &scrubber).await;
+        let summary = result?;
+        logging::summary(&summary);
+        reported.map(|()| summary)
+    });
+    match result {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(error) => fail(&error, &scrubber),
+    }
+}
+
+fn report_config(args: &ExportArgs) -> Result<ReportConfig, ExportError> {
+    let set = |v: &Option<String>| {
+        v.as_deref()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    };
+    let status = match set(&args.report.status_path) {
+        Some(text) => Some(
+            StatusTarget::parse(&text, &args.cursor_store.s3.options())
+                .map_err(|e| ExportError::config(format!("--status-path: {e}")))?,
+        ),
+        None => None,
+    };
+    Ok(ReportConfig {
+        status,
+        download_url: set(&args.report.download_url),
+        workflow_url: ReportConfig::workflow_url_from_env(set(&args.report.workflow_url)),
+        slack_webhook: set(&args.report.slack_webhook).map(secrecy::SecretString::from),
+    })
+}
+
+/// Every secret the run was given, so that none is ever printed or sent to Slack.
+fn scrubber_for(args: &ExportArgs) -> Scrubber {
+    scrubber(
+        [
+            &args.source.database_url,
+            &args.sink.webhook_url,
+            &args.report.slack_webhook,
+        ],
+        [
+            &args.sink.webhook_secret,
+            &args.sink.webhook_token,
+            &args.cursor_store.s3.s3_secret_access_key,
+        ],
+    )
+}
+
+/// A scrubber for these URLs and secret values, plus the standard AWS secret.
+fn scrubber<'a, const U: usize, const S: usize>(
+    urls: [&'a Option<String>; U],
+    secrets: [&'a Option<String>; S],
+) -> Scrubber {
+    let mut scrubber = Scrubber::default();
+    for url in urls.into_iter().flatten() {
+        scrubber.add_url(url);
+    }
+    for secret in secrets.into_iter().flatten() {
+        scrubber.add(secret);
+    }
+    if let Ok(secret) = std::env::var("AWS_SECRET_ACCESS_KEY") {
+        scrubber.add(&secret);
+    }
+    scrubber
+}
+
+pub(crate) fn prepare_demo() -> Result<(), ExportError> {
+    let path = std::path::Path::new(demo::DEMO_PATH);
+    if demo::ensure(path)? {
+        tracing::info!(
+            "created the demo database {} ({} follow-ups)",
+            path.display(),
+            demo::DEMO_ROWS
+        );
+    }
+    Ok(())
+}
+
+pub fn runtime() -> Result<tokio::runtime::Runtime, ExportError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| ExportError::Runtime {
+            source: anyhow::Error::new(e).context("starting the async runtime"),
+        })
+}
+
+/// Prints the error once, its whole chain on one line, without secrets.
+pub fn fail(error: &ExportError, scrubber: &Scrubber) -> ExitCode {
+    let text = match error {
+        ExportError::Runtime { source } => format!("{source:#}"),
+        other => other.to_string(),
+    };
+    tracing::error!("{}", scrubber.scrub(&text));
+    error.exit_code()
+}

@@ -1,0 +1,73 @@
+//! What a run tells the outside world after it ends: the status JSON for the admin page and a
+//! Slack message. Neither can change what was delivered; Slack trouble is only a warning.
+
+mod slack;
+mod status;
+
+use secrecy::SecretString;
+
+use crate::error::ExportError;
+use crate::export::Summary;
+use crate::redact::Scrubber;
+pub use status::{Status, StatusTarget};
+
+/// Reporting, as configured.
+#[derive(Debug, Clone, Default)]
+pub struct ReportConfig {
+    pub status: Option<StatusTarget>,
+    pub download_url: Option<String>,
+    /// The run's page: `--workflow-url`, or the GitHub Actions run when inside Actions.
+    pub workflow_url: Option<String>,
+    pub slack_webhook: Option<SecretString>,
+}
+
+impl ReportConfig {
+    /// `--workflow-url` when given, else the current GitHub Actions run from its environment.
+    pub fn workflow_url_from_env(flag: Option<String>) -> Option<String> {
+        flag.filter(|u| !u.trim().is_empty()).or_else(|| {
+            let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+            var("GITHUB_ACTIONS")?;
+            Some(format!(
+                "{}/{}/actions/runs/{}",
+                var("GITHUB_SERVER_URL").unwrap_or_else(|| "https://github.com".into()),
+                var("GITHUB_REPOSITORY")?,
+                var("GITHUB_RUN_ID")?
+            ))
+        })
+    }
+}
+
+/// Publishes the status (after a success) and sends the Slack message (always, when set).
+/// Returns an error only when the status could not be written.
+pub async fn after_run(
+    config: &ReportConfig,
+    outcome: Result<&Summary, &ExportError>,
+    scrubber: &Scrubber,
+) -> Result<(), ExportError> {
+    let mut status_error = None;
+    if let (Ok(summary), Some(target)) = (outcome, &config.status) {
+        let status = Status::of(summary, config);
+        if let Err(e) = status.publish(target).await {
+            status_error = Some(e);
+        }
+    }
+    if let Some(webhook) = &config.slack_webhook {
+        let text = match (outcome, &status_error) {
+            (Ok(summary), None) => slack::success(summary, config),
+            (Ok(summary), Some(e)) => slack::failure(
+                &format!("{} rows exported, but {e:#}", summary.rows),
+                config,
+            ),
+            (Err(error), _) => slack::failure(&error.to_string(), config),
+        };
+        slack::send(webhook, &scrubber.scrub(&text)).await;
+    }
+    match status_error {
+        None => Ok(()),
+        Some(e) => Err(ExportError::Runtime {
+            source: e.context(
+                "the export succeeded and its cursor is saved, but the status JSON was not written",
+            ),
+        }),
+    }
+}

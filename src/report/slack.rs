@@ -1,0 +1,70 @@
+//! Slack incoming-webhook messages. Sending never fails the run: trouble is a warning.
+
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+
+use super::ReportConfig;
+use crate::export::Summary;
+
+pub fn success(summary: &Summary, config: &ReportConfig) -> String {
+    let cursor = summary
+        .cursor
+        .map(|p| p.created_at.to_string())
+        .unwrap_or_else(|| "none yet".into());
+    let late = match summary.late.found {
+        0 => String::new(),
+        found => format!(" {found} late rows found and delivered."),
+    };
+    let mut text = format!(
+        ":white_check_mark: Guardrail follow-ups export: {} rows exported; next cursor {cursor}; updated {}.{late}",
+        summary.rows,
+        crate::row::Timestamp::now()
+    );
+    push_link(&mut text, config);
+    text
+}
+
+pub fn failure(problem: &str, config: &ReportConfig) -> String {
+    let mut text = format!(":x: Guardrail follow-ups export failed: {problem}");
+    push_link(&mut text, config);
+    text
+}
+
+fn push_link(text: &mut String, config: &ReportConfig) {
+    if let Some(url) = &config.workflow_url {
+        text.push_str(&format!(" <{url}|View run>"));
+    }
+}
+
+/// Posts `{"text": …}`; logs a warning (without the webhook URL, which is a secret) on failure.
+pub async fn send(webhook: &SecretString, text: &str) {
+    let client = match reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+    {
+        Ok(client) => client,
+        Err(e) => {
+            tracing::warn!("Slack message not sent: {e}");
+            return;
+        }
+    };
+    let body = serde_json::json!({ "text": text }).to_string();
+    let result = client
+        .post(webhook.expose_secret())
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(body)
+        .send()
+        .await;
+    match result {
+        Ok(response) if response.status().is_success() => tracing::debug!("Slack message sent"),
+        Ok(response) => tracing::warn!(
+            "Slack message not sent: the Slack webhook answered {}",
+            response.status()
+        ),
+        Err(e) => tracing::warn!(
+            "Slack message not sent: {}",
+            crate::redact::error_chain(&e.without_url())
+        ),
+    }
+}

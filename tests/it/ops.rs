@@ -1,0 +1,597 @@
+//! Operations: the S3 cursor store, the status JSON, Slack messages, secrets kept out of every
+//! message, and `check`.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::helpers::faulty::{Fault, FaultyServer};
+use crate::helpers::s3::TestBucket;
+use crate::helpers::{Export, TestDb, ndjson_ids};
+
+fn with_s3_cursor(export: Export, bucket: &TestBucket) -> Export {
+    export.args([
+        "--cursor-store",
+        "s3",
+        "--cursor-store-uri",
+        &bucket.uri("state/guardrail_followups_cursor.json"),
+        "--s3-endpoint",
+        &bucket.endpoint,
+    ])
+}
+
+#[tokio::test]
+async fn an_s3_cursor_resumes_exactly_where_the_previous_run_stopped() {
+    let db = TestDb::new().await;
+    db.insert_generated(500, 4, 6, "2026-01-22 04:00:00+00")
+        .await;
+    let bucket = TestBucket::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut delivered = Vec::new();
+    for _ in 0..6 {
+        let out = with_s3_cursor(Export::new(dir.path()).db(&db.url), &bucket)
+            .args(["--limit", "120"])
+            .run()
+            .await;
+        delivered.extend(ndjson_ids(&out.assert_success().stdout));
+    }
+    assert_eq!(delivered, db.ordered_ids(None).await);
+    let cursor: Value = serde_json::from_slice(
+        &bucket
+            .get("state/guardrail_followups_cursor.json")
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(cursor["totalRows"], 500);
+    assert_eq!(cursor["rows"], 0, "the last run found nothing new");
+    assert!(
+        bucket
+            .get("state/guardrail_followups_cursor.json.lock")
+            .await
+            .is_none(),
+        "the lease was released"
+    );
+}
+
+#[tokio::test]
+async fn a_second_run_on_a_busy_s3_cursor_is_refused_and_delivers_nothing() {
+    let db = TestDb::new().await;
+    db.insert_generated(5000, 4, 1, "2026-01-22 04:00:00+00")
+        .await;
+    let bucket = TestBucket::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let export = || with_s3_cursor(Export::new(dir.path()).db(&db.url), &bucket);
+    // The first run blocks on a pipe nobody reads, holding the lease.
+    let mut first = export()
+        .command()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    for _ in 0..100 {
+        if bucket
+            .get("state/guardrail_followups_cursor.json.lock")
+            .await
+            .is_some()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let second = export().run().await;
+    assert_eq!(second.code, 3, "{}", second.stderr);
+    assert!(second.stdout.is_empty(), "the loser delivers nothing");
+    assert!(
+        second.stderr.contains("another export holds the S3 cursor"),
+        "{}",
+        second.stderr
+    );
+
+    let mut stdout = first.stdout.take().unwrap();
+    let mut all = String::new();
+    tokio::io::AsyncReadExt::read_to_string(&mut stdout, &mut all)
+        .await
+        .unwrap();
+    assert!(first.wait().await.unwrap().success());
+    assert_eq!(ndjson_ids(&all), db.ordered_ids(None).await);
+    let cursor: Value = serde_json::from_slice(
+        &bucket
+            .get("state/guardrail_followups_cursor.json")
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        cursor["totalRows"], 5000,
+        "the cursor matches what was delivered"
+    );
+}
+
+#[tokio::test]
+async fn runs_racing_on_one_s3_cursor_never_deliver_a_row_twice() {
+    let db = TestDb::new().await;
+    db.insert_generated(3000, 4, 2, "2026-01-22 04:00:00+00")
+        .await;
+    let bucket = TestBucket::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut delivered = Vec::new();
+    let mut refused = 0;
+    for _ in 0..4 {
+        let export = || {
+            with_s3_cursor(Export::new(dir.path()).db(&db.url), &bucket).args(["--limit", "400"])
+        };
+        let (one, two) = (export(), export());
+        let (a, b) = tokio::join!(one.run(), two.run());
+        for out in [a, b] {
+            match out.code {
+                0 => delivered.extend(ndjson_ids(&out.stdout)),
+                3 => {
+                    refused += 1;
+                    assert!(out.stdout.is_empty());
+                }
+                code => panic!("exit {code}: {}", out.stderr),
+            }
+        }
+    }
+    assert!(refused > 0, "at least one race was lost");
+    let expected = db.ordered_ids(None).await;
+    assert_eq!(
+        delivered,
+        expected[..delivered.len()],
+        "no row twice, none skipped"
+    );
+    let cursor: Value = serde_json::from_slice(
+        &bucket
+            .get("state/guardrail_followups_cursor.json")
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        cursor["totalRows"],
+        delivered.len(),
+        "the cursor is consistent with what was delivered"
+    );
+}
+
+#[tokio::test]
+async fn an_expired_lease_left_by_a_crashed_run_is_taken_over() {
+    let db = TestDb::new().await;
+    db.insert_generated(10, 1, 1, "2026-01-22 04:00:00+00")
+        .await;
+    let bucket = TestBucket::new().await;
+    let lease = r#"{"owner":"x","host":"gone","pid":1,"startedAt":"2026-01-01T00:00:00.000000Z","expiresAt":"2026-01-01T00:15:00.000000Z"}"#;
+    object_store::ObjectStoreExt::put(
+        &bucket.store,
+        &object_store::path::Path::from("state/guardrail_followups_cursor.json.lock"),
+        bytes::Bytes::from(lease).into(),
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = with_s3_cursor(Export::new(dir.path()).db(&db.url), &bucket)
+        .run()
+        .await;
+    assert_eq!(ndjson_ids(&out.assert_success().stdout).len(), 10);
+    assert!(
+        out.stderr.contains("took over the expired lease"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[tokio::test]
+async fn the_status_json_matches_the_run_in_a_file_and_in_s3() {
+    let db = TestDb::new().await;
+    db.insert_generated(250, 2, 1, "2026-01-22 04:00:00+00")
+        .await;
+    let bucket = TestBucket::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let status_s3 = bucket.uri("status/guardrail.json");
+    for (target, limit) in [("out/status.json", "100"), (status_s3.as_str(), "70")] {
+        let out = Export::new(dir.path())
+            .db(&db.url)
+            .args([
+                "--cursor-store",
+                "file",
+                "--limit",
+                limit,
+                "--status-path",
+                target,
+                "--s3-endpoint",
+                &bucket.endpoint,
+            ])
+            .args([
+                "--download-url",
+                "https://exports.example.com/guardrail/latest.ndjson",
+            ])
+            .env("GITHUB_ACTIONS", "true")
+            .env("GITHUB_SERVER_URL", "https://github.com")
+            .env("GITHUB_REPOSITORY", "smplat/smplat")
+            .env("GITHUB_RUN_ID", "1234567890")
+            .run()
+            .await;
+        let rows: Vec<Value> = out
+            .assert_success()
+            .lines()
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let bytes = match target.strip_prefix(&format!("s3://{}/", bucket.name)) {
+            Some(key) => bucket.get(key).await.expect("status object written"),
+            None => std::fs::read(dir.path().join(target)).unwrap(),
+        };
+        let status: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(status["rows"], rows.len(), "{target}");
+        assert_eq!(
+            status["cursor"],
+            rows.last().unwrap()["createdAt"],
+            "{target}"
+        );
+        assert_eq!(
+            status["cursorId"],
+            rows.last().unwrap()["followUpId"],
+            "{target}"
+        );
+        assert_eq!(
+            status["downloadUrl"],
+            "https://exports.example.com/guardrail/latest.ndjson"
+        );
+        assert_eq!(
+            status["workflowUrl"],
+            "https://github.com/smplat/smplat/actions/runs/1234567890"
+        );
+        assert!(status["updatedAt"].as_str().unwrap().ends_with('Z'));
+    }
+}
+
+#[tokio::test]
+async fn slack_hears_of_every_run_and_its_trouble_never_fails_the_export() {
+    let db = TestDb::new().await;
+    db.insert_generated(30, 2, 1, "2026-01-22 04:00:00+00")
+        .await;
+    let slack = FaultyServer::start(vec![Fault::status(200), Fault::status(500)]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let export = || {
+        Export::new(dir.path())
+            .db(&db.url)
+            .args([
+                "--cursor-store",
+                "file",
+                "--limit",
+                "20",
+                "--workflow-url",
+                "https://ci.example.com/runs/7",
+            ])
+            .env("GUARDRAIL_EXPORT_SLACK_WEBHOOK", &slack.url)
+    };
+    let out = export().run().await;
+    out.assert_success();
+    let message: Value = serde_json::from_slice(&slack.received()[0].body).unwrap();
+    let text = message["text"].as_str().unwrap();
+    let last = serde_json::from_str::<Value>(out.lines().last().unwrap()).unwrap();
+    assert!(text.contains("20 rows exported"), "{text}");
+    assert!(
+        text.contains(last["createdAt"].as_str().unwrap()),
+        "the next cursor: {text}"
+    );
+    assert!(
+        text.contains("https://ci.example.com/runs/7"),
+        "the run link: {text}"
+    );
+
+    // Slack answers 500: the export still succeeds, with a warning.
+    let out = export().run().await;
+    out.assert_success();
+    assert!(
+        out.stderr.contains("Slack message not sent"),
+        "{}",
+        out.stderr
+    );
+
+    // A failed run is reported as a failure.
+    let out = export()
+        .args([
+            "--reset-cursor",
+            "--sink",
+            "webhook",
+            "--webhook-url",
+            "http://127.0.0.1:9/in",
+            "--webhook-max-attempts",
+            "1",
+        ])
+        .run()
+        .await;
+    assert_eq!(out.code, 1);
+    let message: Value = serde_json::from_slice(&slack.received()[2].body).unwrap();
+    let text = message["text"].as_str().unwrap();
+    assert!(
+        text.contains("export failed") && text.contains("did not accept"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn no_secret_appears_in_stderr_json_logs_or_slack() {
+    let db = TestDb::new().await;
+    db.insert_generated(5, 1, 1, "2026-01-22 04:00:00+00").await;
+    // The receiver refuses with a body that echoes the credentials back, as careless servers do.
+    let echo = "invalid token tok-7f3a9c2e1b for /in?token=url-tok-55aa66 (secret whsec-9d8c7b6a)";
+    let webhook = FaultyServer::start(vec![Fault::Status(401, vec![], echo.into()); 2]).await;
+    let slack = FaultyServer::start(vec![]).await;
+    let slack_url = format!(
+        "{}/services/T0001/B0002/slackpathsecret",
+        slack.url.trim_end_matches("/v1/followups")
+    );
+    let secrets = [
+        "tok-7f3a9c2e1b",
+        "url-tok-55aa66",
+        "whsec-9d8c7b6a",
+        "slackpathsecret",
+    ];
+    for format in ["text", "json"] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = Export::new(dir.path())
+            .args([
+                "--log-format",
+                format,
+                "--sink",
+                "webhook",
+                "--cursor-store",
+                "file",
+            ])
+            .env("DATABASE_URL", &db.url)
+            .env(
+                "ANALYTICS_GUARDRAIL_WEBHOOK",
+                &format!("{}?token=url-tok-55aa66", webhook.url),
+            )
+            .env("GUARDRAIL_EXPORT_WEBHOOK_TOKEN", "tok-7f3a9c2e1b")
+            .env("GUARDRAIL_EXPORT_WEBHOOK_SECRET", "whsec-9d8c7b6a")
+            .env("GUARDRAIL_EXPORT_SLACK_WEBHOOK", &slack_url)
+            .run()
+            .await;
+        assert_eq!(out.code, 1, "{}", out.stderr);
+        assert!(out.stderr.contains("refused"), "{}", out.stderr);
+        let slack_text = String::from_utf8(slack.received().last().unwrap().body.clone()).unwrap();
+        for secret in secrets {
+            assert!(
+                !out.stderr.contains(secret),
+                "{secret} in stderr ({format}): {}",
+                out.stderr
+            );
+            assert!(
+                !slack_text.contains(secret),
+                "{secret} in Slack: {slack_text}"
+            );
+        }
+    }
+    // A wrong database password: the message names the server, never the password.
+    let dir = tempfile::tempdir().unwrap();
+    let wrong = db
+        .url
+        .replacen("postgres:postgres@", "postgres:Pg-Wr0ng-pass@", 1);
+    let out = Export::new(dir.path())
+        .db(&wrong)
+        .env("GUARDRAIL_EXPORT_SLACK_WEBHOOK", &slack_url)
+        .run()
+        .await;
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains("password authentication failed"),
+        "{}",
+        out.stderr
+    );
+    let slack_text = String::from_utf8(slack.received().last().unwrap().body.clone()).unwrap();
+    assert!(
+        slack_text.contains("password authentication failed"),
+        "{slack_text}"
+    );
+    for text in [&out.stderr, &slack_text] {
+        assert!(!text.contains("Pg-Wr0ng-pass"), "{text}");
+    }
+}
+
+#[tokio::test]
+async fn check_reports_each_problem_with_its_fix() {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("not-a-folder"), "x").unwrap();
+    let wrong_password = db.url.replacen("postgres:postgres@", "postgres:nope@", 1);
+    let cases: Vec<(Vec<String>, &str, &str)> = vec![
+        (
+            vec!["--database-url".into(), wrong_password],
+            "password authentication failed",
+            "check the user and password in DATABASE_URL",
+        ),
+        (
+            vec!["--database-url".into(), db.url.clone()],
+            "no index on (created_at, id)",
+            "CREATE INDEX CONCURRENTLY",
+        ),
+        (
+            vec![
+                "--cursor-store".into(),
+                "file".into(),
+                "--cursor-store-path".into(),
+                "not-a-folder/cursor.json".into(),
+            ],
+            "cannot create the cursor folder",
+            "--cursor-store-path in a folder the export's user can write",
+        ),
+        (
+            vec![
+                "--sink".into(),
+                "webhook".into(),
+                "--webhook-url".into(),
+                "http://127.0.0.1:9/v1/followups".into(),
+            ],
+            "is unreachable",
+            "start the gateway",
+        ),
+    ];
+    for (args, problem, fix) in cases {
+        let out = Export::subcommand(dir.path(), &["check"])
+            .args(&args)
+            .run()
+            .await;
+        assert_eq!(out.code, 1, "{args:?}: {}", out.stdout);
+        let lines: Vec<&str> = out.stdout.lines().collect();
+        let at = lines
+            .iter()
+            .position(|l| l.starts_with("problem") && l.contains(problem));
+        let at =
+            at.unwrap_or_else(|| panic!("{problem} not reported for {args:?}:\n{}", out.stdout));
+        assert!(lines[at + 1].contains(fix), "{args:?}: {}", out.stdout);
+    }
+    // Missing table.
+    db.client()
+        .await
+        .batch_execute("DROP TABLE provider_guardrail_followup")
+        .await
+        .unwrap();
+    let out = Export::subcommand(dir.path(), &["check", "--database-url", &db.url])
+        .run()
+        .await;
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stdout.contains("does not exist")
+            && out
+                .stdout
+                .contains("point DATABASE_URL at the application's database"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[tokio::test]
+async fn check_passes_on_a_good_configuration() {
+    let db = TestDb::new().await;
+    db.client()
+        .await
+        .batch_execute("CREATE INDEX provider_guardrail_followup_created_at_id_idx ON provider_guardrail_followup (created_at, id)")
+        .await
+        .unwrap();
+    let receiver = FaultyServer::start(vec![Fault::status(422)]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = Export::subcommand(
+        dir.path(),
+        &["check", "--database-url", &db.url, "--cursor-store", "file"],
+    )
+    .args(["--sink", "webhook", "--webhook-url", &receiver.url])
+    .run()
+    .await;
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    assert_eq!(
+        out.stdout.lines().filter(|l| l.starts_with("ok")).count(),
+        5,
+        "{}",
+        out.stdout
+    );
+    assert!(
+        !dir.path().join("guardrail_followups_cursor.json").exists(),
+        "check writes no cursor"
+    );
+}
+
+#[tokio::test]
+async fn check_says_whether_runs_can_stop_before_open_transactions() {
+    let db = TestDb::new().await;
+    let role = format!("exporter_{}", uuid::Uuid::new_v4().simple());
+    db.client()
+        .await
+        .batch_execute(&format!(
+            "CREATE ROLE {role} LOGIN PASSWORD 'exporter-pw'; GRANT SELECT ON provider_guardrail_followup TO {role}"
+        ))
+        .await
+        .unwrap();
+    let as_role = db
+        .url
+        .replacen("postgres:postgres@", &format!("{role}:exporter-pw@"), 1);
+    let dir = tempfile::tempdir().unwrap();
+    let out = Export::subcommand(dir.path(), &["check", "--database-url", &as_role])
+        .run()
+        .await;
+    assert!(out.stdout.contains("ok       database"), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("note     hold-back     this role sees only its own sessions"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("GRANT pg_read_all_stats TO <export role>;"),
+        "{}",
+        out.stdout
+    );
+    // A note is not a problem: only the missing index fails this check.
+    assert_eq!(
+        out.stdout
+            .lines()
+            .filter(|l| l.starts_with("problem"))
+            .count(),
+        1,
+        "{}",
+        out.stdout
+    );
+}
+
+#[tokio::test]
+async fn cursor_set_show_and_reset_say_what_changed() {
+    let db = TestDb::new().await;
+    db.insert_generated(100, 1, 1, "2026-01-22 04:00:00+00")
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let cursor = |words: &[&str]| {
+        Export::subcommand(dir.path(), &[&["cursor"], words].concat()).args([
+            "--cursor-store",
+            "file",
+            "--database-url",
+            &db.url,
+        ])
+    };
+
+    let out = cursor(&["set", "2026-01-22T04:01:00Z"]).run().await;
+    assert!(
+        out.assert_success()
+            .stdout
+            .contains("now:    rows at or after 2026-01-22T04:01:00.000000Z"),
+        "{}",
+        out.stdout
+    );
+    let out = cursor(&["show"]).run().await;
+    assert!(
+        out.assert_success().stdout.contains("rows behind: 40"),
+        "{}",
+        out.stdout
+    );
+    let exported = Export::new(dir.path())
+        .db(&db.url)
+        .args(["--cursor-store", "file"])
+        .run()
+        .await;
+    assert_eq!(
+        ndjson_ids(&exported.assert_success().stdout),
+        db.ordered_ids(None).await[60..]
+    );
+    let out = cursor(&["show"]).run().await;
+    assert!(
+        out.assert_success().stdout.contains("rows behind: 0"),
+        "{}",
+        out.stdout
+    );
+    let out = cursor(&["reset"]).run().await;
+    assert!(
+        out.assert_success().stdout.contains("now:    every row"),
+        "{}",
+        out.stdout
+    );
+    let out = cursor(&["show"]).run().await;
+    assert!(
+        out.assert_success().stdout.contains("rows behind: 100"),
+        "{}",
+        out.stdout
+    );
+}
