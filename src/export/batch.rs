@@ -1,9 +1,11 @@
 //! Batches: the unit a sink acknowledges and the cursor advances by. Rows are normalised and
 //! serialised as they are added, so a batch is ready-to-write NDJSON.
 
+use std::collections::BTreeMap;
 use std::ops::AddAssign;
 
 use crate::cursor::Position;
+use crate::export::audit::{Fingerprint, bucket_of};
 use crate::row::{FollowUp, RowRepairs, SourceRow};
 
 /// Counts of what normalisation had to do, for the run's warnings.
@@ -41,6 +43,8 @@ pub struct Batch {
     /// The last row's position: where the cursor moves once this batch is acknowledged.
     pub last: Option<Position>,
     pub repairs: RepairCounts,
+    /// Fingerprints of the batch's rows per audit bucket.
+    pub fingerprints: BTreeMap<i64, Fingerprint>,
 }
 
 impl Batch {
@@ -52,16 +56,23 @@ impl Batch {
     }
 }
 
-/// Fills batches of `size` rows.
+/// How rows are grouped: `size` rows per batch, fingerprinted per bucket of `bucket_micros`.
+#[derive(Debug, Clone, Copy)]
+pub struct Batching {
+    pub size: u64,
+    pub bucket_micros: i64,
+}
+
+/// Fills batches.
 pub struct BatchBuilder {
-    size: u64,
+    batching: Batching,
     current: Batch,
 }
 
 impl BatchBuilder {
-    pub fn new(size: u64) -> BatchBuilder {
+    pub fn new(batching: Batching) -> BatchBuilder {
         BatchBuilder {
-            size,
+            batching,
             current: Batch::default(),
         }
     }
@@ -80,7 +91,13 @@ impl BatchBuilder {
         };
         self.current.first.get_or_insert(position);
         self.current.last = Some(position);
-        (self.current.rows >= self.size).then(|| self.take())
+        let bucket = bucket_of(follow_up.created_at, self.batching.bucket_micros);
+        self.current
+            .fingerprints
+            .entry(bucket)
+            .or_default()
+            .add(&follow_up.follow_up_id);
+        (self.current.rows >= self.batching.size).then(|| self.take())
     }
 
     /// The rows added since the last full batch, if any.

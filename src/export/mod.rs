@@ -1,27 +1,24 @@
 //! The export: read pending follow-ups from the source, deliver them to the sink batch by batch,
 //! and move the cursor over each batch the sink acknowledged.
 
+pub mod audit;
 pub mod batch;
 mod progress;
 pub mod retry;
 pub mod sink;
 pub mod source;
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use crate::cursor::{CursorState, CursorStore, FileStore, Position};
+use crate::cursor::{CursorState, CursorStore, CursorStoreConfig, Position};
 use crate::error::{ExportError, describe_filter};
-use batch::RepairCounts;
+use crate::row::Timestamp;
+use audit::{AuditConfig, AuditState, Fingerprint, bucket_of, bucket_start};
+use batch::{Batching, RepairCounts};
 use progress::Progress;
 use sink::{Ack, Sink, SinkConfig, SinkError};
 use source::{Query, Source, SourceConfig};
-
-/// Where the cursor lives, as configured.
-#[derive(Debug, Clone)]
-pub enum CursorStoreConfig {
-    None,
-    File(std::path::PathBuf),
-}
 
 /// A validated export configuration.
 #[derive(Debug, Clone)]
@@ -37,6 +34,10 @@ pub struct ExportConfig {
     pub reset_cursor: bool,
     pub settle: Duration,
     pub batch_size: u64,
+    /// The late-row audit's window and bucket.
+    pub audit: AuditConfig,
+    /// Hold back before the oldest open transaction (PostgreSQL), ignoring ones open longer.
+    pub hold_back: Option<Duration>,
     /// Show a progress bar (stderr is a terminal and not `--quiet`).
     pub progress: bool,
 }
@@ -48,8 +49,12 @@ pub struct Summary {
     pub rows: u64,
     /// The cursor after the run: the last row delivered, by this run or an earlier one.
     pub cursor: Option<Position>,
+    /// Rows delivered by all runs recorded in the cursor.
+    pub total_rows: u64,
     pub elapsed: Duration,
     pub repairs: RepairCounts,
+    /// What the late-row audit found and delivered.
+    pub late: LateRows,
     /// The reader of stdout went away before everything was written.
     pub output_closed: bool,
     pub source: String,
@@ -61,21 +66,31 @@ impl Summary {
     }
 }
 
-/// Runs one export: everything pending (up to the limit), then returns.
+/// Runs one export: everything pending (up to the limit), then the late-row audit.
 pub async fn run_once(config: &ExportConfig) -> Result<Summary, ExportError> {
     let started = Instant::now();
-    let mut store = match &config.cursor_store {
-        CursorStoreConfig::None => CursorStore::None,
-        CursorStoreConfig::File(path) => CursorStore::File(FileStore::open(path)?),
-    };
-    let mut state = starting_state(config, &store)?;
+    let mut store = CursorStore::open(&config.cursor_store).await?;
+    let result = run_locked(config, &mut store, started).await;
+    store.close().await;
+    result
+}
+
+/// The run, once the cursor store's lock is held.
+async fn run_locked(
+    config: &ExportConfig,
+    store: &mut CursorStore,
+    started: Instant,
+) -> Result<Summary, ExportError> {
+    let state = starting_state(config, store).await?;
     let source = Source::connect(&config.source).await?;
     let description = source.describe();
     let query = Query {
         after: state.position,
         provider_id: config.provider_id.clone(),
         settle: config.settle,
+        hold_back: config.hold_back,
         limit: config.limit,
+        ..Query::default()
     };
     let progress = if config.progress {
         Progress::start(source.count(&query).await.ok())
@@ -83,28 +98,30 @@ pub async fn run_once(config: &ExportConfig) -> Result<Summary, ExportError> {
         Progress::hidden()
     };
     let mut sink = Sink::open(&config.sink)?;
+    let mut ledger = Ledger {
+        store,
+        state,
+        run_rows: 0,
+        pending: Vec::new(),
+    };
+    let batching = Batching {
+        size: config.batch_size,
+        bucket_micros: config.audit.bucket_micros(),
+    };
     tracing::debug!(source = %description, after = ?query.after, "export started");
-    let mut batches = source.stream(query, config.batch_size);
 
-    let mut delivered = 0u64;
     let mut repairs = RepairCounts::default();
-    // Accepted by the sink but not yet durable: (rows, position).
-    let mut pending: Option<(u64, Position)> = None;
     let mut output_closed = false;
+    let mut batches = source.stream(query, batching);
     while let Some(batch) = batches.recv().await {
         let batch = batch?;
-        let last = batch.last.expect("a batch holds at least one row");
+        let effect = Effect::Advance {
+            rows: batch.rows,
+            last: batch.last.expect("a batch holds at least one row"),
+            fingerprints: batch.fingerprints.clone(),
+        };
         match sink.send(&batch).await {
-            Ok(Ack::Durable) => {
-                delivered += batch.rows;
-                state.position = Some(last);
-                state.total_rows += batch.rows;
-                store.save(&state, delivered)?;
-            }
-            Ok(Ack::UntilFinish) => {
-                let rows = pending.map_or(0, |(rows, _)| rows) + batch.rows;
-                pending = Some((rows, last));
-            }
+            Ok(ack) => ledger.acknowledged(effect, ack).await?,
             Err(SinkError::Closed) => {
                 output_closed = true;
                 break;
@@ -115,37 +132,277 @@ pub async fn run_once(config: &ExportConfig) -> Result<Summary, ExportError> {
         progress.advance(batch.rows);
     }
     drop(batches);
+    progress.finish();
+
+    let mut late = LateRows::default();
+    if config.audit.enabled() && !output_closed {
+        match audit(config, &source, &mut sink, &mut ledger, batching).await {
+            Ok(found) => late = found,
+            Err(AuditError::Closed) => output_closed = true,
+            Err(AuditError::Failed(e)) => return Err(e),
+        }
+    }
     sink.finish().await.map_err(|e| match e {
         SinkError::Closed => {
             anyhow::anyhow!("the output was closed before the export was complete")
         }
         SinkError::Failed(e) => e,
     })?;
-    if let Some((rows, last)) = pending {
-        delivered += rows;
-        state.position = Some(last);
-        state.total_rows += rows;
-    }
     // Saved even when nothing was new, so `updatedAt` shows the feed is alive.
-    store.save(&state, delivered)?;
-    progress.finish();
+    ledger.finish().await?;
     Ok(Summary {
-        rows: delivered,
-        cursor: state.position,
+        rows: ledger.run_rows,
+        cursor: ledger.state.position,
+        total_rows: ledger.state.total_rows,
         elapsed: started.elapsed(),
         repairs,
+        late,
         output_closed,
         source: description,
     })
 }
 
+/// What the late-row audit found and did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LateRows {
+    /// Buckets of the window compared with the source.
+    pub buckets_checked: u64,
+    /// Rows that appeared in the source behind the cursor since they were passed over.
+    pub found: u64,
+    /// Rows sent again: every row of each bucket that differed.
+    pub delivered: u64,
+    /// Rows delivered earlier that are no longer in the source (reported only).
+    pub missing: u64,
+}
+
+enum AuditError {
+    Closed,
+    Failed(ExportError),
+}
+
+impl From<ExportError> for AuditError {
+    fn from(e: ExportError) -> Self {
+        AuditError::Failed(e)
+    }
+}
+
+impl From<anyhow::Error> for AuditError {
+    fn from(e: anyhow::Error) -> Self {
+        AuditError::Failed(e.into())
+    }
+}
+
+/// Compares the delivered fingerprints of the audit window with the source's, and sends every
+/// bucket that differs again, whole.
+async fn audit(
+    config: &ExportConfig,
+    source: &Source,
+    sink: &mut Sink,
+    ledger: &mut Ledger<'_>,
+    batching: Batching,
+) -> Result<LateRows, AuditError> {
+    let Some(cursor) = ledger.state.position else {
+        return Ok(LateRows::default());
+    };
+    let bucket_micros = config.audit.bucket_micros();
+    let first_bucket = config.audit.first_bucket(Timestamp::now());
+    let audit_state = ledger
+        .state
+        .audit
+        .get_or_insert_with(|| AuditState::starting_after(None, &config.audit));
+    audit_state.prune(first_bucket);
+    // Rows at or before `since` were delivered before fingerprints were kept.
+    let after = match audit_state.since {
+        Some(since) if bucket_of(since.created_at, bucket_micros) >= first_bucket => since,
+        _ => Position {
+            created_at: bucket_start(first_bucket, bucket_micros),
+            id: None,
+        },
+    };
+    let window = Query {
+        after: Some(after),
+        until: Some(cursor),
+        provider_id: config.provider_id.clone(),
+        ..Query::default()
+    };
+    let started = Instant::now();
+    let found = source
+        .fingerprints(&window, config.audit.bucket.as_secs())
+        .await
+        .map_err(ExportError::from)?;
+    let differences = audit::compare(&audit_state.buckets, &found);
+    let mut late = LateRows {
+        buckets_checked: found.len() as u64,
+        ..LateRows::default()
+    };
+    for difference in differences {
+        late.found += difference.late_rows();
+        late.missing += difference.missing_rows();
+        if difference.missing_rows() > 0 {
+            tracing::warn!(
+                "{} follow-ups delivered with created_at in [{}, +{}s) are no longer in the source (deleted?); \
+                 they stay in the warehouse",
+                difference.missing_rows(),
+                bucket_start(difference.bucket, bucket_micros),
+                config.audit.bucket.as_secs()
+            );
+        }
+        let start = bucket_start(difference.bucket, bucket_micros);
+        let bucket = Query {
+            after: Some(if after.created_at > start {
+                after
+            } else {
+                Position {
+                    created_at: start,
+                    id: None,
+                }
+            }),
+            until: Some(cursor),
+            before: Some(bucket_start(difference.bucket + 1, bucket_micros)),
+            provider_id: config.provider_id.clone(),
+            ..Query::default()
+        };
+        late.delivered +=
+            redeliver(difference.bucket, bucket, source, sink, ledger, batching).await?;
+    }
+    tracing::debug!(
+        buckets = late.buckets_checked,
+        found = late.found,
+        seconds = started.elapsed().as_secs_f64(),
+        "late-row audit done"
+    );
+    Ok(late)
+}
+
+/// Sends one bucket's rows; once all are acknowledged, its fingerprint becomes theirs.
+async fn redeliver(
+    bucket: i64,
+    query: Query,
+    source: &Source,
+    sink: &mut Sink,
+    ledger: &mut Ledger<'_>,
+    batching: Batching,
+) -> Result<u64, AuditError> {
+    let mut batches = source.stream(query, batching);
+    let mut sent = Vec::new();
+    let mut fingerprint = Fingerprint::default();
+    while let Some(batch) = batches.recv().await {
+        let batch = batch?;
+        fingerprint.merge(batch.fingerprints.values().fold(
+            Fingerprint::default(),
+            |mut all, f| {
+                all.merge(*f);
+                all
+            },
+        ));
+        match sink.send(&batch).await {
+            Ok(ack) => sent.push((batch.rows, ack)),
+            Err(SinkError::Closed) => return Err(AuditError::Closed),
+            Err(SinkError::Failed(e)) => return Err(AuditError::Failed(e.into())),
+        }
+    }
+    let rows = sent.iter().map(|(rows, _)| rows).sum();
+    let ack = if sent.iter().all(|(_, ack)| *ack == Ack::Durable) {
+        Ack::Durable
+    } else {
+        Ack::UntilFinish
+    };
+    ledger
+        .acknowledged(
+            Effect::Reaudit {
+                bucket,
+                fingerprint,
+            },
+            ack,
+        )
+        .await?;
+    Ok(rows)
+}
+
+/// How an acknowledged batch changes the cursor state.
+enum Effect {
+    /// Main export: the cursor moves to `last`; the rows join the audit's fingerprints.
+    Advance {
+        rows: u64,
+        last: Position,
+        fingerprints: BTreeMap<i64, Fingerprint>,
+    },
+    /// Audit: a bucket was delivered again; its fingerprint is now `fingerprint`.
+    Reaudit {
+        bucket: i64,
+        fingerprint: Fingerprint,
+    },
+}
+
+/// The cursor state and its store: a batch's effect is applied and saved once the sink has
+/// acknowledged it durably, or kept until the sink finishes.
+struct Ledger<'a> {
+    store: &'a mut CursorStore,
+    state: CursorState,
+    /// Rows delivered by this run's main export.
+    run_rows: u64,
+    pending: Vec<Effect>,
+}
+
+impl Ledger<'_> {
+    async fn acknowledged(&mut self, effect: Effect, ack: Ack) -> Result<(), ExportError> {
+        match ack {
+            Ack::Durable => {
+                self.apply(effect);
+                self.store.save(&self.state, self.run_rows).await
+            }
+            Ack::UntilFinish => {
+                self.pending.push(effect);
+                Ok(())
+            }
+        }
+    }
+
+    fn apply(&mut self, effect: Effect) {
+        match effect {
+            Effect::Advance {
+                rows,
+                last,
+                fingerprints,
+            } => {
+                self.run_rows += rows;
+                self.state.total_rows += rows;
+                self.state.position = Some(last);
+                if let Some(audit) = &mut self.state.audit {
+                    audit.record(&fingerprints);
+                }
+            }
+            Effect::Reaudit {
+                bucket,
+                fingerprint,
+            } => {
+                if let Some(audit) = &mut self.state.audit {
+                    audit.buckets.insert(bucket, fingerprint);
+                }
+            }
+        }
+    }
+
+    /// Applies what the sink made durable on finishing, and saves.
+    async fn finish(&mut self) -> Result<(), ExportError> {
+        for effect in std::mem::take(&mut self.pending) {
+            self.apply(effect);
+        }
+        self.store.save(&self.state, self.run_rows).await
+    }
+}
+
 /// The state the run starts from: the stored cursor checked against this run's filter, or a
 /// fresh one on `--reset-cursor`, with `--cursor` overriding the position.
-fn starting_state(config: &ExportConfig, store: &CursorStore) -> Result<CursorState, ExportError> {
-    let stored = if config.reset_cursor {
-        None
-    } else {
-        store.load()?
+async fn starting_state(
+    config: &ExportConfig,
+    store: &mut CursorStore,
+) -> Result<CursorState, ExportError> {
+    // Loaded even on --reset-cursor: a conditional store must know the version it replaces.
+    let stored = match store.load().await {
+        Ok(_) if config.reset_cursor => None,
+        Err(ExportError::CorruptCursor { .. }) if config.reset_cursor => None,
+        other => other?,
     };
     let mut state = match stored {
         Some(stored) if !stored.legacy && stored.provider_id != config.provider_id => {
@@ -173,6 +430,20 @@ fn starting_state(config: &ExportConfig, store: &CursorStore) -> Result<CursorSt
     state.legacy = false;
     if let Some(start) = config.start {
         state.position = Some(start);
+    }
+    // The audit starts afresh (from the start position) when there is none yet, when the
+    // position was overridden, or when the bucket size changed.
+    let keep = config.audit.enabled()
+        && config.start.is_none()
+        && state
+            .audit
+            .as_ref()
+            .is_some_and(|a| a.bucket_seconds == config.audit.bucket.as_secs());
+    if !keep {
+        state.audit = config
+            .audit
+            .enabled()
+            .then(|| AuditState::starting_after(state.position, &config.audit));
     }
     Ok(state)
 }

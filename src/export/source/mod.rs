@@ -5,6 +5,7 @@
 mod postgres;
 mod sqlite;
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -12,7 +13,9 @@ use tokio::sync::mpsc;
 
 use crate::cursor::Position;
 use crate::error::ExportError;
-use crate::export::batch::Batch;
+use crate::export::audit::Fingerprint;
+use crate::export::batch::{Batch, Batching};
+use crate::row::Timestamp;
 
 pub use postgres::PostgresSource;
 pub use sqlite::SqliteSource;
@@ -23,14 +26,22 @@ pub const TABLE: &str = "provider_guardrail_followup";
 /// Batches in flight between the reader and the sink.
 const CHANNEL_BATCHES: usize = 2;
 
-/// Which rows a run reads.
-#[derive(Debug, Clone)]
+/// Which rows to read, in `(created_at, id)` order.
+#[derive(Debug, Clone, Default)]
 pub struct Query {
     /// Start after this position (inclusive of its timestamp when it has no id).
     pub after: Option<Position>,
+    /// Stop at this position, inclusive.
+    pub until: Option<Position>,
+    /// Only rows with `created_at` before this instant.
+    pub before: Option<Timestamp>,
     pub provider_id: Option<String>,
     /// Only rows with `created_at <= now() - settle` on the database clock.
     pub settle: Duration,
+    /// PostgreSQL: also stop before the start of the oldest transaction still open in the
+    /// database (when the role can see it in `pg_stat_activity`), ignoring transactions open
+    /// longer than this.
+    pub hold_back: Option<Duration>,
     /// At most this many rows (`None`: all).
     pub limit: Option<u64>,
 }
@@ -92,14 +103,26 @@ impl Source {
         Ok(query.limit.map_or(pending, |limit| pending.min(limit)))
     }
 
-    /// Starts reading; batches of `batch_size` rows arrive on the returned channel.
-    pub fn stream(self, query: Query, batch_size: u64) -> BatchReceiver {
+    /// Starts reading; batches arrive on the returned channel.
+    pub fn stream(&self, query: Query, batching: Batching) -> BatchReceiver {
         let (tx, rx) = mpsc::channel(CHANNEL_BATCHES);
         match self {
-            Source::Postgres(source) => source.stream(query, batch_size, tx),
-            Source::Sqlite(source) => source.stream(query, batch_size, tx),
+            Source::Postgres(source) => source.stream(query, batching, tx),
+            Source::Sqlite(source) => source.stream(query, batching, tx),
         }
         rx
+    }
+
+    /// Fingerprints of the rows the query selects, per bucket of `bucket_seconds`.
+    pub async fn fingerprints(
+        &self,
+        query: &Query,
+        bucket_seconds: u64,
+    ) -> anyhow::Result<BTreeMap<i64, Fingerprint>> {
+        match self {
+            Source::Postgres(source) => source.fingerprints(query, bucket_seconds).await,
+            Source::Sqlite(source) => source.fingerprints(query, bucket_seconds).await,
+        }
     }
 
     /// The source for messages, without credentials.

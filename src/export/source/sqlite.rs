@@ -2,6 +2,7 @@
 //! PostgreSQL, with `id` and `created_at` stored as text (`created_at` in the exported form,
 //! `2026-01-22T04:00:00.000000Z`, so that text order is time order).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -10,9 +11,11 @@ use tokio::sync::mpsc;
 
 use super::{Query, TABLE};
 use crate::error::ExportError;
-use crate::export::batch::{Batch, BatchBuilder};
+use crate::export::audit::{Fingerprint, bucket_of};
+use crate::export::batch::{Batch, BatchBuilder, Batching};
 use crate::row::{SourceRow, Timestamp};
 
+#[derive(Clone)]
 pub struct SqliteSource {
     path: PathBuf,
 }
@@ -54,9 +57,15 @@ impl SqliteSource {
         Ok(u64::try_from(count).unwrap_or(0))
     }
 
-    pub fn stream(self, query: Query, batch_size: u64, tx: mpsc::Sender<anyhow::Result<Batch>>) {
+    pub fn stream(
+        &self,
+        query: Query,
+        batching: Batching,
+        tx: mpsc::Sender<anyhow::Result<Batch>>,
+    ) {
+        let source = self.clone();
         tokio::task::spawn_blocking(move || {
-            if let Err(e) = self.read_into(&query, batch_size, &tx) {
+            if let Err(e) = source.read_into(&query, batching, &tx) {
                 let _ = tx.blocking_send(Err(e));
             }
         });
@@ -65,7 +74,7 @@ impl SqliteSource {
     fn read_into(
         &self,
         query: &Query,
-        batch_size: u64,
+        batching: Batching,
         tx: &mpsc::Sender<anyhow::Result<Batch>>,
     ) -> anyhow::Result<()> {
         let conn = self.connect()?;
@@ -83,7 +92,7 @@ impl SqliteSource {
         let mut rows = statement
             .query(rusqlite::params_from_iter(params.iter()))
             .map_err(|e| self.query_error(e))?;
-        let mut builder = BatchBuilder::new(batch_size);
+        let mut builder = BatchBuilder::new(batching);
         while let Some(row) = rows.next().map_err(|e| self.query_error(e))? {
             let row = decode(row)?;
             if let Some(batch) = builder.push(row)
@@ -98,12 +107,54 @@ impl SqliteSource {
         Ok(())
     }
 
+    /// Fingerprints per bucket, computed here from the ids (SQLite has no hash to aggregate).
+    pub async fn fingerprints(
+        &self,
+        query: &Query,
+        bucket_seconds: u64,
+    ) -> anyhow::Result<BTreeMap<i64, Fingerprint>> {
+        let conn = self.connect()?;
+        let (filter, params) = where_clause(query);
+        let sql = format!("SELECT id, created_at FROM {TABLE} WHERE {filter}");
+        let mut statement = conn.prepare(&sql).map_err(|e| self.query_error(e))?;
+        let mut rows = statement
+            .query(rusqlite::params_from_iter(params.iter()))
+            .map_err(|e| self.query_error(e))?;
+        let bucket_micros = i64::try_from(bucket_seconds.max(1) * 1_000_000).unwrap_or(i64::MAX);
+        let mut fingerprints: BTreeMap<i64, Fingerprint> = BTreeMap::new();
+        while let Some(row) = rows.next().map_err(|e| self.query_error(e))? {
+            let (id, created_at) = decode_key(row)?;
+            fingerprints
+                .entry(bucket_of(created_at, bucket_micros))
+                .or_default()
+                .add(&id);
+        }
+        Ok(fingerprints)
+    }
+
     fn query_error(&self, e: rusqlite::Error) -> anyhow::Error {
         if e.to_string().contains("no such table") {
             return anyhow::anyhow!("table {TABLE} does not exist in {}", self.describe());
         }
         anyhow::anyhow!("reading {TABLE} from {} failed: {e}", self.describe())
     }
+}
+
+/// The id and created_at of a `SELECT id, created_at` row.
+fn decode_key(row: &rusqlite::Row<'_>) -> anyhow::Result<(uuid::Uuid, Timestamp)> {
+    parse_key(row.get(0)?, row.get(1)?)
+}
+
+fn parse_key(raw_id: String, raw_created: String) -> anyhow::Result<(uuid::Uuid, Timestamp)> {
+    let id = uuid::Uuid::parse_str(&raw_id).map_err(|_| {
+        anyhow::anyhow!("malformed row: id `{raw_id}` (created_at {raw_created}) is not a uuid; fix or remove it in the source")
+    })?;
+    let created_at = Timestamp::parse(&raw_created).map_err(|reason| {
+        anyhow::anyhow!(
+            "malformed row: follow-up {id} has created_at {reason}; fix it in the source"
+        )
+    })?;
+    Ok((id, created_at))
 }
 
 fn where_clause(query: &Query) -> (String, Vec<Box<dyn ToSql + Send>>) {
@@ -127,6 +178,25 @@ fn where_clause(query: &Query) -> (String, Vec<Box<dyn ToSql + Send>>) {
             }
         }
     }
+    if let Some(until) = query.until {
+        let ts = until.created_at.to_string();
+        match until.id {
+            Some(id) => {
+                filter.push_str(" AND (created_at < ? OR (created_at = ? AND id <= ?))");
+                params.push(Box::new(ts.clone()));
+                params.push(Box::new(ts));
+                params.push(Box::new(id.to_string()));
+            }
+            None => {
+                filter.push_str(" AND created_at <= ?");
+                params.push(Box::new(ts));
+            }
+        }
+    }
+    if let Some(before) = query.before {
+        filter.push_str(" AND created_at < ?");
+        params.push(Box::new(before.to_string()));
+    }
     if let Some(provider) = &query.provider_id {
         filter.push_str(" AND provider_id = ?");
         params.push(Box::new(provider.clone()));
@@ -136,16 +206,7 @@ fn where_clause(query: &Query) -> (String, Vec<Box<dyn ToSql + Send>>) {
 
 /// Decodes one row; a malformed id or timestamp stops the run at this row, naming it.
 fn decode(row: &rusqlite::Row<'_>) -> anyhow::Result<SourceRow> {
-    let raw_id: String = row.get(0)?;
-    let raw_created: String = row.get(8)?;
-    let id = uuid::Uuid::parse_str(&raw_id).map_err(|_| {
-        anyhow::anyhow!("malformed row: id `{raw_id}` (created_at {raw_created}) is not a uuid; fix or remove it in the source")
-    })?;
-    let created_at = Timestamp::parse(&raw_created).map_err(|reason| {
-        anyhow::anyhow!(
-            "malformed row: follow-up {id} has created_at {reason}; fix it in the source"
-        )
-    })?;
+    let (id, created_at) = parse_key(row.get(0)?, row.get(8)?)?;
     Ok(SourceRow {
         id,
         provider_id: row.get(1)?,
