@@ -1,0 +1,130 @@
+//! `GET /api/reporting/guardrail-followups/export`: the latest NDJSON export, streamed from the
+//! status' `downloadUrl` to the browser chunk by chunk, so memory stays flat whatever the size.
+//!
+//! The URL is the status' and nothing else: the request's path, query and headers are not
+//! looked at, and redirects stay on the URL's own origin (see [`crate::admin::upstream`]).
+//! 503 when there is nothing to download, 502 when the upstream fails before the first byte;
+//! a failure mid-stream cuts the response short, so the browser reports a failed download
+//! rather than saving a truncated file as complete.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures_util::TryStreamExt;
+
+use crate::admin::status::{Cursor, Field};
+use crate::admin::{AdminState, pages};
+use crate::redact;
+
+pub async fn export(State(state): State<Arc<AdminState>>) -> Response {
+    let snapshot = state.status.get().await;
+    let status = match &snapshot.result {
+        Ok(status) => status,
+        Err(reason) => {
+            return unavailable(&format!(
+                "The export status could not be read, so there is no file to download: {reason}"
+            ));
+        }
+    };
+    let url = match &status.download_url {
+        Field::Value(url) => url.clone(),
+        Field::Null => {
+            return unavailable("The last export published no file (downloadUrl is null).");
+        }
+        Field::Missing => return unavailable("The export status has no downloadUrl."),
+        Field::Invalid { found } => {
+            return unavailable(&format!(
+                "The export status' downloadUrl is {found}, not an http(s) URL."
+            ));
+        }
+    };
+    // Errors below name the redacted URL only: a presigned URL's query is a credential.
+    let shown = redact::url(url.as_str());
+    let upstream = match state.download_client.get(url).send().await {
+        Ok(response) => response,
+        Err(error) => {
+            let reason = redact::error_chain(&error.without_url());
+            tracing::warn!("download: cannot fetch {shown}: {reason}");
+            return bad_gateway(&format!("The export file could not be fetched: {reason}."));
+        }
+    };
+    let code = upstream.status();
+    if !code.is_success() {
+        tracing::warn!("download: {shown} answered {code}");
+        return bad_gateway(&format!(
+            "The export file could not be fetched: its server answered {code}."
+        ));
+    }
+    let mut response = Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "application/x-ndjson")
+        .header(header::CONTENT_DISPOSITION, disposition(&status.cursor))
+        .header(header::CACHE_CONTROL, "no-store");
+    // Passed through as they are: the bytes are not decoded on the way.
+    for name in [header::CONTENT_LENGTH, header::CONTENT_ENCODING] {
+        if let Some(value) = upstream.headers().get(&name) {
+            response = response.header(name, value.clone());
+        }
+    }
+    let body = upstream.bytes_stream().map_err(move |error| {
+        let error = error.without_url();
+        tracing::warn!(
+            "download from {shown} cut short: {}",
+            redact::error_chain(&error)
+        );
+        error
+    });
+    response
+        .body(Body::from_stream(body))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+/// `attachment; filename="guardrail-followups-20260122T040000Z.ndjson"`, from the cursor the
+/// file reaches; `…-latest.ndjson` when the status has none.
+pub fn disposition(cursor: &Field<Cursor>) -> HeaderValue {
+    let stamp = match cursor {
+        Field::Value(cursor) => cursor.at.format("%Y%m%dT%H%M%SZ").to_string(),
+        _ => "latest".into(),
+    };
+    HeaderValue::from_str(&format!(
+        "attachment; filename=\"guardrail-followups-{stamp}.ndjson\""
+    ))
+    .expect("ASCII header value")
+}
+
+fn unavailable(reason: &str) -> Response {
+    pages::message(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Download unavailable",
+        reason,
+    )
+}
+
+fn bad_gateway(reason: &str) -> Response {
+    pages::message(StatusCode::BAD_GATEWAY, "Download failed", reason)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::admin::status::timestamp;
+
+    #[test]
+    fn the_filename_comes_from_the_cursor() {
+        let cursor = Field::Value(Cursor {
+            text: "2026-01-22T04:00:00.123456Z".into(),
+            at: timestamp("2026-01-22T04:00:00.123456Z").unwrap(),
+        });
+        assert_eq!(
+            disposition(&cursor),
+            "attachment; filename=\"guardrail-followups-20260122T040000Z.ndjson\""
+        );
+        assert_eq!(
+            disposition(&Field::Null),
+            "attachment; filename=\"guardrail-followups-latest.ndjson\""
+        );
+    }
+}

@@ -1,0 +1,108 @@
+//! The page handlers: the report card, signing in and out.
+
+use std::sync::Arc;
+
+use axum::Extension;
+use axum::extract::rejection::FormRejection;
+use axum::extract::{Form, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use chrono::Utc;
+use serde::Deserialize;
+
+use crate::admin::auth::{LOGIN_PATH, Login, Session};
+use crate::admin::csrf::{self, TokenForm};
+use crate::admin::pages::{self, LoginPage, ReportsPage};
+use crate::admin::view::{self, CardSettings};
+use crate::admin::{AdminState, REPORTS_PATH};
+
+/// `GET /admin/reports`: the "Guardrail export health" card.
+pub async fn reports(
+    State(state): State<Arc<AdminState>>,
+    Extension(session): Extension<Session>,
+) -> Response {
+    let snapshot = state.status.get().await;
+    let settings = CardSettings {
+        stale_after: state.stale_after,
+        cache_ttl: state.cache_ttl,
+        workflow_override: state.workflow_url.as_ref(),
+        trigger: &state.trigger,
+        source: state.status.source().map(|s| s.describe()),
+    };
+    let page = ReportsPage {
+        card: view::card(&snapshot, &settings, Utc::now()),
+        flash: state.flashes.take(&session.id),
+        csrf_token: csrf::token(&state.sessions, &session),
+        sign_out: !state.sessions.is_open(),
+    };
+    pages::render(StatusCode::OK, &page)
+}
+
+pub async fn root() -> Redirect {
+    Redirect::to(REPORTS_PATH)
+}
+
+/// `GET /admin/login`.
+pub async fn login_form(State(state): State<Arc<AdminState>>, headers: HeaderMap) -> Response {
+    if state.sessions.is_open() || state.sessions.from_headers(&headers, Utc::now()).is_some() {
+        return Redirect::to(REPORTS_PATH).into_response();
+    }
+    pages::render(StatusCode::OK, &LoginPage { error: None })
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    password: String,
+}
+
+/// `POST /admin/login`: a right password gets a session cookie and the report.
+pub async fn login(
+    State(state): State<Arc<AdminState>>,
+    form: Result<Form<LoginForm>, FormRejection>,
+) -> Response {
+    let presented = form.map(|Form(f)| f.password).unwrap_or_default();
+    match state.sessions.check_password(&presented) {
+        Login::Accepted => {
+            let (_, cookie) = state.sessions.issue(Utc::now());
+            let mut response = Redirect::to(REPORTS_PATH).into_response();
+            response.headers_mut().append(header::SET_COOKIE, cookie);
+            response
+        }
+        Login::Refused => {
+            tracing::warn!("failed admin login");
+            let error = Some("That password is not right. Try again.".into());
+            pages::render(StatusCode::UNAUTHORIZED, &LoginPage { error })
+        }
+        Login::Throttled => {
+            let error = Some("Too many failed attempts. Wait a minute, then try again.".into());
+            pages::render(StatusCode::TOO_MANY_REQUESTS, &LoginPage { error })
+        }
+    }
+}
+
+/// `POST /admin/logout` (with the CSRF token, so other sites cannot sign people out).
+pub async fn logout(
+    State(state): State<Arc<AdminState>>,
+    Extension(session): Extension<Session>,
+    headers: HeaderMap,
+    form: Result<Form<TokenForm>, FormRejection>,
+) -> Response {
+    let presented = form.map(|Form(f)| f.csrf_token).unwrap_or_default();
+    if let Err(reason) = csrf::check(&state.sessions, &session, &headers, &presented) {
+        return pages::message(StatusCode::FORBIDDEN, "Request refused", reason);
+    }
+    let mut response = Redirect::to(LOGIN_PATH).into_response();
+    response
+        .headers_mut()
+        .append(header::SET_COOKIE, state.sessions.clearing_cookie());
+    response
+}
+
+pub async fn not_found() -> Response {
+    pages::message(
+        StatusCode::NOT_FOUND,
+        "Not found",
+        "There is no page here; the export health card is at /admin/reports.",
+    )
+}

@@ -1,0 +1,233 @@
+//! The ops page: `/admin/reports` with the "Guardrail export health" card, the download proxy
+//! and the "Run export now" trigger.
+//!
+//! The card is rendered on the server from the exporter's status JSON ([`source`] reads and
+//! caches it, [`status`] parses it tolerantly, [`view`] decides what to show, [`pages`] renders
+//! it). [`download`] streams the latest NDJSON from the status' `downloadUrl`; [`trigger`]
+//! dispatches the export workflow. Every route but the login form and the stylesheet needs a
+//! session ([`auth`]); forms that change something carry a CSRF token ([`csrf`]); every
+//! response carries strict security headers ([`security_headers`]).
+
+pub mod auth;
+pub mod config;
+pub mod csrf;
+pub mod download;
+pub mod flash;
+pub mod handlers;
+pub mod pages;
+pub mod source;
+pub mod status;
+pub mod trigger;
+pub mod upstream;
+pub mod view;
+
+use std::future::Future;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use axum::http::{HeaderName, HeaderValue, header};
+use axum::middleware;
+use axum::response::Response;
+use axum::routing::{get, post};
+use tokio::net::TcpListener;
+use url::Url;
+
+pub use config::{AdminArgs, AdminConfig};
+
+use crate::admin::auth::Sessions;
+use crate::admin::config::TriggerSetting;
+use crate::admin::flash::Flashes;
+use crate::admin::source::StatusCache;
+use crate::error::exit;
+
+pub const REPORTS_PATH: &str = "/admin/reports";
+pub const DOWNLOAD_PATH: &str = "/api/reporting/guardrail-followups/export";
+pub const TRIGGER_PATH: &str = "/api/reporting/guardrail-followups/trigger";
+pub const LOGOUT_PATH: &str = "/admin/logout";
+pub const STYLESHEET_PATH: &str = "/admin/assets/admin.css";
+
+/// What every request handler shares.
+#[derive(Debug)]
+pub struct AdminState {
+    pub sessions: Sessions,
+    pub status: StatusCache,
+    pub download_client: reqwest::Client,
+    pub trigger: TriggerSetting,
+    pub trigger_client: reqwest::Client,
+    pub workflow_url: Option<Url>,
+    pub stale_after: Duration,
+    pub cache_ttl: Duration,
+    pub flashes: Flashes,
+}
+
+impl AdminState {
+    pub fn new(config: AdminConfig) -> anyhow::Result<Arc<AdminState>> {
+        Ok(Arc::new(AdminState {
+            sessions: Sessions::new(&config.auth),
+            status: StatusCache::new(
+                config.status,
+                upstream::status_client().context("building the HTTP client")?,
+                config.cache_ttl,
+            ),
+            download_client: upstream::download_client().context("building the HTTP client")?,
+            trigger: config.trigger,
+            trigger_client: upstream::trigger_client().context("building the HTTP client")?,
+            workflow_url: config.workflow_url,
+            stale_after: config.stale_after,
+            cache_ttl: config.cache_ttl,
+            flashes: Flashes::default(),
+        }))
+    }
+}
+
+/// The admin page's routes.
+pub fn router(state: Arc<AdminState>) -> Router {
+    let protected = Router::new()
+        .route("/", get(handlers::root))
+        .route(REPORTS_PATH, get(handlers::reports))
+        .route(DOWNLOAD_PATH, get(download::export))
+        .route(TRIGGER_PATH, post(trigger::run_export))
+        .route(LOGOUT_PATH, post(handlers::logout))
+        .route_layer(middleware::from_fn_with_state(
+            Arc::clone(&state),
+            auth::require_session,
+        ));
+    Router::new()
+        .merge(protected)
+        .route(
+            auth::LOGIN_PATH,
+            get(handlers::login_form).post(handlers::login),
+        )
+        .route(STYLESHEET_PATH, get(pages::stylesheet))
+        .fallback(handlers::not_found)
+        .layer(middleware::map_response(security_headers))
+        .with_state(state)
+}
+
+/// Headers on every response: no scripts at all, no framing, no sniffing, no referrer, and no
+/// caching of pages (they carry CSRF tokens) unless a handler chose otherwise.
+pub async fn security_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    let fixed: [(HeaderName, &str); 7] = [
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
+             frame-ancestors 'none'; base-uri 'none'",
+        ),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (
+            HeaderName::from_static("permissions-policy"),
+            "camera=(), microphone=(), geolocation=()",
+        ),
+        (
+            HeaderName::from_static("cross-origin-opener-policy"),
+            "same-origin",
+        ),
+        (
+            HeaderName::from_static("cross-origin-resource-policy"),
+            "same-origin",
+        ),
+    ];
+    for (name, value) in fixed {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    headers
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    response
+}
+
+/// Serves the page on `listener` until `shutdown` completes.
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<AdminState>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Why the page did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A flag or setting to fix.
+    #[error("{0}")]
+    Config(String),
+    #[error(transparent)]
+    Runtime(#[from] anyhow::Error),
+}
+
+impl StartError {
+    pub fn exit_code(&self) -> ExitCode {
+        ExitCode::from(match self {
+            StartError::Config(_) => exit::CONFIG,
+            StartError::Runtime(_) => exit::RUNTIME,
+        })
+    }
+}
+
+/// `guardrail-followups admin`: checks the flags, listens until SIGTERM or Ctrl-C.
+pub fn run(args: AdminArgs) -> Result<(), StartError> {
+    let config = args.into_config()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(run_config(config))
+}
+
+async fn run_config(config: AdminConfig) -> Result<(), StartError> {
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let address = listener
+        .local_addr()
+        .context("reading the listening address")?;
+    if config.auth.is_open() {
+        tracing::warn!(
+            "no password ({}): anyone on this machine can use the page; \
+             set it before exposing the page",
+            crate::env_vars::ADMIN_PASSWORD
+        );
+    }
+    match &config.status {
+        Some(source) => tracing::info!("export status from {}", source.describe()),
+        None => tracing::warn!(
+            "{} is not set: the card will say the status is not configured",
+            crate::env_vars::EXPORT_STATUS_URL
+        ),
+    }
+    let state = AdminState::new(config)?;
+    tracing::info!(address = %address, "admin page on http://{address}{REPORTS_PATH}");
+    serve(listener, state, shutdown_signal())
+        .await
+        .context("serving")?;
+    tracing::info!("admin page stopped");
+    Ok(())
+}
+
+/// Completes on SIGTERM or Ctrl-C (SIGINT).
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::error!("cannot listen for SIGTERM: {e}");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down");
+}

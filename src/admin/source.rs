@@ -1,0 +1,236 @@
+//! Where the status document comes from (an http(s) URL or a local file) and the cache in
+//! front of it.
+//!
+//! A read is reused for the configured time (at most an hour); a failed read for at most 30 s,
+//! so a fixed problem shows up quickly. After a successful "Run export now" the cache is dropped
+//! and, for half an hour, reads are reused for at most 15 s, so the new cursor appears soon
+//! after the dispatched run publishes it.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
+use url::Url;
+
+use crate::admin::status::{self, Status, Unreadable};
+use crate::env_vars as env;
+use crate::redact;
+
+/// Larger status documents are refused: the real one is a few hundred bytes.
+pub const MAX_STATUS_BYTES: usize = 1024 * 1024;
+const ERROR_TTL: Duration = Duration::from_secs(30);
+const WATCH_TTL: Duration = Duration::from_secs(15);
+const WATCH_FOR: Duration = Duration::from_secs(30 * 60);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StatusSource {
+    File(PathBuf),
+    Http(Url),
+}
+
+impl StatusSource {
+    /// `http(s)://…`, `file:///…`, or a plain path.
+    pub fn parse(text: &str) -> Result<StatusSource, String> {
+        let lower = text.to_ascii_lowercase();
+        if lower.starts_with("http://") || lower.starts_with("https://") {
+            crate::admin::config::http_url(text)
+                .map(StatusSource::Http)
+                .ok_or_else(|| "not a valid http(s) URL".into())
+        } else if lower.starts_with("file://") {
+            Url::parse(text)
+                .ok()
+                .and_then(|u| u.to_file_path().ok())
+                .map(StatusSource::File)
+                .ok_or_else(|| "not a valid file:// URL (file:///absolute/path)".into())
+        } else if text.contains("://") {
+            Err("use an http(s):// URL or a file path".into())
+        } else {
+            Ok(StatusSource::File(PathBuf::from(text)))
+        }
+    }
+
+    /// For messages: the path, or the URL without secrets.
+    pub fn describe(&self) -> String {
+        match self {
+            StatusSource::File(path) => path.display().to_string(),
+            StatusSource::Http(url) => redact::url(url.as_str()),
+        }
+    }
+
+    async fn read(&self, client: &reqwest::Client) -> Result<Vec<u8>, Unreadable> {
+        match self {
+            StatusSource::File(path) => read_file(path).await,
+            StatusSource::Http(url) => read_url(client, url).await,
+        }
+    }
+}
+
+async fn read_file(path: &PathBuf) -> Result<Vec<u8>, Unreadable> {
+    let shown = path.display();
+    let metadata = tokio::fs::metadata(path)
+        .await
+        .map_err(|e| Unreadable(format!("cannot read {shown}: {e}")))?;
+    if metadata.len() > MAX_STATUS_BYTES as u64 {
+        return Err(Unreadable(format!(
+            "{shown} is {} bytes, more than a status document can be ({MAX_STATUS_BYTES})",
+            metadata.len()
+        )));
+    }
+    tokio::fs::read(path)
+        .await
+        .map_err(|e| Unreadable(format!("cannot read {shown}: {e}")))
+}
+
+async fn read_url(client: &reqwest::Client, url: &Url) -> Result<Vec<u8>, Unreadable> {
+    let shown = redact::url(url.as_str());
+    let unreachable = |e: reqwest::Error| {
+        Unreadable(format!(
+            "cannot fetch {shown}: {}",
+            redact::error_chain(&e.without_url())
+        ))
+    };
+    let response = client.get(url.clone()).send().await.map_err(unreachable)?;
+    let code = response.status();
+    if !code.is_success() {
+        return Err(Unreadable(format!("{shown} answered {code}")));
+    }
+    let mut body = Vec::new();
+    let mut chunks = response.bytes_stream();
+    while let Some(chunk) = chunks.next().await {
+        body.extend_from_slice(&chunk.map_err(unreachable)?);
+        if body.len() > MAX_STATUS_BYTES {
+            return Err(Unreadable(format!(
+                "{shown} sent more than {MAX_STATUS_BYTES} bytes; a status document is small"
+            )));
+        }
+    }
+    Ok(body)
+}
+
+/// One read of the status: what it gave and when.
+#[derive(Debug)]
+pub struct Snapshot {
+    pub read_at: DateTime<Utc>,
+    pub result: Result<Status, Unreadable>,
+    taken: Instant,
+}
+
+impl Snapshot {
+    #[cfg(test)]
+    pub fn for_tests(result: Result<Status, Unreadable>) -> Snapshot {
+        Snapshot {
+            read_at: Utc::now(),
+            result,
+            taken: Instant::now(),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct StatusCache {
+    source: Option<StatusSource>,
+    client: reqwest::Client,
+    ttl: Duration,
+    state: tokio::sync::Mutex<CacheState>,
+}
+
+#[derive(Debug, Default)]
+struct CacheState {
+    snapshot: Option<Arc<Snapshot>>,
+    /// Until then, reads are reused for at most [`WATCH_TTL`]: a run was just dispatched.
+    watch_until: Option<Instant>,
+}
+
+impl StatusCache {
+    pub fn new(source: Option<StatusSource>, client: reqwest::Client, ttl: Duration) -> Self {
+        StatusCache {
+            source,
+            client,
+            ttl,
+            state: tokio::sync::Mutex::default(),
+        }
+    }
+
+    pub fn source(&self) -> Option<&StatusSource> {
+        self.source.as_ref()
+    }
+
+    /// The cached read while it is fresh, else a new one. Concurrent callers share one read.
+    pub async fn get(&self) -> Arc<Snapshot> {
+        let mut state = self.state.lock().await;
+        let watching = state
+            .watch_until
+            .is_some_and(|until| Instant::now() < until);
+        if let Some(snapshot) = &state.snapshot {
+            let mut ttl = self.ttl;
+            if snapshot.result.is_err() {
+                ttl = ttl.min(ERROR_TTL);
+            }
+            if watching {
+                ttl = ttl.min(WATCH_TTL);
+            }
+            if snapshot.taken.elapsed() < ttl {
+                return Arc::clone(snapshot);
+            }
+        }
+        let snapshot = Arc::new(self.read().await);
+        state.snapshot = Some(Arc::clone(&snapshot));
+        snapshot
+    }
+
+    /// Forgets the cached read, and keeps later reads short-lived for a while: a run was just
+    /// dispatched and will publish a new status soon.
+    pub async fn revalidate(&self) {
+        let mut state = self.state.lock().await;
+        state.snapshot = None;
+        state.watch_until = Some(Instant::now() + WATCH_FOR);
+    }
+
+    async fn read(&self) -> Snapshot {
+        let result = match &self.source {
+            None => Err(Unreadable(format!(
+                "no status source is configured: set {} to the exporter's status JSON \
+                 (an http(s) URL or a file path)",
+                env::EXPORT_STATUS_URL
+            ))),
+            Some(source) => match source.read(&self.client).await {
+                Ok(bytes) => status::parse(&bytes)
+                    .map_err(|e| Unreadable(format!("{} (read from {})", e.0, source.describe()))),
+                Err(e) => Err(e),
+            },
+        };
+        if let Err(e) = &result {
+            tracing::warn!("export status unreadable: {e}");
+        }
+        Snapshot {
+            read_at: Utc::now(),
+            result,
+            taken: Instant::now(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sources_are_urls_or_paths() {
+        assert_eq!(
+            StatusSource::parse("/var/lib/guardrail/status.json"),
+            Ok(StatusSource::File("/var/lib/guardrail/status.json".into()))
+        );
+        assert_eq!(
+            StatusSource::parse("file:///tmp/status.json"),
+            Ok(StatusSource::File("/tmp/status.json".into()))
+        );
+        assert!(matches!(
+            StatusSource::parse("https://exports.example.com/status.json"),
+            Ok(StatusSource::Http(_))
+        ));
+        assert!(StatusSource::parse("s3://bucket/status.json").is_err());
+        assert!(StatusSource::parse("http://").is_err());
+    }
+}

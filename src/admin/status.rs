@@ -1,0 +1,261 @@
+//! The exporter's status JSON and how it is read: tolerantly, field by field.
+//!
+//! The exporter publishes `{"cursor", "rows", "updatedAt", "downloadUrl", "workflowUrl"}` (and
+//! perhaps more keys, which are ignored). A field that is missing, null or of the wrong type
+//! does not make the whole status unreadable: each field says on its own what it holds, so the
+//! card can show what is known and name what is not. Only text that is not a JSON object at all
+//! is unreadable.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde_json::{Map, Value};
+use url::Url;
+
+pub use crate::admin::source::StatusSource;
+
+/// One field of the status, as found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Field<T> {
+    /// The key is absent.
+    Missing,
+    /// The key is there with `null`.
+    Null,
+    Value(T),
+    /// The key holds something unusable; `found` describes it for people.
+    Invalid {
+        found: String,
+    },
+}
+
+impl<T> Field<T> {
+    pub fn value(&self) -> Option<&T> {
+        match self {
+            Field::Value(value) => Some(value),
+            _ => None,
+        }
+    }
+}
+
+/// The status as the card uses it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status {
+    /// Where the next run starts: the `createdAt` of the last row delivered. `Null` before the
+    /// first export.
+    pub cursor: Field<Cursor>,
+    /// Rows exported by the last run.
+    pub rows: Field<u64>,
+    pub updated_at: Field<DateTime<Utc>>,
+    pub download_url: Field<Url>,
+    pub workflow_url: Field<Url>,
+}
+
+/// A cursor timestamp, kept as written (people copy it into `--cursor`) and as an instant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    pub text: String,
+    pub at: DateTime<Utc>,
+}
+
+/// Why a status could not be read at all.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Unreadable(pub String);
+
+/// Parses the status document. Fails only when it is not a JSON object.
+pub fn parse(bytes: &[u8]) -> Result<Status, Unreadable> {
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| {
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            Unreadable("the status is empty".into())
+        } else {
+            Unreadable(format!("the status is not JSON ({e})"))
+        }
+    })?;
+    let Value::Object(object) = value else {
+        return Err(Unreadable(format!(
+            "the status is {}, not a JSON object",
+            describe(&value)
+        )));
+    };
+    Ok(Status {
+        cursor: field(&object, "cursor", |v| {
+            let text = v.as_str()?.trim();
+            Some(Cursor {
+                text: text.to_owned(),
+                at: timestamp(text)?,
+            })
+        }),
+        rows: field(&object, "rows", count),
+        updated_at: field(&object, "updatedAt", |v| timestamp(v.as_str()?)),
+        download_url: field(&object, "downloadUrl", |v| {
+            crate::admin::config::http_url(v.as_str()?)
+        }),
+        workflow_url: field(&object, "workflowUrl", |v| {
+            crate::admin::config::http_url(v.as_str()?)
+        }),
+    })
+}
+
+fn field<T>(
+    object: &Map<String, Value>,
+    key: &str,
+    read: impl Fn(&Value) -> Option<T>,
+) -> Field<T> {
+    match object.get(key) {
+        None => Field::Missing,
+        Some(Value::Null) => Field::Null,
+        // An empty string is how some writers say "none".
+        Some(Value::String(s)) if s.trim().is_empty() => Field::Null,
+        Some(value) => match read(value) {
+            Some(parsed) => Field::Value(parsed),
+            None => Field::Invalid {
+                found: describe(value),
+            },
+        },
+    }
+}
+
+/// A row count: a non-negative whole number, or a string holding one.
+fn count(value: &Value) -> Option<u64> {
+    match value {
+        Value::Number(n) => n.as_u64().or_else(|| {
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f < 2f64.powi(53))
+                .map(|f| f as u64)
+        }),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// RFC 3339 with any offset, or an ISO 8601 date-time without one (read as UTC, as the old
+/// Python script wrote them).
+pub fn timestamp(text: &str) -> Option<DateTime<Utc>> {
+    let text = text.trim();
+    if let Ok(at) = DateTime::parse_from_rfc3339(text) {
+        return Some(at.with_timezone(&Utc));
+    }
+    NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f")
+        .ok()
+        .map(|naive| naive.and_utc())
+}
+
+/// A JSON value described for people: `the number 42`, `the text "soon"`, `an array`.
+pub fn describe(value: &Value) -> String {
+    match value {
+        Value::Null => "null".into(),
+        Value::Bool(b) => format!("{b}"),
+        Value::Number(n) => format!("the number {n}"),
+        Value::String(s) => {
+            let mut shown: String = s.chars().take(60).collect();
+            if shown.len() < s.len() {
+                shown.push('…');
+            }
+            format!("the text {shown:?}")
+        }
+        Value::Array(_) => "an array".into(),
+        Value::Object(_) => "an object".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_exporters_status_is_read_whole() {
+        let status = parse(
+            br#"{"cursor": "2026-01-22T04:00:00.000000Z", "rows": 842, "cursorId": "x",
+                "updatedAt": "2026-01-22T04:05:09.000000Z", "totalRows": 9000,
+                "downloadUrl": "https://exports.example.com/latest.ndjson",
+                "workflowUrl": "https://github.com/acme/app/actions/runs/1"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            status.cursor.value().unwrap().text,
+            "2026-01-22T04:00:00.000000Z"
+        );
+        assert_eq!(status.rows, Field::Value(842));
+        assert_eq!(
+            status.updated_at.value().unwrap().to_rfc3339(),
+            "2026-01-22T04:05:09+00:00"
+        );
+        assert!(status.download_url.value().is_some());
+        assert!(status.workflow_url.value().is_some());
+    }
+
+    #[test]
+    fn the_runbooks_example_and_python_timestamps_are_accepted() {
+        for text in [
+            "2026-01-22T04:00:00Z",
+            "2026-01-22T04:00:00+00:00",
+            "2026-01-22T05:00:00+01:00",
+            "2026-01-22T04:00:00.000000",
+            "2026-01-22T04:00:00",
+        ] {
+            assert_eq!(
+                timestamp(text).map(|t| t.to_rfc3339()),
+                Some("2026-01-22T04:00:00+00:00".into()),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn rows_may_be_a_number_or_a_numeric_string() {
+        for (json, expected) in [
+            (r#"{"rows": 842}"#, Field::Value(842)),
+            (r#"{"rows": "842"}"#, Field::Value(842)),
+            (r#"{"rows": 842.0}"#, Field::Value(842)),
+            (r#"{"rows": null}"#, Field::Null),
+            (r#"{}"#, Field::Missing),
+            (
+                r#"{"rows": -1}"#,
+                Field::Invalid {
+                    found: "the number -1".into(),
+                },
+            ),
+            (
+                r#"{"rows": "lots"}"#,
+                Field::Invalid {
+                    found: "the text \"lots\"".into(),
+                },
+            ),
+            (
+                r#"{"rows": [1]}"#,
+                Field::Invalid {
+                    found: "an array".into(),
+                },
+            ),
+        ] {
+            assert_eq!(parse(json.as_bytes()).unwrap().rows, expected, "{json}");
+        }
+    }
+
+    #[test]
+    fn wrong_types_make_one_field_invalid_not_the_status() {
+        let status = parse(
+            br#"{"cursor": 17, "updatedAt": "yesterday", "downloadUrl": "javascript:alert(1)",
+                "workflowUrl": {"href": "x"}}"#,
+        )
+        .unwrap();
+        assert!(matches!(status.cursor, Field::Invalid { .. }));
+        assert!(matches!(status.updated_at, Field::Invalid { .. }));
+        assert!(matches!(status.download_url, Field::Invalid { .. }));
+        assert!(matches!(status.workflow_url, Field::Invalid { .. }));
+        assert_eq!(status.rows, Field::Missing);
+    }
+
+    #[test]
+    fn only_a_non_object_is_unreadable() {
+        assert_eq!(
+            parse(b"[1, 2]").unwrap_err().0,
+            "the status is an array, not a JSON object"
+        );
+        assert!(
+            parse(b"<html>")
+                .unwrap_err()
+                .0
+                .starts_with("the status is not JSON")
+        );
+        assert_eq!(parse(b"  \n").unwrap_err().0, "the status is empty");
+    }
+}

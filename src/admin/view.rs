@@ -1,0 +1,398 @@
+//! What the "Guardrail export health" card shows, decided from a status read, the
+//! configuration and the time — pure functions, so every state is unit-tested without a server.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use url::Url;
+
+use crate::admin::config::TriggerSetting;
+use crate::admin::source::Snapshot;
+use crate::admin::status::{Field, Status};
+use crate::env_vars as env;
+
+/// The card's overall verdict, shown as a badge with words (not colour alone).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Health {
+    Healthy,
+    Stale,
+    /// The status says nothing usable about when it was last updated.
+    Unknown,
+    Unreadable,
+}
+
+impl Health {
+    pub fn label(self) -> &'static str {
+        match self {
+            Health::Healthy => "Healthy",
+            Health::Stale => "Stale",
+            Health::Unknown => "Unknown",
+            Health::Unreadable => "Status unreadable",
+        }
+    }
+
+    /// CSS modifier of the badge.
+    pub fn class(self) -> &'static str {
+        match self {
+            Health::Healthy => "ok",
+            Health::Stale | Health::Unknown => "warn",
+            Health::Unreadable => "error",
+        }
+    }
+}
+
+/// One line of the card's facts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fact {
+    pub value: String,
+    /// Smaller text beside the value: an age, or why the value is unknown.
+    pub detail: Option<String>,
+    pub known: bool,
+    /// RFC 3339, for `<time datetime>`.
+    pub datetime: Option<String>,
+}
+
+/// Everything the card template needs.
+#[derive(Debug, Clone)]
+pub struct Card {
+    pub health: Health,
+    /// Why the status could not be read.
+    pub unreadable: Option<String>,
+    pub stale_warning: Option<String>,
+    pub rows: Fact,
+    pub cursor: Fact,
+    pub updated: Fact,
+    /// `Ok(())`: the download button; `Err(reason)`: why there is none.
+    pub download: Result<(), String>,
+    pub workflow: Result<Url, String>,
+    /// `Ok(ref)`: the button; `Err(hint)`: how to enable it.
+    pub trigger: Result<String, String>,
+    /// Where and when the status was read.
+    pub source_note: String,
+}
+
+/// The settings the card depends on.
+#[derive(Debug, Clone)]
+pub struct CardSettings<'a> {
+    pub stale_after: Duration,
+    pub cache_ttl: Duration,
+    pub workflow_override: Option<&'a Url>,
+    pub trigger: &'a TriggerSetting,
+    pub source: Option<String>,
+}
+
+pub fn card(snapshot: &Snapshot, settings: &CardSettings<'_>, now: DateTime<Utc>) -> Card {
+    let trigger = match settings.trigger {
+        TriggerSetting::Ready(trigger) => Ok(trigger.git_ref.clone()),
+        TriggerSetting::Missing(names) => Err(format!(
+            "Run export now is not configured. To enable it, set {} where this page runs, \
+             then restart it.",
+            names.join(" and ")
+        )),
+    };
+    let source_note = match &settings.source {
+        Some(source) => format!(
+            "Status read from {source} at {}; re-read at most every {}.",
+            snapshot.read_at.format("%H:%M:%S UTC"),
+            duration(settings.cache_ttl.max(Duration::from_secs(1)))
+        ),
+        None => format!("No status source: set {}.", env::EXPORT_STATUS_URL),
+    };
+    let status = match &snapshot.result {
+        Ok(status) => status,
+        Err(reason) => {
+            let unknown = || Fact {
+                value: "unknown".into(),
+                detail: None,
+                known: false,
+                datetime: None,
+            };
+            return Card {
+                health: Health::Unreadable,
+                unreadable: Some(reason.0.clone()),
+                stale_warning: None,
+                rows: unknown(),
+                cursor: unknown(),
+                updated: unknown(),
+                download: Err("Download unavailable: the status could not be read.".into()),
+                workflow: settings
+                    .workflow_override
+                    .cloned()
+                    .ok_or_else(|| "No workflow link: the status could not be read.".into()),
+                trigger,
+                source_note,
+            };
+        }
+    };
+    let (health, stale_warning) = health(status, settings.stale_after, now);
+    Card {
+        health,
+        unreadable: None,
+        stale_warning,
+        rows: rows_fact(&status.rows),
+        cursor: cursor_fact(status),
+        updated: updated_fact(&status.updated_at, now),
+        download: download(&status.download_url),
+        workflow: workflow(&status.workflow_url, settings.workflow_override),
+        trigger,
+        source_note,
+    }
+}
+
+fn health(status: &Status, stale_after: Duration, now: DateTime<Utc>) -> (Health, Option<String>) {
+    let Some(updated) = status.updated_at.value() else {
+        return (
+            Health::Unknown,
+            Some(
+                "The status does not say when the export last ran, so its freshness is \
+                 unknown. Check the workflow's recent runs."
+                    .into(),
+            ),
+        );
+    };
+    let age = (now - *updated).to_std().unwrap_or_default();
+    if age > stale_after {
+        let warning = format!(
+            "Stale: the last update was {} ago, longer than the {} an hourly export allows. \
+             Check the workflow's recent runs, or run the export now.",
+            duration(age),
+            duration(stale_after)
+        );
+        (Health::Stale, Some(warning))
+    } else {
+        (Health::Healthy, None)
+    }
+}
+
+fn unknown_because(reason: String) -> Fact {
+    Fact {
+        value: "unknown".into(),
+        detail: Some(reason),
+        known: false,
+        datetime: None,
+    }
+}
+
+fn field_problem<T>(field: &Field<T>, key: &str, expected: &str) -> String {
+    match field {
+        Field::Missing => format!("the status has no {key}"),
+        Field::Null => format!("the status gives {key}: null"),
+        Field::Invalid { found } => format!("{key} is {found}, not {expected}"),
+        Field::Value(_) => String::new(),
+    }
+}
+
+fn rows_fact(rows: &Field<u64>) -> Fact {
+    match rows {
+        Field::Value(n) => Fact {
+            value: thousands(*n),
+            detail: Some("in the last run".into()),
+            known: true,
+            datetime: None,
+        },
+        other => unknown_because(field_problem(other, "rows", "a number")),
+    }
+}
+
+fn cursor_fact(status: &Status) -> Fact {
+    match &status.cursor {
+        Field::Value(cursor) => Fact {
+            value: cursor.text.clone(),
+            detail: Some("the next run exports rows created after this".into()),
+            known: true,
+            datetime: Some(cursor.at.to_rfc3339()),
+        },
+        Field::Null => Fact {
+            value: "none yet".into(),
+            detail: Some("nothing exported so far: the next run starts from the beginning".into()),
+            known: true,
+            datetime: None,
+        },
+        other => unknown_because(field_problem(other, "cursor", "a timestamp")),
+    }
+}
+
+fn updated_fact(updated: &Field<DateTime<Utc>>, now: DateTime<Utc>) -> Fact {
+    match updated {
+        Field::Value(at) => {
+            let detail = match (now - *at).to_std() {
+                Ok(age) if age < Duration::from_secs(60) => "less than a minute ago".into(),
+                Ok(age) => format!("{} ago", duration(age)),
+                Err(_) => format!(
+                    "{} in the future: this server's clock and the exporter's disagree",
+                    duration((*at - now).to_std().unwrap_or_default())
+                ),
+            };
+            Fact {
+                value: at.format("%Y-%m-%d %H:%M UTC").to_string(),
+                detail: Some(detail),
+                known: true,
+                datetime: Some(at.to_rfc3339()),
+            }
+        }
+        other => unknown_because(field_problem(other, "updatedAt", "a timestamp")),
+    }
+}
+
+fn download(url: &Field<Url>) -> Result<(), String> {
+    match url {
+        Field::Value(_) => Ok(()),
+        Field::Null => Err("Download unavailable: the last export published no file.".into()),
+        other => Err(format!(
+            "Download unavailable: {}.",
+            field_problem(other, "downloadUrl", "an http(s) URL")
+        )),
+    }
+}
+
+fn workflow(url: &Field<Url>, overridden: Option<&Url>) -> Result<Url, String> {
+    if let Some(url) = overridden {
+        return Ok(url.clone());
+    }
+    match url {
+        Field::Value(url) => Ok(url.clone()),
+        other => Err(format!(
+            "No workflow link: {}; set {} to show one.",
+            field_problem(other, "workflowUrl", "an http(s) URL"),
+            env::WORKFLOW_URL
+        )),
+    }
+}
+
+/// `2 h 5 min`, `3 days 4 h`, `45 s`.
+pub fn duration(d: Duration) -> String {
+    let secs = d.as_secs();
+    let (days, hours, minutes) = (secs / 86_400, secs / 3600 % 24, secs / 60 % 60);
+    match (days, hours, minutes) {
+        (0, 0, 0) => format!("{secs} s"),
+        (0, 0, m) => format!("{m} min"),
+        (0, h, 0) => format!("{h} h"),
+        (0, h, m) => format!("{h} h {m} min"),
+        (1, 0, _) => "1 day".into(),
+        (1, h, _) => format!("1 day {h} h"),
+        (d, 0, _) => format!("{d} days"),
+        (d, h, _) => format!("{d} days {h} h"),
+    }
+}
+
+/// `12,345`.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::admin::source::Snapshot;
+    use crate::admin::status::{Unreadable, parse};
+
+    fn at(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text)
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    fn card_for(json: &str, now: &str) -> Card {
+        let snapshot = Snapshot::for_tests(parse(json.as_bytes()).map_err(|e| Unreadable(e.0)));
+        let trigger = TriggerSetting::Missing(vec![env::EXPORT_TRIGGER_URL]);
+        let settings = CardSettings {
+            stale_after: Duration::from_secs(2 * 3600),
+            cache_ttl: Duration::from_secs(300),
+            workflow_override: None,
+            trigger: &trigger,
+            source: Some("status.json".into()),
+        };
+        card(&snapshot, &settings, at(now))
+    }
+
+    const HEALTHY: &str = r#"{"cursor": "2026-01-22T04:00:00.000000Z", "rows": 12842,
+        "updatedAt": "2026-01-22T04:05:09Z", "downloadUrl": "https://x.example/a.ndjson",
+        "workflowUrl": "https://github.com/acme/app/actions/runs/1"}"#;
+
+    #[test]
+    fn a_recent_update_is_healthy_and_shows_its_age() {
+        let card = card_for(HEALTHY, "2026-01-22T04:17:00Z");
+        assert_eq!(card.health, Health::Healthy);
+        assert_eq!(card.rows.value, "12,842");
+        assert_eq!(card.updated.value, "2026-01-22 04:05 UTC");
+        assert_eq!(card.updated.detail.as_deref(), Some("11 min ago"));
+        assert_eq!(card.download, Ok(()));
+        assert!(card.workflow.is_ok());
+        assert!(card.stale_warning.is_none());
+    }
+
+    #[test]
+    fn an_update_older_than_the_threshold_is_stale() {
+        let card = card_for(HEALTHY, "2026-01-22T07:20:00Z");
+        assert_eq!(card.health, Health::Stale);
+        let warning = card.stale_warning.unwrap();
+        assert!(warning.contains("3 h 14 min ago"), "{warning}");
+        assert!(warning.contains("the 2 h an hourly export"), "{warning}");
+    }
+
+    #[test]
+    fn missing_fields_say_what_is_missing() {
+        let card = card_for(r#"{"rows": "7"}"#, "2026-01-22T04:17:00Z");
+        assert_eq!(card.health, Health::Unknown);
+        assert_eq!(card.rows.value, "7");
+        assert!(!card.cursor.known);
+        assert_eq!(
+            card.cursor.detail.as_deref(),
+            Some("the status has no cursor")
+        );
+        assert_eq!(
+            card.download,
+            Err("Download unavailable: the status has no downloadUrl.".into())
+        );
+        assert!(card.workflow.unwrap_err().contains(env::WORKFLOW_URL));
+        assert!(card.trigger.unwrap_err().contains(env::EXPORT_TRIGGER_URL));
+    }
+
+    #[test]
+    fn a_null_cursor_means_nothing_exported_yet() {
+        let card = card_for(
+            r#"{"cursor": null, "rows": 0, "updatedAt": "2026-01-22T04:05:09Z", "downloadUrl": null}"#,
+            "2026-01-22T04:17:00Z",
+        );
+        assert_eq!(card.cursor.value, "none yet");
+        assert!(card.cursor.known);
+        assert_eq!(
+            card.download,
+            Err("Download unavailable: the last export published no file.".into())
+        );
+    }
+
+    #[test]
+    fn an_unreadable_status_says_why() {
+        let card = card_for("<html>oops</html>", "2026-01-22T04:17:00Z");
+        assert_eq!(card.health, Health::Unreadable);
+        assert!(card.unreadable.unwrap().contains("not JSON"));
+        assert!(card.download.is_err());
+    }
+
+    #[test]
+    fn a_timestamp_in_the_future_is_called_out() {
+        let card = card_for(HEALTHY, "2026-01-22T04:00:00Z");
+        assert!(card.updated.detail.unwrap().contains("in the future"));
+    }
+
+    #[test]
+    fn durations_and_numbers_read_naturally() {
+        assert_eq!(duration(Duration::from_secs(45)), "45 s");
+        assert_eq!(duration(Duration::from_secs(7200)), "2 h");
+        assert_eq!(
+            duration(Duration::from_secs(3 * 86_400 + 3600)),
+            "3 days 1 h"
+        );
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+    }
+}

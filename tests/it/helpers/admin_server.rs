@@ -1,0 +1,253 @@
+//! The admin page under test — as a real process of the binary, or in this process from
+//! `router(state)` — and the servers it talks to: a file host for the status and the NDJSON,
+//! and a stand-in for GitHub's workflow-dispatch endpoint.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::post;
+use guardrail_followups::admin::auth::SESSION_COOKIE;
+use guardrail_followups::admin::config::{AuthConfig, TriggerConfig, TriggerSetting};
+use guardrail_followups::admin::status::StatusSource;
+use guardrail_followups::admin::{AdminConfig, AdminState};
+use secrecy::SecretString;
+use tokio::net::TcpListener;
+use tokio::process::{Child, Command};
+
+use super::cli::BIN;
+use super::gateway::free_port;
+
+pub const PASSWORD: &str = "correct horse battery staple";
+pub const TRIGGER_TOKEN: &str = "ghp_test_token_that_must_stay_on_the_server";
+
+/// Serves `router` on a fresh loopback port; returns its base URL (`http://127.0.0.1:PORT`).
+pub async fn spawn_router(router: Router) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address: SocketAddr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(listener, router).await.unwrap();
+    });
+    format!("http://{address}")
+}
+
+/// An in-process configuration: password set, status from `status`, trigger as given.
+pub fn config(status: Option<StatusSource>, trigger: Option<&str>) -> AdminConfig {
+    AdminConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        status,
+        workflow_url: None,
+        trigger: match trigger {
+            Some(url) => TriggerSetting::Ready(TriggerConfig {
+                url: url.parse().unwrap(),
+                token: SecretString::from(TRIGGER_TOKEN),
+                git_ref: "main".into(),
+            }),
+            None => TriggerSetting::Missing(vec![
+                "GUARDRAIL_EXPORT_TRIGGER_URL",
+                "GUARDRAIL_EXPORT_TRIGGER_TOKEN",
+            ]),
+        },
+        auth: AuthConfig {
+            password: Some(SecretString::from(PASSWORD)),
+            key: [42; 32],
+            secure_cookies: false,
+        },
+        stale_after: Duration::from_secs(2 * 3600),
+        cache_ttl: Duration::from_secs(3600),
+    }
+}
+
+pub fn state(config: AdminConfig) -> Arc<AdminState> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    AdminState::new(config).unwrap()
+}
+
+/// `admin` run as its own process on a free loopback port, with nothing from the developer's
+/// environment leaking in.
+pub struct AdminProcess {
+    child: Child,
+    pub base: String,
+}
+
+impl AdminProcess {
+    pub async fn start(args: &[&str], env: &[(&str, &str)]) -> AdminProcess {
+        let port = free_port();
+        let mut command = Command::new(BIN);
+        command
+            .args(["admin", "--listen", &format!("127.0.0.1:{port}")])
+            .args(args)
+            .env_remove("RUST_LOG");
+        for (key, _) in std::env::vars() {
+            if key.starts_with("GUARDRAIL_") {
+                command.env_remove(key);
+            }
+        }
+        let child = command
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("the admin page started");
+        let admin = AdminProcess {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+        };
+        admin.wait_ready().await;
+        admin
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("still running")
+    }
+
+    async fn wait_ready(&self) {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let url = format!("{}/admin/login", self.base);
+        for _ in 0..200 {
+            if reqwest::get(&url).await.is_ok() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the admin page did not answer at {url}");
+    }
+}
+
+/// A client that keeps cookies the way a browser would not be needed for: it signs in with
+/// the password and sends the session cookie by hand.
+pub async fn sign_in(client: &reqwest::Client, base: &str) -> String {
+    let response = client
+        .post(format!("{base}/admin/login"))
+        .form(&[("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER, "signing in");
+    let cookie = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(SESSION_COOKIE))
+        .expect("a session cookie");
+    cookie.split(';').next().unwrap().to_owned()
+}
+
+/// A client that follows no redirects (the tests look at them).
+pub fn client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// The page's CSRF token, read from its HTML.
+pub fn csrf_token(html: &str) -> String {
+    let marker = "name=\"csrf_token\" value=\"";
+    let start = html.find(marker).expect("a CSRF field") + marker.len();
+    html[start..].split('"').next().unwrap().to_owned()
+}
+
+/// Writes a status document to `dir/status.json` and returns its source.
+pub fn status_file(dir: &Path, content: &str) -> StatusSource {
+    let path = dir.join("status.json");
+    std::fs::write(&path, content).unwrap();
+    StatusSource::File(path)
+}
+
+/// A status document with the given update time and download URL.
+pub fn status_json(updated_at: &str, download_url: Option<&str>) -> String {
+    serde_json::json!({
+        "cursor": "2026-01-22T04:00:00.000000Z",
+        "cursorId": "9d3c7c1e-3f39-4c53-9a52-0b1f3c1d2e4f",
+        "rows": 842,
+        "totalRows": 12842,
+        "updatedAt": updated_at,
+        "downloadUrl": download_url,
+        "workflowUrl": "https://github.com/acme/app/actions/runs/1234567890",
+    })
+    .to_string()
+}
+
+/// `now - minutes`, as the exporter writes timestamps.
+pub fn minutes_ago(minutes: i64) -> String {
+    (chrono::Utc::now() - chrono::Duration::minutes(minutes))
+        .format("%Y-%m-%dT%H:%M:%S%.6fZ")
+        .to_string()
+}
+
+/// One request the dispatch stand-in received.
+#[derive(Debug, Clone)]
+pub struct Dispatch {
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+/// Stands in for GitHub's `POST /repos/{owner}/{repo}/actions/workflows/{file}/dispatches`:
+/// records each request and answers as scripted (GitHub itself answers 204 No Content).
+#[derive(Clone)]
+pub struct DispatchStandIn {
+    pub url: String,
+    pub received: Arc<Mutex<Vec<Dispatch>>>,
+}
+
+impl DispatchStandIn {
+    /// Answers every request with `status` and `body`; `on_dispatch` runs first (a test can
+    /// make the "workflow" publish a new status there).
+    pub async fn start(
+        status: u16,
+        body: &'static str,
+        on_dispatch: impl Fn() + Clone + Send + Sync + 'static,
+    ) -> DispatchStandIn {
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let log = Arc::clone(&received);
+        let handler = move |headers: HeaderMap, body_in: Bytes| {
+            let log = Arc::clone(&log);
+            let on_dispatch = on_dispatch.clone();
+            async move {
+                log.lock().unwrap().push(Dispatch {
+                    headers,
+                    body: body_in,
+                });
+                on_dispatch();
+                let code = StatusCode::from_u16(status).unwrap();
+                (code, [("content-type", "application/json")], body).into_response()
+            }
+        };
+        let path = "/repos/acme/app/actions/workflows/guardrail-followup-export.yml/dispatches";
+        let base = spawn_router(Router::new().route(path, post(handler))).await;
+        DispatchStandIn {
+            url: format!("{base}{path}"),
+            received,
+        }
+    }
+
+    pub fn requests(&self) -> Vec<Dispatch> {
+        self.received.lock().unwrap().clone()
+    }
+}
+
+/// `application/x-www-form-urlencoded` bodies (reqwest is built without its `form` feature).
+pub trait FormBody {
+    fn form(self, pairs: &[(&str, &str)]) -> Self;
+}
+
+impl FormBody for reqwest::RequestBuilder {
+    fn form(self, pairs: &[(&str, &str)]) -> Self {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(pairs)
+            .finish();
+        self.header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+    }
+}
