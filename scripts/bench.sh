@@ -8,7 +8,10 @@
 #     server building each object with json_build_object — the plain-SQL way to dump the feed;
 #   - guardrail-followups file: `export --sink file` of everything, from no cursor;
 #   - the exporter's peak resident memory for the full export and for `--limit 100000`, to show
-#     that memory does not grow with the number of rows.
+#     that memory does not grow with the number of rows;
+#   - webhook via gateway: `export --sink webhook` into the project's gateway on loopback, which
+#     lands every batch durably in a local lake folder;
+#   - the late-row audit's cost per run: a run that finds nothing new, with and without it.
 # Each full export runs twice, alternating with psql (the first round warms the caches); the best
 # time of each is reported. Both outputs must hold N lines, in the same (created_at, id) order.
 #
@@ -166,11 +169,13 @@ print(f"{wall:.3f} {usage.ru_maxrss}")
 EOF
 }
 
-run_ours() {  # run_ours OUTPUT [EXTRA FLAGS...]
+run_ours() {  # run_ours OUTPUT [EXTRA FLAGS...]; no cursor store unless the flags give one
   local out=$1; shift
   rm -f "$out"
+  local store=(--cursor-store none)
+  [[ " $* " == *" --cursor-store "* ]] && store=()
   measure "$BIN" export --database-url "$BENCH_URL" --sink file --file-path "$out" \
-    --cursor-store none --settle-seconds 0 --batch-size "$BATCH_SIZE" --quiet "$@"
+    "${store[@]}" --settle-seconds 0 --batch-size "$BATCH_SIZE" --quiet "$@"
 }
 
 # The fairest psql equivalent: the server builds each object with json_build_object and COPY
@@ -196,6 +201,38 @@ for round in 1 2; do
 done
 step "guardrail-followups export --limit $LIMIT_ROWS"
 LIMITED=$(run_ours "$TMP/ours-limit.ndjson" --limit "$LIMIT_ROWS")
+
+# The late-row audit's cost per run: a run that finds nothing new still compares the audit
+# window's fingerprints with the source (one aggregate query). Measured as the difference
+# between such a run with the audit and one without.
+step "audit: a full export with a file cursor, then runs with nothing new"
+AUDIT_CURSOR="$TMP/cursor.json"
+run_ours "$TMP/audit-first.ndjson" --cursor-store file --cursor-store-path "$AUDIT_CURSOR" >/dev/null
+IDLE_AUDIT=$(run_ours "$TMP/audit-idle.ndjson" --cursor-store file --cursor-store-path "$AUDIT_CURSOR")
+IDLE_PLAIN=$(run_ours "$TMP/audit-plain.ndjson" --cursor-store file --cursor-store-path "$AUDIT_CURSOR" \
+  --audit-window-seconds 0)
+for f in "$TMP/audit-idle.ndjson" "$TMP/audit-plain.ndjson"; do
+  [[ ! -s "$f" ]] || { echo "bench: FAIL a run with nothing new delivered rows ($f)" >&2; exit 1; }
+done
+
+# Through the webhook: exporter -> the project's gateway on loopback -> a local lake folder.
+step "webhook: exporter -> gateway -> local lake"
+GATEWAY_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+"$BIN" gateway --listen "127.0.0.1:$GATEWAY_PORT" --lake "$TMP/lake" --secret bench-secret \
+  2>"$TMP/gateway.log" &
+GATEWAY_PID=$!
+for _ in $(seq 1 100); do
+  python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$GATEWAY_PORT/healthz', timeout=1)" \
+    >/dev/null 2>&1 && break
+  sleep 0.1
+done
+WEBHOOK=$(measure "$BIN" export --database-url "$BENCH_URL" --sink webhook \
+  --webhook-url "http://127.0.0.1:$GATEWAY_PORT/v1/followups" --webhook-secret bench-secret \
+  --cursor-store none --settle-seconds 0 --batch-size "$BATCH_SIZE" --quiet)
+kill "$GATEWAY_PID"
+wait "$GATEWAY_PID" || true
+LAKE_ROWS=$(find "$TMP/lake/guardrail_followups" -name '*.ndjson' -exec cat {} + | wc -l)
+[[ "$LAKE_ROWS" -eq "$ROWS" ]] || { echo "bench: FAIL the lake holds $LAKE_ROWS rows, expected $ROWS" >&2; exit 1; }
 
 step "checking the outputs"
 python3 - "$ROWS" "$LIMIT_ROWS" "$TMP/ours.ndjson" "$TMP/psql.ndjson" "$TMP/ours-limit.ndjson" <<'EOF'
@@ -232,13 +269,15 @@ EOF
 
 # The table: best wall time of each, rows/s, time ratio (psql / ours: above 1x we are faster),
 # peak RSS of the exporter for all rows and for the --limit run.
-python3 - "$ROWS" "$LIMIT_ROWS" "$BATCH_SIZE" "${OURS[*]}" "${PSQLS[*]}" "$LIMITED" <<'EOF'
+python3 - "$ROWS" "$LIMIT_ROWS" "$BATCH_SIZE" "${OURS[*]}" "${PSQLS[*]}" "$LIMITED" \
+  "$IDLE_AUDIT" "$IDLE_PLAIN" "$WEBHOOK" <<'EOF'
 import sys
 rows, limit, batch = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 def runs(text):
     v = [float(x) for x in text.split()]
     return list(zip(v[0::2], v[1::2]))
 ours, psql, (_, limited_kib) = runs(sys.argv[4]), runs(sys.argv[5]), runs(sys.argv[6])[0]
+(idle_audit, _), (idle_plain, _), (webhook_s, webhook_kib) = (runs(a)[0] for a in sys.argv[7:10])
 ours_s, ours_kib = min(t for t, _ in ours), max(k for _, k in ours)
 psql_s = min(t for t, _ in psql)
 mib = lambda kib: kib / 1024
@@ -250,4 +289,8 @@ print(f"{'guardrail-followups file':<26}{ours_s:.2f} s   {rows / ours_s:>9,.0f} 
       f"   (runs: {', '.join(f'{t:.2f}' for t, _ in ours)} s, batch {batch})")
 print(f"{f'peak RSS at {min(rows, limit):,} rows':<26}{mib(limited_kib):.1f} MiB"
       f"  ({rows:,} rows: {mib(ours_kib):.1f} MiB, {round(mib(ours_kib - limited_kib), 1) + 0.0:+.1f} MiB)")
+print(f"{'webhook via gateway':<26}{webhook_s:.2f} s   {rows / webhook_s:>9,.0f} rows/s"
+      f"   peak RSS {mib(webhook_kib):.1f} MiB (exporter)")
+print(f"{'late-row audit per run':<26}{max(idle_audit - idle_plain, 0):.2f} s"
+      f"   (a run with nothing new: {idle_audit:.2f} s with the audit, {idle_plain:.2f} s without)")
 EOF

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The whole test suite: unit tests, and integration tests against a real PostgreSQL
-# (see scripts/with-postgres.sh for where it comes from).
+# The whole test suite: unit tests, and integration tests against a real PostgreSQL and a real
+# S3-compatible server (see scripts/with-postgres.sh and scripts/with-s3.sh for where they come from).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-exec scripts/with-postgres.sh cargo test --all-targets "$@"
+# The admin page's browser tests drive headless Chromium: install it (and chromedriver) if missing.
+scripts/with-chromium.sh
+exec scripts/with-postgres.sh scripts/with-s3.sh cargo test --all-targets "$@"

@@ -53,14 +53,19 @@ cleanup() {
 }
 trap cleanup EXIT
 
-as_owner "$PG_BIN/initdb" -D "$WORK/data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >"$WORK/initdb.log" 2>&1 \
+# Passwords are checked over TCP (scram-sha-256), as in production, so that tests can show
+# what a wrong password does; the local socket stays trusted for the server's owner.
+echo postgres >"$WORK/pwfile"
+chmod 644 "$WORK/pwfile"
+as_owner "$PG_BIN/initdb" -D "$WORK/data" -U postgres --pwfile="$WORK/pwfile" --auth-local=trust \
+  --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 >"$WORK/initdb.log" 2>&1 \
   || { cat "$WORK/initdb.log" >&2; exit 1; }
 # fsync off: these clusters are thrown away; the exporter's own fsyncs are on the local disk.
 as_owner "$PG_BIN/pg_ctl" -D "$WORK/data" -l "$WORK/server.log" -w -t 60 \
   -o "-c listen_addresses=127.0.0.1 -p $PORT -c unix_socket_directories=$WORK -c fsync=${PG_FSYNC:-off} -c max_connections=200 ${PG_OPTIONS:-}" \
   start >/dev/null || { cat "$WORK/server.log" >&2; exit 1; }
 
-export TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$PORT/postgres"
+export TEST_DATABASE_URL="postgres://postgres:postgres@127.0.0.1:$PORT/postgres"
 export PG_BIN
 echo "with-postgres: PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}') on 127.0.0.1:$PORT" >&2
 "$@"

@@ -22,3 +22,49 @@ pub const WEBHOOK_TIMEOUT_SECONDS: &str = "GUARDRAIL_EXPORT_WEBHOOK_TIMEOUT_SECO
 pub const WEBHOOK_MAX_ATTEMPTS: &str = "GUARDRAIL_EXPORT_WEBHOOK_MAX_ATTEMPTS";
 pub const WEBHOOK_GZIP: &str = "GUARDRAIL_EXPORT_WEBHOOK_GZIP";
 pub const DEAD_LETTER_DIR: &str = "GUARDRAIL_EXPORT_DEAD_LETTER_DIR";
+
+/// The ingest gateway (`guardrail-followups gateway`).
+pub const GATEWAY_LISTEN: &str = "GUARDRAIL_GATEWAY_LISTEN";
+pub const GATEWAY_LAKE: &str = "GUARDRAIL_GATEWAY_LAKE";
+pub const GATEWAY_SECRET: &str = "GUARDRAIL_GATEWAY_SECRET";
+pub const GATEWAY_TOKEN: &str = "GUARDRAIL_GATEWAY_TOKEN";
+pub const GATEWAY_MAX_BODY_BYTES: &str = "GUARDRAIL_GATEWAY_MAX_BODY_BYTES";
+pub const GATEWAY_S3_ENDPOINT: &str = "GUARDRAIL_GATEWAY_S3_ENDPOINT";
+pub const GATEWAY_LOG_FORMAT: &str = "GUARDRAIL_GATEWAY_LOG_FORMAT";
+/// The standard AWS region variable, read for an `s3://` lake.
+pub const AWS_REGION: &str = "AWS_REGION";
+
+/// `s3://bucket/key` of the cursor for `--cursor-store s3` (the runbook's name).
+pub const CURSOR_S3_URI: &str = "GUARDRAIL_EXPORT_CURSOR_S3_URI";
+pub const S3_ENDPOINT: &str = "GUARDRAIL_EXPORT_S3_ENDPOINT";
+/// The runbook's names for the exporter's AWS settings; the standard `AWS_*` ones apply when unset.
+pub const AWS_ACCESS_KEY_ID: &str = "GUARDRAIL_EXPORT_AWS_ACCESS_KEY_ID";
+pub const AWS_SECRET_ACCESS_KEY: &str = "GUARDRAIL_EXPORT_AWS_SECRET_ACCESS_KEY";
+pub const EXPORT_AWS_REGION: &str = "GUARDRAIL_EXPORT_AWS_REGION";
+/// Where the status JSON for the admin page is written (file or s3://).
+pub const STATUS_PATH: &str = "GUARDRAIL_EXPORT_STATUS_PATH";
+pub const DOWNLOAD_URL: &str = "GUARDRAIL_EXPORT_DOWNLOAD_URL";
+/// The status' `workflowUrl`; the admin page's "View workflow" link reads it too, overriding
+/// the status.
+pub const WORKFLOW_URL: &str = "GUARDRAIL_EXPORT_WORKFLOW_URL";
+pub const SLACK_WEBHOOK: &str = "GUARDRAIL_EXPORT_SLACK_WEBHOOK";
+
+/// The ops page (`guardrail-followups admin`). The `GUARDRAIL_EXPORT_*` names follow the runbook.
+pub const ADMIN_LISTEN: &str = "GUARDRAIL_ADMIN_LISTEN";
+/// Where the exporter publishes its status JSON: an http(s) URL or a local file.
+pub const EXPORT_STATUS_URL: &str = "GUARDRAIL_EXPORT_STATUS_URL";
+/// The workflow-dispatch endpoint that "Run export now" POSTs to.
+pub const EXPORT_TRIGGER_URL: &str = "GUARDRAIL_EXPORT_TRIGGER_URL";
+pub const EXPORT_TRIGGER_TOKEN: &str = "GUARDRAIL_EXPORT_TRIGGER_TOKEN";
+pub const EXPORT_TRIGGER_REF: &str = "GUARDRAIL_EXPORT_TRIGGER_REF";
+/// The password of the admin page's login form.
+pub const ADMIN_PASSWORD: &str = "GUARDRAIL_ADMIN_PASSWORD";
+/// Signs session cookies; set it so sessions survive restarts and are shared by replicas.
+pub const ADMIN_SESSION_KEY: &str = "GUARDRAIL_ADMIN_SESSION_KEY";
+pub const ADMIN_STALE_AFTER_MINUTES: &str = "GUARDRAIL_ADMIN_STALE_AFTER_MINUTES";
+pub const ADMIN_STATUS_CACHE_SECONDS: &str = "GUARDRAIL_ADMIN_STATUS_CACHE_SECONDS";
+pub const ADMIN_LOG_FORMAT: &str = "GUARDRAIL_ADMIN_LOG_FORMAT";
+/// The late-row audit and the hold-back before open transactions.
+pub const AUDIT_WINDOW_SECONDS: &str = "GUARDRAIL_EXPORT_AUDIT_WINDOW_SECONDS";
+pub const AUDIT_BUCKET_SECONDS: &str = "GUARDRAIL_EXPORT_AUDIT_BUCKET_SECONDS";
+pub const HOLD_BACK_SECONDS: &str = "GUARDRAIL_EXPORT_HOLD_BACK_SECONDS";

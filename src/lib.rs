@@ -5,13 +5,18 @@
 //! them, [`export::sink`] delivers them batch by batch, and [`cursor`] records how far the
 //! delivered feed reaches.
 
+pub mod admin;
 pub mod cli;
+pub mod commands;
 pub mod cursor;
 pub mod demo;
 pub mod env_vars;
 pub mod error;
 pub mod export;
+pub mod gateway;
 pub mod logging;
 pub mod redact;
+pub mod report;
 pub mod row;
+pub mod s3;
 pub mod wire;

@@ -96,6 +96,22 @@ pub fn summary(summary: &Summary) {
             repairs.unknown_actions
         );
     }
+    let late = summary.late;
+    if late.missing > 0 {
+        tracing::warn!(
+            missing = late.missing,
+            "{} delivered follow-ups are no longer in the source",
+            late.missing
+        );
+    }
+    let late_text = if late.found > 0 || late.delivered > 0 {
+        format!(
+            "; late rows: {} found, {} re-sent",
+            late.found, late.delivered
+        )
+    } else {
+        String::new()
+    };
     let closed = if summary.output_closed {
         " (output closed by its reader)"
     } else {
@@ -107,7 +123,10 @@ pub fn summary(summary: &Summary) {
         seconds = summary.elapsed.as_secs_f64(),
         rows_per_second = summary.rows_per_second().round(),
         source = %summary.source,
-        "exported {} rows{closed}; cursor {cursor}; {:.2}s; {:.0} rows/s",
+        late_found = late.found,
+        late_delivered = late.delivered,
+        audit_buckets = late.buckets_checked,
+        "exported {} rows{closed}; cursor {cursor}; {:.2}s; {:.0} rows/s{late_text}",
         summary.rows,
         summary.elapsed.as_secs_f64(),
         summary.rows_per_second(),

@@ -2,11 +2,17 @@
 
 mod helpers;
 
+mod admin;
+mod audit;
 mod config_errors;
 mod context;
 mod cursor_files;
 mod demo;
+mod gateway;
 mod incremental;
+mod ops;
+mod pipeline;
 mod settle;
 mod sinks;
+mod warehouse;
 mod webhook;

@@ -29,7 +29,8 @@ impl Output {
 /// An `export` invocation under construction. The environment is cleared of every variable the
 /// program reads, so a developer's own settings cannot leak in.
 pub struct Export {
-    settle: u64,
+    /// `--settle-seconds`, for `export` only.
+    settle: Option<u64>,
     args: Vec<String>,
     cwd: PathBuf,
     env: Vec<(String, String)>,
@@ -38,8 +39,19 @@ pub struct Export {
 impl Export {
     pub fn new(cwd: &Path) -> Export {
         Export {
-            settle: 0,
+            settle: Some(0),
             args: vec!["export".into()],
+            cwd: cwd.to_owned(),
+            env: vec![],
+        }
+    }
+
+    /// Another subcommand (`check`, `cursor show`…), with the same environment hygiene.
+    pub fn subcommand(cwd: &Path, words: &[&str]) -> Export {
+        let args = words.iter().map(|w| w.to_string()).collect();
+        Export {
+            settle: None,
+            args,
             cwd: cwd.to_owned(),
             env: vec![],
         }
@@ -47,7 +59,7 @@ impl Export {
 
     /// `--settle-seconds` (0 unless set: test rows are committed before the run starts).
     pub fn settle(mut self, seconds: u64) -> Export {
-        self.settle = seconds;
+        self.settle = Some(seconds);
         self
     }
 
@@ -72,11 +84,14 @@ impl Export {
 
     pub fn command(&self) -> tokio::process::Command {
         let mut command = tokio::process::Command::new(BIN);
+        command.args(&self.args);
+        if let Some(settle) = self.settle {
+            command.args(["--settle-seconds", &settle.to_string()]);
+        }
         command
-            .args(&self.args)
-            .args(["--settle-seconds", &self.settle.to_string()])
             .current_dir(&self.cwd)
-            .env_remove("RUST_LOG");
+            .env_remove("RUST_LOG")
+            .env_remove("GITHUB_ACTIONS");
         for (key, _) in std::env::vars() {
             if key == "DATABASE_URL"
                 || key.starts_with("GUARDRAIL_EXPORT_")
