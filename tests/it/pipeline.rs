@@ -7,7 +7,8 @@ use std::time::Duration;
 use rand::Rng;
 use serde_json::Value;
 
-use crate::helpers::gateway::{GatewayProcess, LakeSummary, local_lake, summarise};
+use crate::helpers::gateway::{GatewayProcess, LakeSummary, local_lake, parse_ndjson, summarise};
+use crate::helpers::s3::{TestBucket, list_keys};
 use crate::helpers::{Export, TestDb};
 
 /// The source as the exporter renders it, keyed by followUpId.
@@ -66,6 +67,46 @@ async fn fifty_thousand_rows_reach_a_local_lake_exactly() {
         .assert_success();
 
     let objects = local_lake(&lake);
+    assert_eq!(objects.len(), 50, "one object per batch");
+    let summary = summarise(&objects);
+    assert_eq!(
+        summary.rows, 50_000,
+        "no batch was written twice under two names"
+    );
+    assert_lake_equals_source(&summary, &source_rows(&db, dir.path()).await);
+}
+
+#[tokio::test]
+async fn fifty_thousand_rows_reach_an_s3_lake_exactly() {
+    let db = TestDb::new().await;
+    db.insert_generated(50_000, 40, 9, "2026-01-20 00:00:00+00")
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let bucket = TestBucket::new().await;
+    let lake = format!("s3://{}/raw", bucket.name);
+    let gateway = GatewayProcess::start(
+        &lake,
+        &[
+            "--secret",
+            "pipeline-secret",
+            "--s3-endpoint",
+            &bucket.endpoint,
+        ],
+    )
+    .await;
+    to_gateway(dir.path(), &db, &gateway, "1000")
+        .run()
+        .await
+        .assert_success();
+
+    let mut objects = Vec::new();
+    for key in list_keys(&bucket.name).await {
+        let name = key
+            .strip_prefix("raw/")
+            .expect("objects under the lake's prefix")
+            .to_owned();
+        objects.push((name, parse_ndjson(&bucket.get(&key).await.unwrap())));
+    }
     assert_eq!(objects.len(), 50, "one object per batch");
     let summary = summarise(&objects);
     assert_eq!(

@@ -80,6 +80,8 @@ fn spawn(args: &[String]) -> Child {
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
+        // Problems only: a stored batch is not news in a test's output.
+        .env("RUST_LOG", "warn")
         .stderr(Stdio::inherit())
         .kill_on_drop(true)
         .spawn()
