@@ -103,6 +103,7 @@ async fn run_locked(
         state,
         run_rows: 0,
         pending: Vec::new(),
+        first_bucket: config.audit.first_bucket(Timestamp::now()),
     };
     let batching = Batching {
         size: config.batch_size,
@@ -118,7 +119,13 @@ async fn run_locked(
         let effect = Effect::Advance {
             rows: batch.rows,
             last: batch.last.expect("a batch holds at least one row"),
-            fingerprints: batch.fingerprints.clone(),
+            // Only buckets inside the audit window are kept, so neither pending batches nor
+            // the cursor grow with a backlog that reaches further back.
+            fingerprints: batch
+                .fingerprints
+                .range(ledger.first_bucket..)
+                .map(|(b, f)| (*b, *f))
+                .collect(),
         };
         match sink.send(&batch).await {
             Ok(ack) => ledger.acknowledged(effect, ack).await?,
@@ -205,7 +212,7 @@ async fn audit(
         return Ok(LateRows::default());
     };
     let bucket_micros = config.audit.bucket_micros();
-    let first_bucket = config.audit.first_bucket(Timestamp::now());
+    let first_bucket = ledger.first_bucket;
     let audit_state = ledger
         .state
         .audit
@@ -342,6 +349,8 @@ struct Ledger<'a> {
     /// Rows delivered by this run's main export.
     run_rows: u64,
     pending: Vec<Effect>,
+    /// The audit window's first bucket at the start of the run.
+    first_bucket: i64,
 }
 
 impl Ledger<'_> {
