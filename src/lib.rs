@@ -19,4 +19,5 @@ pub mod redact;
 pub mod report;
 pub mod row;
 pub mod s3;
+pub mod server;
 pub mod wire;

@@ -205,29 +205,9 @@ async fn run_config(config: AdminConfig) -> Result<(), StartError> {
     }
     let state = AdminState::new(config)?;
     tracing::info!(address = %address, "admin page on http://{address}{REPORTS_PATH}");
-    serve(listener, state, shutdown_signal())
+    serve(listener, state, crate::server::shutdown_signal())
         .await
         .context("serving")?;
     tracing::info!("admin page stopped");
     Ok(())
-}
-
-/// Completes on SIGTERM or Ctrl-C (SIGINT).
-async fn shutdown_signal() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(e) => {
-                tracing::error!("cannot listen for SIGTERM: {e}");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = terminate => {}
-    }
-    tracing::info!("shutting down");
 }

@@ -116,35 +116,9 @@ async fn run_config(config: GatewayConfig) -> Result<(), StartError> {
         lake.describe()
     );
     let state = GatewayState::new(lake, config.auth, config.max_body_bytes);
-    serve(listener, state, shutdown_signal())
+    serve(listener, state, crate::server::shutdown_signal())
         .await
         .context("serving")?;
     tracing::info!("gateway stopped");
     Ok(())
-}
-
-/// Completes on SIGTERM or Ctrl-C (SIGINT).
-async fn shutdown_signal() {
-    let interrupt = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::error!("cannot listen for Ctrl-C: {e}");
-            std::future::pending::<()>().await;
-        }
-    };
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(e) => {
-                tracing::error!("cannot listen for SIGTERM: {e}");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    tokio::select! {
-        () = interrupt => {}
-        () = terminate => {}
-    }
-    tracing::info!("shutting down: finishing the requests in flight");
 }
