@@ -123,3 +123,20 @@ async fn flags_can_come_from_the_environment() {
             .all(|l| l.contains(r#""providerId":"provider-1""#))
     );
 }
+
+#[tokio::test]
+async fn empty_environment_variables_count_as_unset() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Export::new(dir.path())
+        .args(["--demo"])
+        .env("GUARDRAIL_EXPORT_LIMIT", "")
+        .env("GUARDRAIL_EXPORT_SINK", "")
+        .env("GUARDRAIL_EXPORT_CURSOR_STORE", "")
+        .env("ANALYTICS_GUARDRAIL_WEBHOOK", "")
+        .run()
+        .await;
+    assert_eq!(
+        out.assert_success().lines().len(),
+        guardrail_followups::demo::DEMO_ROWS
+    );
+}
