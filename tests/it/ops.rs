@@ -118,9 +118,15 @@ async fn runs_racing_on_one_s3_cursor_never_deliver_a_row_twice() {
     let dir = tempfile::tempdir().unwrap();
     let mut delivered = Vec::new();
     let mut refused = 0;
+    // Small batches: each run saves the cursor 80 times, so two runs started together overlap.
     for _ in 0..4 {
         let export = || {
-            with_s3_cursor(Export::new(dir.path()).db(&db.url), &bucket).args(["--limit", "400"])
+            with_s3_cursor(Export::new(dir.path()).db(&db.url), &bucket).args([
+                "--limit",
+                "400",
+                "--batch-size",
+                "5",
+            ])
         };
         let (one, two) = (export(), export());
         let (a, b) = tokio::join!(one.run(), two.run());
