@@ -67,10 +67,8 @@ pub enum Command {
 }
 
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Run")]
 pub struct ExportArgs {
-    #[command(flatten)]
-    pub source: SourceArgs,
-
     /// Export at most N rows in this run (0 = everything pending); a backlog drains over runs.
     #[arg(long, env = env::LIMIT, default_value_t = 0, value_name = "N")]
     pub limit: u64,
@@ -117,6 +115,9 @@ pub struct ExportArgs {
     pub hold_back_seconds: u64,
 
     #[command(flatten)]
+    pub source: SourceArgs,
+
+    #[command(flatten)]
     pub sink: SinkArgs,
 
     #[command(flatten)]
@@ -131,12 +132,12 @@ pub struct ExportArgs {
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    #[command(flatten)]
-    pub source: SourceArgs,
-
     /// The provider filter the cursor should be bound to.
     #[arg(long, env = env::PROVIDER_ID, value_name = "ID")]
     pub provider_id: Option<String>,
+
+    #[command(flatten)]
+    pub source: SourceArgs,
 
     #[command(flatten)]
     pub sink: SinkArgs,
