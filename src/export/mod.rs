@@ -393,8 +393,15 @@ impl Ledger<'_> {
     }
 
     /// Applies what the sink made durable on finishing, and saves.
+    ///
+    /// With such a sink the cursor has not moved yet when the audit runs, so a bucket it sent
+    /// again holds only rows up to the run's start; the run's own rows in that bucket are added
+    /// after it, not replaced by it.
     async fn finish(&mut self) -> Result<(), ExportError> {
-        for effect in std::mem::take(&mut self.pending) {
+        let (reaudits, advances): (Vec<Effect>, Vec<Effect>) = std::mem::take(&mut self.pending)
+            .into_iter()
+            .partition(|effect| matches!(effect, Effect::Reaudit { .. }));
+        for effect in reaudits.into_iter().chain(advances) {
             self.apply(effect);
         }
         self.store.save(&self.state, self.run_rows).await

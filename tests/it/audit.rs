@@ -264,3 +264,41 @@ fn recent(minutes: i64) -> String {
     let at = chrono::Utc::now() - chrono::Duration::minutes(minutes);
     at.format("%Y-%m-%d %H:%M:%S+00").to_string()
 }
+
+#[tokio::test]
+async fn the_audit_works_with_the_file_sink_too() {
+    let db = TestDb::new().await;
+    db.insert_generated(300, 3, 2, &recent(3)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let to_file =
+        || exporter(dir.path(), &db).args(["--sink", "file", "--file-path", "out.ndjson"]);
+    let file = || ndjson_ids(&std::fs::read_to_string(dir.path().join("out.ndjson")).unwrap());
+
+    let first = to_file().run().await;
+    assert_eq!(late(&first.assert_success().stderr), (0, 0));
+    let first_ids = file();
+    assert_eq!(
+        first_ids,
+        db.ordered_ids(None).await,
+        "each row once, nothing sent again"
+    );
+
+    let behind: String = db
+        .client()
+        .await
+        .query_one(
+            "INSERT INTO provider_guardrail_followup (id, provider_id, action, created_at)
+             VALUES (gen_random_uuid(), 'provider-2', 'pause', now() - interval '1 hour') RETURNING id::text",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let second = to_file().run().await;
+    assert_eq!(late(&second.assert_success().stderr), (1, 1));
+    assert_eq!(file(), [behind]);
+
+    let third = to_file().run().await;
+    assert_eq!(late(&third.assert_success().stderr), (0, 0));
+    assert!(file().is_empty());
+}
