@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use guardrail_followups::cli::{Cli, Command};
-use guardrail_followups::{admin, commands, env_vars, gateway, logging};
+use guardrail_followups::{admin, commands, env_vars, gateway, logging, server};
 
 fn main() -> ExitCode {
     // Schedulers and env files often say "not set" with an empty value; clap would read "" as a
@@ -24,23 +24,11 @@ fn main() -> ExitCode {
         Command::Cursor(command) => commands::cursor(command),
         Command::Gateway(args) => {
             logging::init(args.log_format, false);
-            match gateway::run(args) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(error) => {
-                    tracing::error!("{error:#}");
-                    error.exit_code()
-                }
-            }
+            server::exit_code(gateway::run(args))
         }
         Command::Admin(args) => {
             logging::init(args.log_format, false);
-            match admin::run(args) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(error) => {
-                    tracing::error!("{error:#}");
-                    error.exit_code()
-                }
-            }
+            server::exit_code(admin::run(args))
         }
     }
 }

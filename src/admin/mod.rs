@@ -22,7 +22,6 @@ pub mod upstream;
 pub mod view;
 
 use std::future::Future;
-use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -41,7 +40,7 @@ use crate::admin::auth::Sessions;
 use crate::admin::config::TriggerSetting;
 use crate::admin::flash::Flashes;
 use crate::admin::source::StatusCache;
-use crate::error::exit;
+pub use crate::server::StartError;
 
 pub const REPORTS_PATH: &str = "/admin/reports";
 pub const DOWNLOAD_PATH: &str = "/api/reporting/guardrail-followups/export";
@@ -151,25 +150,6 @@ pub async fn serve(
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await
-}
-
-/// Why the page did not start.
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    /// A flag or setting to fix.
-    #[error("{0}")]
-    Config(String),
-    #[error(transparent)]
-    Runtime(#[from] anyhow::Error),
-}
-
-impl StartError {
-    pub fn exit_code(&self) -> ExitCode {
-        ExitCode::from(match self {
-            StartError::Config(_) => exit::CONFIG,
-            StartError::Runtime(_) => exit::RUNTIME,
-        })
-    }
 }
 
 /// `guardrail-followups admin`: checks the flags, listens until SIGTERM or Ctrl-C.

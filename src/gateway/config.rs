@@ -8,8 +8,8 @@ use secrecy::SecretString;
 use crate::cli::LogFormat;
 use crate::env_vars as env;
 use crate::gateway::auth::Auth;
-use crate::gateway::error::StartError;
 use crate::gateway::lake::{LakeUri, S3Options};
+use crate::server::StartError;
 
 /// 16 MiB: a batch of 1,000 rows is usually well under 1 MiB.
 pub const DEFAULT_MAX_BODY_BYTES: u64 = 16 * 1024 * 1024;

@@ -2,14 +2,10 @@
 //! trouble the exporter retries (503), an internal failure (an opaque 500); and the errors that
 //! stop the gateway from starting.
 
-use std::process::ExitCode;
-
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-
-use crate::error::exit;
 
 /// Seconds the exporter is asked to wait before resending a batch refused with 503.
 const RETRY_AFTER_SECONDS: &str = "5";
@@ -132,25 +128,5 @@ impl IntoResponse for ApiError {
             );
         }
         response
-    }
-}
-
-/// Why the gateway did not start.
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    /// A flag or setting to fix.
-    #[error("{0}")]
-    Config(String),
-    /// The machine refused: the address is taken, the runtime did not start…
-    #[error(transparent)]
-    Runtime(#[from] anyhow::Error),
-}
-
-impl StartError {
-    pub fn exit_code(&self) -> ExitCode {
-        ExitCode::from(match self {
-            StartError::Config(_) => exit::CONFIG,
-            StartError::Runtime(_) => exit::RUNTIME,
-        })
     }
 }

@@ -24,9 +24,9 @@ use axum::Router;
 use axum::routing::{get, post};
 use tokio::net::TcpListener;
 
+pub use crate::server::StartError;
 pub use auth::Auth;
 pub use config::{GatewayArgs, GatewayConfig};
-pub use error::StartError;
 pub use lake::{Lake, LakeUri, S3Options};
 pub use metrics::Metrics;
 
