@@ -21,3 +21,12 @@ pub mod row;
 pub mod s3;
 pub mod server;
 pub mod wire;
+
+/// The multi-threaded async runtime every subcommand runs on.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    use anyhow::Context;
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}

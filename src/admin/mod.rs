@@ -155,11 +155,7 @@ pub async fn serve(
 /// `guardrail-followups admin`: checks the flags, listens until SIGTERM or Ctrl-C.
 pub fn run(args: AdminArgs) -> Result<(), StartError> {
     let config = args.into_config()?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    runtime.block_on(run_config(config))
+    crate::runtime()?.block_on(run_config(config))
 }
 
 async fn run_config(config: AdminConfig) -> Result<(), StartError> {

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use crate::cli::{CheckArgs, SinkKind};
 use crate::cursor::{CursorStore, CursorStoreConfig, write_atomically};
 use crate::error::ExportError;
-use crate::export::sink::WebhookConfig;
+use crate::export::sink::{WebhookConfig, WebhookSink};
 use crate::export::source::{Source, TABLE};
 use crate::{logging, wire};
 
@@ -272,15 +272,13 @@ async fn check_webhook(args: &CheckArgs, report: &mut Report) {
 /// POSTs an empty, signed batch: the gateway answers 422 (empty) once it has accepted the
 /// credentials, 401 when it has not. Any answer proves the endpoint reachable.
 async fn probe_webhook(config: &WebhookConfig) -> Verdict {
-    use secrecy::ExposeSecret;
     let url = crate::redact::url(config.url.as_str());
-    let body = br#"{"followUps":[]}"#.to_vec();
-    let client = match reqwest::Client::builder()
-        .timeout(config.timeout)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-    {
-        Ok(client) => client,
+    // The sink's own request — headers, signature, token — with a body that is never gzipped.
+    let sink = match WebhookSink::new(WebhookConfig {
+        gzip: false,
+        ..config.clone()
+    }) {
+        Ok(sink) => sink,
         Err(e) => {
             return Verdict::Problem {
                 problem: e.to_string(),
@@ -288,23 +286,8 @@ async fn probe_webhook(config: &WebhookConfig) -> Verdict {
             };
         }
     };
-    let mut request = client
-        .post(config.url.clone())
-        .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .header(wire::IDEMPOTENCY_KEY, wire::idempotency_key(b""));
-    if let Some(secret) = &config.secret {
-        request = request.header(
-            wire::SIGNATURE,
-            wire::sign(secret.expose_secret().as_bytes(), wire::unix_now(), &body),
-        );
-    }
-    if let Some(token) = &config.token {
-        request = request.header(
-            reqwest::header::AUTHORIZATION,
-            format!("Bearer {}", token.expose_secret()),
-        );
-    }
-    match request.body(body).send().await {
+    let body = bytes::Bytes::from_static(br#"{"followUps":[]}"#);
+    match sink.post(&wire::idempotency_key(b""), body).await {
         Ok(response) if matches!(response.status().as_u16(), 401 | 403) => Verdict::Problem {
             problem: format!("{url} refused the credentials ({})", response.status()),
             fix: "give the exporter the gateway's secret or token (--webhook-secret / --webhook-token)".into(),

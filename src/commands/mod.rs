@@ -118,12 +118,7 @@ pub(crate) fn prepare_demo() -> Result<(), ExportError> {
 }
 
 pub fn runtime() -> Result<tokio::runtime::Runtime, ExportError> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| ExportError::Runtime {
-            source: anyhow::Error::new(e).context("starting the async runtime"),
-        })
+    crate::runtime().map_err(|source| ExportError::Runtime { source })
 }
 
 /// Prints the error once, its whole chain on one line, without secrets.

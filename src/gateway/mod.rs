@@ -84,11 +84,7 @@ pub async fn serve(
 /// Ctrl-C.
 pub fn run(args: GatewayArgs) -> Result<(), StartError> {
     let config = args.into_config()?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    runtime.block_on(run_config(config))
+    crate::runtime()?.block_on(run_config(config))
 }
 
 async fn run_config(config: GatewayConfig) -> Result<(), StartError> {

@@ -129,7 +129,8 @@ impl WebhookSink {
         Ok(encoder.finish()?.into())
     }
 
-    async fn post(&self, key: &str, body: Bytes) -> reqwest::Result<reqwest::Response> {
+    /// One POST of `body` with the batch headers (no retry).
+    pub async fn post(&self, key: &str, body: Bytes) -> reqwest::Result<reqwest::Response> {
         let mut request = self
             .client
             .post(self.config.url.clone())
