@@ -5,4 +5,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # The admin page's browser tests drive headless Chromium: install it (and chromedriver) if missing.
 scripts/with-chromium.sh
-exec scripts/with-postgres.sh scripts/with-s3.sh cargo test --all-targets "$@"
+exec scripts/with-postgres.sh scripts/with-pg-tls.sh scripts/with-s3.sh cargo test --all-targets "$@"

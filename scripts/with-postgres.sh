@@ -13,38 +13,14 @@ if [[ -n "${TEST_DATABASE_URL:-}" ]]; then
   exec "$@"
 fi
 
-find_pg_bin() {
-  local dir
-  for dir in /usr/lib/postgresql/*/bin; do
-    [[ -x "$dir/initdb" && -x "$dir/pg_ctl" ]] && { echo "$dir"; return 0; }
-  done
-  command -v initdb >/dev/null 2>&1 && dirname "$(command -v initdb)" && return 0
-  return 1
-}
-
-if ! PG_BIN=$(find_pg_bin); then
-  if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
-    echo "with-postgres: installing PostgreSQL from the machine's packages..." >&2
-    apt-get update -qq >&2
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql postgresql-client >&2
-    PG_BIN=$(find_pg_bin)
-  else
-    echo "with-postgres: PostgreSQL is not installed. Install it (Debian/Ubuntu: sudo apt-get install postgresql)," >&2
-    echo "or set TEST_DATABASE_URL=postgres://user:pass@host:port/db to use a server you already run." >&2
-    exit 1
-  fi
-fi
+# shellcheck source=scripts/pg-common.sh
+source "$(dirname "$0")/pg-common.sh"
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/guardrail-pg.XXXXXX")
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-
-# initdb refuses to run as root: run the server as the postgres user then.
-as_owner() { "$@"; }
+PORT=$(free_port)
 if [[ $(id -u) -eq 0 ]]; then
-  id postgres >/dev/null 2>&1 || useradd --system --no-create-home postgres
   chown postgres "$WORK"
   chmod 755 "$WORK"
-  as_owner() { runuser -u postgres -- "$@"; }
 fi
 
 cleanup() {
@@ -66,6 +42,5 @@ as_owner "$PG_BIN/pg_ctl" -D "$WORK/data" -l "$WORK/server.log" -w -t 60 \
   start >/dev/null || { cat "$WORK/server.log" >&2; exit 1; }
 
 export TEST_DATABASE_URL="postgres://postgres:postgres@127.0.0.1:$PORT/postgres"
-export PG_BIN
 echo "with-postgres: PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}') on 127.0.0.1:$PORT" >&2
 "$@"

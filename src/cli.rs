@@ -186,9 +186,18 @@ pub struct CursorArgs {
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Source")]
 pub struct SourceArgs {
-    /// Source database: postgres://user:pass@host/db (production) or sqlite://path (local work).
+    /// Source database: postgres://user:pass@host/db?sslmode=verify-full&sslrootcert=ca.pem or
+    /// libpq's `host=… dbname=…` form (production; PGHOST, PGUSER, PGPASSWORD, PGSSLMODE… fill
+    /// in what it leaves out), or sqlite://path (local work).
     #[arg(long, env = env::DATABASE_URL, hide_env_values = true, value_name = "URL")]
     pub database_url: Option<String>,
+
+    /// A read from PostgreSQL that makes no progress for this long fails the run (exit 1); the
+    /// cursor keeps what was delivered. Raise it if a first export of a huge table without the
+    /// (created_at, id) index sorts for longer.
+    #[arg(long, env = env::DB_READ_TIMEOUT_SECONDS, value_name = "SECONDS", default_value_t = 300,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub db_read_timeout_seconds: u64,
 
     /// Use the demo database ./guardrail-demo.sqlite, created with a fixed sample when missing.
     /// Takes precedence over --database-url.
@@ -357,7 +366,13 @@ impl SourceArgs {
             return Ok(SourceConfig::Sqlite(PathBuf::from(crate::demo::DEMO_PATH)));
         }
         match self.database_url.as_deref().map(str::trim) {
-            Some(url) if !url.is_empty() => SourceConfig::from_url(url),
+            Some(url) if !url.is_empty() => {
+                let mut config = SourceConfig::from_url(url)?;
+                if let SourceConfig::Postgres(pg) = &mut config {
+                    pg.read_timeout = std::time::Duration::from_secs(self.db_read_timeout_seconds);
+                }
+                Ok(config)
+            }
             _ => Err(ExportError::config(
                 "no database: set DATABASE_URL (or --database-url) to postgres://… or sqlite://…, \
                  or pass --demo to try the bundled sample",

@@ -15,6 +15,7 @@ pub mod error;
 pub mod export;
 pub mod gateway;
 pub mod logging;
+pub mod pg;
 pub mod redact;
 pub mod report;
 pub mod row;

@@ -7,7 +7,7 @@ use crate::cli::{CheckArgs, SinkKind};
 use crate::cursor::{CursorStore, CursorStoreConfig, write_atomically};
 use crate::error::ExportError;
 use crate::export::sink::{WebhookConfig, WebhookSink};
-use crate::export::source::{Source, TABLE};
+use crate::export::source::{Source, SourceConfig, TABLE};
 use crate::{logging, wire};
 
 /// The outcome of one check.
@@ -73,6 +73,9 @@ pub fn check(args: CheckArgs) -> ExitCode {
     }
 }
 
+/// How long `check` waits for the database to connect, and for each of its queries.
+const CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 async fn check_source(args: &CheckArgs, report: &mut Report) {
     if args.source.demo
         && let Err(e) = super::prepare_demo()
@@ -80,7 +83,14 @@ async fn check_source(args: &CheckArgs, report: &mut Report) {
         return report.line("database", problem_with_fix(&e));
     }
     let config = match args.source.config() {
-        Ok(config) => config,
+        Ok(mut config) => {
+            // `check` answers quickly, whatever the connection string allows a run.
+            if let SourceConfig::Postgres(pg) = &mut config {
+                pg.connect_cap = Some(CHECK_TIMEOUT);
+                pg.read_timeout = pg.read_timeout.min(CHECK_TIMEOUT);
+            }
+            config
+        }
         Err(e) => {
             let fix = "set DATABASE_URL (or --database-url) to the application's PostgreSQL".into();
             return report.line(

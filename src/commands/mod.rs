@@ -95,6 +95,10 @@ fn scrubber<'a, const U: usize, const S: usize>(
     let mut scrubber = Scrubber::default();
     for url in urls.into_iter().flatten() {
         scrubber.add_url(url);
+        // A libpq key=value string, and PGPASSWORD.
+        for secret in crate::pg::secrets(url) {
+            scrubber.add(&secret);
+        }
     }
     for secret in secrets.into_iter().flatten() {
         scrubber.add(secret);

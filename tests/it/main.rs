@@ -5,6 +5,7 @@ mod helpers;
 mod admin;
 mod audit;
 mod config_errors;
+mod connect;
 mod context;
 mod cursor_files;
 mod demo;

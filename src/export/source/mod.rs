@@ -49,15 +49,34 @@ pub struct Query {
 /// Where a source database is.
 #[derive(Debug, Clone)]
 pub enum SourceConfig {
-    Postgres(String),
+    Postgres(PostgresConfig),
     Sqlite(PathBuf),
 }
 
+/// A PostgreSQL connection string and the waits around it.
+#[derive(Debug, Clone)]
+pub struct PostgresConfig {
+    /// A `postgres://` URL or a libpq `key=value` string.
+    pub url: String,
+    /// A read from the server that makes no progress for this long fails the run.
+    pub read_timeout: Duration,
+    /// At most this long to connect, whatever the string's `connect_timeout` (for `check`).
+    pub connect_cap: Option<Duration>,
+}
+
+/// How long a read from PostgreSQL may make no progress before the run fails, by default.
+pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(300);
+
 impl SourceConfig {
-    /// Reads a `postgres://`, `postgresql://` or `sqlite://` URL.
+    /// Reads a `postgres://` or `postgresql://` URL, a libpq `key=value` string, or a
+    /// `sqlite://` URL.
     pub fn from_url(url: &str) -> Result<SourceConfig, ExportError> {
-        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Ok(SourceConfig::Postgres(url.to_owned()))
+        if crate::pg::conninfo::ConnInfo::is_postgres(url) {
+            Ok(SourceConfig::Postgres(PostgresConfig {
+                url: url.to_owned(),
+                read_timeout: DEFAULT_READ_TIMEOUT,
+                connect_cap: None,
+            }))
         } else if let Some(path) = url
             .strip_prefix("sqlite://")
             .or_else(|| url.strip_prefix("sqlite:"))
@@ -71,7 +90,7 @@ impl SourceConfig {
             Ok(SourceConfig::Sqlite(PathBuf::from(path)))
         } else {
             Err(ExportError::config(format!(
-                "the database URL `{}` is neither postgres://… nor sqlite://…",
+                "the database URL `{}` is neither postgres://…, a key=value connection string, nor sqlite://…",
                 crate::redact::url(url)
             )))
         }
@@ -89,7 +108,9 @@ pub type BatchReceiver = mpsc::Receiver<Result<Batch, anyhow::Error>>;
 impl Source {
     pub async fn connect(config: &SourceConfig) -> Result<Source, ExportError> {
         Ok(match config {
-            SourceConfig::Postgres(url) => Source::Postgres(PostgresSource::connect(url).await?),
+            SourceConfig::Postgres(config) => {
+                Source::Postgres(PostgresSource::connect(config).await?)
+            }
             SourceConfig::Sqlite(path) => Source::Sqlite(SqliteSource::open(path)?),
         })
     }

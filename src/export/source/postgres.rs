@@ -6,61 +6,61 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use futures_util::{StreamExt, pin_mut};
 use tokio::sync::mpsc;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::types::ToSql;
-use tokio_postgres::{Client, Config, Row};
+use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::{Client, Row};
 use uuid::Uuid;
 
-use super::{Query, TABLE};
+use super::{PostgresConfig, Query, TABLE};
 use crate::error::ExportError;
 use crate::export::audit::Fingerprint;
 use crate::export::batch::{Batch, BatchBuilder, Batching};
 use crate::row::{SourceRow, Timestamp};
 
-/// How long to wait for the server when the URL sets no `connect_timeout`, so that an
-/// unreachable host fails the run instead of hanging the schedule.
-const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
-
 #[derive(Clone)]
 pub struct PostgresSource {
     client: Arc<Client>,
     description: String,
+    read_timeout: Duration,
 }
 
 impl PostgresSource {
-    pub async fn connect(url: &str) -> Result<PostgresSource, ExportError> {
-        let mut config: Config = url.parse().map_err(|e| {
-            ExportError::config(format!(
-                "DATABASE_URL `{}` is not a valid PostgreSQL URL: {e}",
-                crate::redact::url(url)
-            ))
-        })?;
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(CONNECT_TIMEOUT);
-        }
-        let description = describe(&config);
-        let tls = tls_connector();
-        let (client, connection) = config.connect(tls).await.map_err(|e| {
-            anyhow::anyhow!(
-                "cannot connect to PostgreSQL at {description}: {}. Fix: {}",
-                crate::redact::error_chain(&e),
-                fix_for(&e)
-            )
-        })?;
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, "PostgreSQL connection closed");
-            }
-        });
+    pub async fn connect(config: &PostgresConfig) -> Result<PostgresSource, ExportError> {
+        let settings = crate::pg::settings(&config.url).map_err(connect_error)?;
+        let client = crate::pg::connect(&settings, config.connect_cap)
+            .await
+            .map_err(connect_error)?;
         Ok(PostgresSource {
             client: Arc::new(client),
-            description,
+            description: settings.describe(),
+            read_timeout: config.read_timeout,
         })
+    }
+
+    /// Waits for `work` on the server, at most the read timeout.
+    async fn wait<T>(
+        &self,
+        what: &str,
+        work: impl Future<Output = Result<T, tokio_postgres::Error>>,
+    ) -> anyhow::Result<T> {
+        match tokio::time::timeout(self.read_timeout, work).await {
+            Ok(result) => result.map_err(|e| self.query_error(e)),
+            Err(_) => Err(anyhow::anyhow!(
+                "PostgreSQL at {} sent nothing for {} s while {what} (a stopped or overloaded \
+                 server, or a broken network path). Fix: look at the server (pg_stat_activity, \
+                 its log); if a very large first export legitimately sorts for longer, raise \
+                 --db-read-timeout-seconds ({})",
+                self.description,
+                self.read_timeout.as_secs(),
+                crate::env_vars::DB_READ_TIMEOUT_SECONDS
+            )),
+        }
     }
 
     pub fn describe(&self) -> String {
@@ -71,10 +71,11 @@ impl PostgresSource {
         let (filter, params) = where_clause(query);
         let sql = format!("SELECT count(*) FROM {TABLE} WHERE {filter}");
         let row = self
-            .client
-            .query_one(&sql, &param_refs(&params))
-            .await
-            .map_err(|e| self.query_error(e))?;
+            .wait(
+                "counting pending rows",
+                self.client.query_typed_one(&sql, &param_refs(&params)),
+            )
+            .await?;
         Ok(u64::try_from(row.get::<_, i64>(0)).unwrap_or(0))
     }
 
@@ -105,18 +106,28 @@ impl PostgresSource {
              ORDER BY created_at, id"
         );
         if let Some(limit) = query.limit {
-            params.push(Box::new(i64::try_from(limit).unwrap_or(i64::MAX)));
+            params.push((
+                Box::new(i64::try_from(limit).unwrap_or(i64::MAX)),
+                Type::INT8,
+            ));
             sql.push_str(&format!(" LIMIT ${}", params.len()));
         }
+        // One unnamed statement (parse, bind and execute in one round trip): nothing is left
+        // prepared on the server, so PgBouncer in transaction pooling mode works.
         let rows = self
-            .client
-            .query_raw(&sql, param_refs(&params))
-            .await
-            .map_err(|e| self.query_error(e))?;
+            .wait(
+                &format!("starting to read {TABLE}"),
+                self.client.query_typed_raw(&sql, param_refs(&params)),
+            )
+            .await?;
         pin_mut!(rows);
         let mut builder = BatchBuilder::new(batching);
-        while let Some(row) = rows.next().await {
-            let row = row.map_err(|e| self.query_error(e))?;
+        while let Some(row) = self
+            .wait(&format!("reading {TABLE}"), async {
+                rows.next().await.transpose()
+            })
+            .await?
+        {
             if let Some(batch) = builder.push(decode(&row)?)
                 && tx.send(Ok(batch)).await.is_err()
             {
@@ -154,8 +165,9 @@ impl PostgresSource {
         bucket_seconds: u64,
     ) -> anyhow::Result<BTreeMap<i64, Fingerprint>> {
         let (filter, mut params) = where_clause(query);
-        params.push(Box::new(
-            i64::try_from(bucket_seconds.max(1)).unwrap_or(i64::MAX),
+        params.push((
+            Box::new(i64::try_from(bucket_seconds.max(1)).unwrap_or(i64::MAX)),
+            Type::INT8,
         ));
         let sql = format!(
             "SELECT floor(extract(epoch FROM date_trunc('second', created_at)) / ${}::bigint)::bigint AS bucket, \
@@ -164,10 +176,11 @@ impl PostgresSource {
             params.len()
         );
         let rows = self
-            .client
-            .query(&sql, &param_refs(&params))
-            .await
-            .map_err(|e| self.query_error(e))?;
+            .wait(
+                "auditing delivered rows",
+                self.client.query_typed(&sql, &param_refs(&params)),
+            )
+            .await?;
         let mut fingerprints = BTreeMap::new();
         for row in rows {
             let bucket: i64 = row.get(0);
@@ -183,18 +196,18 @@ impl PostgresSource {
     /// Reads one row, to prove the table exists and the role may read it; returns the
     /// planner's estimate of the table's rows.
     pub async fn probe(&self) -> anyhow::Result<u64> {
-        self.client
-            .query(&format!("SELECT 1 FROM {TABLE} LIMIT 1"), &[])
-            .await
-            .map_err(|e| self.query_error(e))?;
+        let sql = format!("SELECT 1 FROM {TABLE} LIMIT 1");
+        self.wait("reading one row", self.client.query_typed(&sql, &[]))
+            .await?;
         let row = self
-            .client
-            .query_one(
-                "SELECT greatest(reltuples, 0)::int8 FROM pg_class WHERE oid = $1::text::regclass",
-                &[&TABLE],
+            .wait(
+                "reading the table's size",
+                self.client.query_typed_one(
+                    "SELECT greatest(reltuples, 0)::int8 FROM pg_class WHERE oid = $1::text::regclass",
+                    &[(&TABLE, Type::TEXT)],
+                ),
             )
-            .await
-            .map_err(|e| self.query_error(e))?;
+            .await?;
         Ok(u64::try_from(row.get::<_, i64>(0)).unwrap_or(0))
     }
 
@@ -202,44 +215,47 @@ impl PostgresSource {
     /// member of `pg_read_all_stats`), which the hold-back before open transactions needs.
     pub async fn sees_all_sessions(&self) -> anyhow::Result<bool> {
         let row = self
-            .client
-            .query_one(
-                "SELECT rolsuper OR pg_has_role(current_user, 'pg_read_all_stats', 'member') \
-                 FROM pg_roles WHERE rolname = current_user",
-                &[],
+            .wait(
+                "reading the role's privileges",
+                self.client.query_typed_one(
+                    "SELECT rolsuper OR pg_has_role(current_user, 'pg_read_all_stats', 'member') \
+                     FROM pg_roles WHERE rolname = current_user",
+                    &[],
+                ),
             )
-            .await
-            .map_err(|e| self.query_error(e))?;
+            .await?;
         Ok(row.get(0))
     }
 
     /// The definitions of the table's indexes whose first column is `created_at`.
     pub async fn created_at_indexes(&self) -> anyhow::Result<Vec<String>> {
         let rows = self
-            .client
-            .query(
-                "SELECT pg_get_indexdef(i.indexrelid) FROM pg_index i \
-                 JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0] \
-                 WHERE i.indrelid = $1::text::regclass AND a.attname = 'created_at' AND i.indisvalid",
-                &[&TABLE],
+            .wait(
+                "reading the table's indexes",
+                self.client.query_typed(
+                    "SELECT pg_get_indexdef(i.indexrelid) FROM pg_index i \
+                     JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0] \
+                     WHERE i.indrelid = $1::text::regclass AND a.attname = 'created_at' AND i.indisvalid",
+                    &[(&TABLE, Type::TEXT)],
+                ),
             )
-            .await
-            .map_err(|e| self.query_error(e))?;
+            .await?;
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 }
 
-type Params = Vec<Box<dyn ToSql + Sync + Send>>;
+/// Parameters with their types, for unnamed statements.
+type Params = Vec<(Box<dyn ToSql + Sync + Send>, Type)>;
 
 /// The `WHERE` shared by the export, its count and the audit's fingerprints.
 fn where_clause(query: &Query) -> (String, Params) {
-    let mut params: Params = vec![Box::new(query.settle.as_secs_f64())];
+    let mut params: Params = vec![(Box::new(query.settle.as_secs_f64()), Type::FLOAT8)];
     let mut filter = String::from("created_at <= now() - make_interval(secs => $1)");
     if let Some(hold_back) = query.hold_back {
         // Rows of a transaction still open have created_at >= its start: stop before the
         // oldest one, so they are not passed over. Sessions of other roles are visible only
         // with pg_read_all_stats; without it this cap is simply absent.
-        params.push(Box::new(hold_back.as_secs_f64()));
+        params.push((Box::new(hold_back.as_secs_f64()), Type::FLOAT8));
         filter.push_str(&format!(
             " AND created_at < coalesce((SELECT min(xact_start) FROM pg_stat_activity \
              WHERE datname = current_database() AND pid <> pg_backend_pid() \
@@ -248,10 +264,10 @@ fn where_clause(query: &Query) -> (String, Params) {
         ));
     }
     if let Some(after) = query.after {
-        params.push(Box::new(after.created_at.to_datetime()));
+        params.push((Box::new(after.created_at.to_datetime()), Type::TIMESTAMPTZ));
         match after.id {
             Some(id) => {
-                params.push(Box::new(id));
+                params.push((Box::new(id), Type::UUID));
                 filter.push_str(&format!(
                     " AND (created_at, id) > (${}, ${})",
                     params.len() - 1,
@@ -262,10 +278,10 @@ fn where_clause(query: &Query) -> (String, Params) {
         }
     }
     if let Some(until) = query.until {
-        params.push(Box::new(until.created_at.to_datetime()));
+        params.push((Box::new(until.created_at.to_datetime()), Type::TIMESTAMPTZ));
         match until.id {
             Some(id) => {
-                params.push(Box::new(id));
+                params.push((Box::new(id), Type::UUID));
                 filter.push_str(&format!(
                     " AND (created_at, id) <= (${}, ${})",
                     params.len() - 1,
@@ -276,20 +292,20 @@ fn where_clause(query: &Query) -> (String, Params) {
         }
     }
     if let Some(before) = query.before {
-        params.push(Box::new(before.to_datetime()));
+        params.push((Box::new(before.to_datetime()), Type::TIMESTAMPTZ));
         filter.push_str(&format!(" AND created_at < ${}", params.len()));
     }
     if let Some(provider) = &query.provider_id {
-        params.push(Box::new(provider.clone()));
+        params.push((Box::new(provider.clone()), Type::TEXT));
         filter.push_str(&format!(" AND provider_id = ${}", params.len()));
     }
     (filter, params)
 }
 
-fn param_refs(params: &Params) -> Vec<&(dyn ToSql + Sync)> {
+fn param_refs(params: &Params) -> Vec<(&(dyn ToSql + Sync), Type)> {
     params
         .iter()
-        .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+        .map(|(p, t)| (p.as_ref() as &(dyn ToSql + Sync), t.clone()))
         .collect()
 }
 
@@ -340,32 +356,10 @@ pub fn fix_for(e: &tokio_postgres::Error) -> &'static str {
     }
 }
 
-/// `host:port/dbname` without credentials.
-fn describe(config: &Config) -> String {
-    let host = match config.get_hosts().first() {
-        Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
-        #[cfg(unix)]
-        Some(tokio_postgres::config::Host::Unix(path)) => path.display().to_string(),
-        None => "localhost".into(),
-    };
-    let port = config.get_ports().first().copied().unwrap_or(5432);
-    let db = config
-        .get_dbname()
-        .or(config.get_user())
-        .unwrap_or("postgres");
-    format!("{host}:{port}/{db}")
-}
-
-/// TLS with the Mozilla root certificates, used when the URL's `sslmode` asks for it
-/// (`prefer`, the default, falls back to plain TCP when the server offers no TLS).
-fn tls_connector() -> tokio_postgres_rustls::MakeRustlsConnect {
-    let roots = rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("ring supports the default TLS versions")
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    tokio_postgres_rustls::MakeRustlsConnect::new(config)
+/// Connection problems: configuration ones exit 2, the rest 1.
+fn connect_error(e: crate::pg::ConnectError) -> ExportError {
+    match e {
+        crate::pg::ConnectError::Config(message) => ExportError::config(message),
+        crate::pg::ConnectError::Failed(message) => ExportError::from(anyhow::anyhow!(message)),
+    }
 }

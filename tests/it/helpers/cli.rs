@@ -93,7 +93,9 @@ impl Export {
             .env_remove("RUST_LOG")
             .env_remove("GITHUB_ACTIONS");
         for (key, _) in std::env::vars() {
+            // libpq's variables (PGHOST, PGSSLMODE…) are read as fallbacks too.
             if key == "DATABASE_URL"
+                || key.starts_with("PG")
                 || key.starts_with("GUARDRAIL_EXPORT_")
                 || key.starts_with("ANALYTICS_GUARDRAIL")
             {

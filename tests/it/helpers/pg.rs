@@ -45,9 +45,25 @@ pub struct TestDb {
 }
 
 impl TestDb {
+    /// This database's name.
+    pub fn name(&self) -> String {
+        url::Url::parse(&self.url)
+            .unwrap()
+            .path()
+            .trim_start_matches('/')
+            .to_owned()
+    }
+}
+
+impl TestDb {
     /// A new, empty database holding the table.
     pub async fn new() -> TestDb {
-        let server = server_url();
+        TestDb::on(&server_url()).await
+    }
+
+    /// The same on another server, such as `TEST_TLS_DATABASE_URL`.
+    pub async fn on(server: &str) -> TestDb {
+        let server = server.to_owned();
         let admin = connect(&server).await;
         let name = format!("gf_test_{}", Uuid::new_v4().simple());
         admin
@@ -102,7 +118,8 @@ impl TestDb {
     }
 }
 
-fn with_database(server: &str, name: &str) -> String {
+/// The URL of database `name` on the server of `server`.
+pub fn with_database(server: &str, name: &str) -> String {
     let mut url = url::Url::parse(server).expect("TEST_DATABASE_URL is a URL");
     url.set_path(&format!("/{name}"));
     url.to_string()

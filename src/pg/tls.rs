@@ -1,0 +1,428 @@
+//! TLS to PostgreSQL with libpq's `sslmode` semantics, on rustls.
+//!
+//! - `prefer`, `allow` and `require` without a root certificate encrypt but accept any
+//!   certificate (the handshake's signature is still checked), as libpq does;
+//! - `verify-ca` (and `require` with a root certificate) checks the chain to the given roots;
+//! - `verify-full` checks the chain and the host name: the certificate's subject alternative
+//!   names, or its common name when it has no SAN (libpq's rule).
+//!
+//! When verification fails, the verifier keeps a sentence saying what did not match, for the
+//! connection error to quote.
+
+use std::sync::{Arc, Mutex};
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::{verify_server_cert_signed_by_trust_anchor, verify_server_name};
+use rustls::crypto::WebPkiSupportedAlgorithms;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::server::ParsedCertificate;
+use rustls::{CertificateError, DigitallySignedStruct, Error as TlsError, RootCertStore};
+
+use super::settings::{RootCert, Settings, SslMode};
+
+/// The rustls configuration for these settings, and the slot where a failed verification
+/// leaves its explanation.
+pub struct Tls {
+    pub config: rustls::ClientConfig,
+    pub failure: Arc<Mutex<Option<String>>>,
+}
+
+/// Why TLS could not be set up; each names the file and the fix.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct TlsSetupError(pub String);
+
+pub fn configure(settings: &Settings) -> Result<Tls, TlsSetupError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let failure = Arc::new(Mutex::new(None));
+    if settings.root_cert.is_none()
+        && matches!(settings.sslmode, SslMode::VerifyCa | SslMode::VerifyFull)
+    {
+        return Err(no_root_file(settings.sslmode, None));
+    }
+    let verifier: Arc<dyn ServerCertVerifier> = match &settings.root_cert {
+        None => Arc::new(AcceptAny {
+            algorithms: provider.signature_verification_algorithms,
+        }),
+        Some(root) => Arc::new(Verify {
+            roots: Arc::new(load_roots(root, settings.sslmode)?),
+            check_host: settings.sslmode == SslMode::VerifyFull,
+            mode: settings.sslmode,
+            roots_described: root.describe(),
+            algorithms: provider.signature_verification_algorithms,
+            failure: failure.clone(),
+        }),
+    };
+    let versions: &[&rustls::SupportedProtocolVersion] =
+        match (settings.tls13_only, settings.tls12_max) {
+            (true, _) => &[&rustls::version::TLS13],
+            (false, true) => &[&rustls::version::TLS12],
+            (false, false) => rustls::DEFAULT_VERSIONS,
+        };
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(versions)
+        .map_err(|e| TlsSetupError(format!("TLS versions: {e}")))?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier);
+    let mut config =
+        match &settings.client_cert {
+            None => builder.with_no_client_auth(),
+            Some((cert, key)) => {
+                let (chain, private_key) = load_client_cert(cert, key)?;
+                builder.with_client_auth_cert(chain, private_key).map_err(|e| {
+                TlsSetupError(format!(
+                    "cannot use the client certificate {} with the key {}: {e}. Fix: give an \
+                     X.509 v3 certificate (sslcert=) and the key that belongs to it (sslkey=)",
+                    cert.display(),
+                    key.display()
+                ))
+            })?
+            }
+        };
+    config.enable_sni = settings.sni;
+    Ok(Tls { config, failure })
+}
+
+fn no_root_file(mode: SslMode, path: Option<&std::path::Path>) -> TlsSetupError {
+    let which = path.map_or_else(
+        || "no root certificate was given and ~/.postgresql/root.crt does not exist".to_owned(),
+        |p| format!("the root certificate file {} does not exist", p.display()),
+    );
+    TlsSetupError(format!(
+        "sslmode={} verifies the server's certificate, but {which}. Fix: give the CA that \
+         issued it with sslrootcert=/path/to/ca.pem (for Amazon RDS, the region's or the global \
+         bundle from https://truststore.pki.rds.amazonaws.com), use the system's trusted CAs \
+         with sslrootcert=system, or encrypt without verifying with sslmode=require",
+        mode.name()
+    ))
+}
+
+fn load_roots(root: &RootCert, mode: SslMode) -> Result<RootCertStore, TlsSetupError> {
+    let mut store = RootCertStore::empty();
+    match root {
+        RootCert::System => {
+            let found = rustls_native_certs::load_native_certs();
+            for cert in found.certs {
+                let _ = store.add(cert);
+            }
+            if store.is_empty() {
+                return Err(TlsSetupError(format!(
+                    "sslrootcert=system: no trusted CAs found on this machine ({} error(s)). Fix: \
+                     install the ca-certificates package, or give a CA file with sslrootcert=/path/to/ca.pem",
+                    found.errors.len()
+                )));
+            }
+        }
+        RootCert::File(path) => {
+            if !path.exists() {
+                return Err(no_root_file(mode, Some(path)));
+            }
+            let certs = CertificateDer::pem_file_iter(path)
+                .and_then(|iter| iter.collect::<Result<Vec<_>, _>>())
+                .map_err(|e| {
+                    TlsSetupError(format!(
+                        "cannot read the root certificate file {} (sslrootcert): {e}. Fix: make \
+                         it readable by this user and give a PEM file (-----BEGIN CERTIFICATE-----)",
+                        path.display()
+                    ))
+                })?;
+            let (added, _) = store.add_parsable_certificates(certs);
+            if added == 0 {
+                return Err(TlsSetupError(format!(
+                    "the root certificate file {} (sslrootcert) holds no usable certificate. Fix: \
+                     give the CA's certificate in PEM form (-----BEGIN CERTIFICATE-----)",
+                    path.display()
+                )));
+            }
+        }
+    }
+    Ok(store)
+}
+
+fn load_client_cert(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), TlsSetupError> {
+    let certs = CertificateDer::pem_file_iter(cert)
+        .and_then(|iter| iter.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| {
+            TlsSetupError(format!(
+                "cannot read the client certificate file {} (sslcert): {e}",
+                cert.display()
+            ))
+        })?;
+    if certs.is_empty() {
+        return Err(TlsSetupError(format!(
+            "the client certificate file {} (sslcert) holds no certificate",
+            cert.display()
+        )));
+    }
+    check_key_permissions(key)?;
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| {
+        TlsSetupError(format!(
+            "cannot read the client key file {} (sslkey): {e}. Fix: give an unencrypted PEM key \
+             (PKCS#1, PKCS#8 or SEC1)",
+            key.display()
+        ))
+    })?;
+    Ok((certs, key))
+}
+
+/// libpq refuses a key file others can read; so do we, with its message.
+#[cfg(unix)]
+fn check_key_permissions(key: &std::path::Path) -> Result<(), TlsSetupError> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(key).map_err(|e| {
+        TlsSetupError(format!(
+            "cannot read the client key file {} (sslkey): {e}",
+            key.display()
+        ))
+    })?;
+    // As libpq: 0600 or less, or 0640 for a root-owned key shared with a group.
+    let owner_is_root = meta.uid() == 0;
+    let limit = if owner_is_root { 0o640 } else { 0o600 };
+    if meta.mode() & 0o777 & !limit != 0 {
+        return Err(TlsSetupError(format!(
+            "the client key file {} (sslkey) has group or world access. Fix: chmod 600 {}",
+            key.display(),
+            key.display()
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn check_key_permissions(_key: &std::path::Path) -> Result<(), TlsSetupError> {
+    Ok(())
+}
+
+/// `prefer`, `allow`, `require`: any certificate, but a genuine handshake.
+#[derive(Debug)]
+struct AcceptAny {
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl ServerCertVerifier for AcceptAny {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, TlsError> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, TlsError> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, TlsError> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
+
+/// `verify-ca` and `verify-full`.
+#[derive(Debug)]
+struct Verify {
+    roots: Arc<RootCertStore>,
+    check_host: bool,
+    mode: SslMode,
+    roots_described: String,
+    algorithms: WebPkiSupportedAlgorithms,
+    failure: Arc<Mutex<Option<String>>>,
+}
+
+impl Verify {
+    fn fail(&self, what: String, fix: &str, error: TlsError) -> TlsError {
+        let sentence = format!(
+            "the server's certificate did not verify (sslmode={}, {}): {what}. Fix: {fix}",
+            self.mode.name(),
+            self.roots_described
+        );
+        if let Ok(mut slot) = self.failure.lock() {
+            *slot = Some(sentence);
+        }
+        error
+    }
+}
+
+impl ServerCertVerifier for Verify {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, TlsError> {
+        let details = CertDetails::read(end_entity);
+        let cert = ParsedCertificate::try_from(end_entity).map_err(|e| {
+            self.fail(
+                format!("it cannot be parsed ({e})"),
+                "check the server's ssl_cert_file",
+                e,
+            )
+        })?;
+        if let Err(e) = verify_server_cert_signed_by_trust_anchor(
+            &cert,
+            &self.roots,
+            intermediates,
+            now,
+            self.algorithms.all,
+        ) {
+            let (what, fix) = match &e {
+                TlsError::InvalidCertificate(CertificateError::UnknownIssuer) => (
+                    format!(
+                        "it is issued by `{}`, which is not among those CAs",
+                        details.issuer
+                    ),
+                    "give the CA that issued it with sslrootcert=/path/to/ca.pem, or encrypt \
+                     without verifying with sslmode=require"
+                        .to_owned(),
+                ),
+                TlsError::InvalidCertificate(
+                    CertificateError::Expired | CertificateError::ExpiredContext { .. },
+                ) => (
+                    format!("it expired ({})", details.not_after),
+                    "renew the server's certificate".to_owned(),
+                ),
+                other => (
+                    format!("{other} (issuer `{}`)", details.issuer),
+                    "check the server's certificate and sslrootcert".to_owned(),
+                ),
+            };
+            return Err(self.fail(what, &fix, e));
+        }
+        if self.check_host
+            && let Err(e) = verify_server_name(&cert, server_name)
+            && !details.common_name_matches(server_name)
+        {
+            let host = server_name.to_str();
+            let names = if details.names.is_empty() {
+                "no names".to_owned()
+            } else {
+                details.names.join(", ")
+            };
+            return Err(self.fail(
+                format!("it is for {names}, not for the host `{host}`"),
+                "connect with a host name the certificate lists, or check only the CA with sslmode=verify-ca",
+                e,
+            ));
+        }
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, TlsError> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, TlsError> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
+
+/// What a message needs from a certificate.
+struct CertDetails {
+    issuer: String,
+    not_after: String,
+    /// Subject alternative names (DNS and IP).
+    names: Vec<String>,
+    has_san: bool,
+    common_name: Option<String>,
+}
+
+impl CertDetails {
+    fn read(der: &CertificateDer<'_>) -> CertDetails {
+        use x509_parser::extensions::GeneralName;
+        let Ok((_, cert)) = x509_parser::parse_x509_certificate(der.as_ref()) else {
+            return CertDetails {
+                issuer: "an unreadable issuer".into(),
+                not_after: "unknown".into(),
+                names: vec![],
+                has_san: false,
+                common_name: None,
+            };
+        };
+        let common_name = cert
+            .subject()
+            .iter_common_name()
+            .next()
+            .and_then(|cn| cn.as_str().ok())
+            .map(str::to_owned);
+        let san = cert.subject_alternative_name().ok().flatten();
+        let mut names: Vec<String> = san
+            .iter()
+            .flat_map(|ext| ext.value.general_names.iter())
+            .filter_map(|name| match name {
+                GeneralName::DNSName(dns) => Some((*dns).to_owned()),
+                GeneralName::IPAddress(bytes) => ip_text(bytes),
+                _ => None,
+            })
+            .collect();
+        let has_san = san.is_some();
+        if !has_san && let Some(cn) = &common_name {
+            names.push(format!("CN={cn}"));
+        }
+        CertDetails {
+            issuer: cert.issuer().to_string(),
+            not_after: cert.validity().not_after.to_string(),
+            names,
+            has_san,
+            common_name,
+        }
+    }
+
+    /// libpq's fallback: a certificate without SAN is matched on its common name.
+    fn common_name_matches(&self, server_name: &ServerName<'_>) -> bool {
+        let (false, Some(cn)) = (self.has_san, &self.common_name) else {
+            return false;
+        };
+        let host = server_name.to_str().to_ascii_lowercase();
+        let cn = cn.to_ascii_lowercase();
+        match cn.strip_prefix("*.") {
+            Some(suffix) => host
+                .split_once('.')
+                .is_some_and(|(label, rest)| !label.is_empty() && rest == suffix),
+            None => host == cn,
+        }
+    }
+}
+
+fn ip_text(bytes: &[u8]) -> Option<String> {
+    match bytes.len() {
+        4 => Some(std::net::Ipv4Addr::from(<[u8; 4]>::try_from(bytes).ok()?).to_string()),
+        16 => Some(std::net::Ipv6Addr::from(<[u8; 16]>::try_from(bytes).ok()?).to_string()),
+        _ => None,
+    }
+}
