@@ -79,6 +79,8 @@ async fn every_sslmode_behaves_as_psql_does_against_a_private_ca() {
     // (URL, connects, a phrase the exporter's error must hold)
     let cases = [
         (at(&host, pw, ""), true, ""),
+        (at(&host, pw, "?sslmode=disable"), true, ""),
+        (at(&host, pw, "?sslmode=allow"), true, ""),
         (at(&host, pw, "?sslmode=prefer"), true, ""),
         (at(&host, pw, "?sslmode=require"), true, ""),
         (
@@ -144,6 +146,22 @@ async fn every_sslmode_behaves_as_psql_does_against_a_private_ca() {
             false,
             "/nonexistent/ca.pem",
         ),
+        // A CA file that cannot be read is named.
+        (
+            at(
+                &host,
+                pw,
+                &format!("?sslmode=verify-full&sslrootcert={}", dir.display()),
+            ),
+            false,
+            "cannot read the root certificate file",
+        ),
+        // With the default sslmode, a wrong password is reported as such, not as a TLS error.
+        (
+            at(&host, "postgres:wrong-pass", ""),
+            false,
+            "password authentication failed",
+        ),
         // The server demands a client certificate from certuser, over TLS only.
         (
             at(
@@ -155,6 +173,12 @@ async fn every_sslmode_behaves_as_psql_does_against_a_private_ca() {
             "",
         ),
         (at(&host, "certuser", &format!("?{cert}")), true, ""),
+        // `allow` tries plain text first, then TLS when the server refuses it.
+        (
+            at(&host, "certuser", &format!("?sslmode=allow&{cert}")),
+            true,
+            "",
+        ),
         (
             at(
                 &host,
