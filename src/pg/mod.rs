@@ -7,6 +7,9 @@ mod pgpass;
 pub mod settings;
 mod tls;
 
+#[cfg(test)]
+mod tests;
+
 use std::time::Duration;
 
 use tokio_postgres::config::{ChannelBinding, SslNegotiation, TargetSessionAttrs};

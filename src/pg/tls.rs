@@ -41,19 +41,20 @@ pub fn configure(settings: &Settings) -> Result<Tls, TlsSetupError> {
     {
         return Err(no_root_file(settings.sslmode, None));
     }
-    let verifier: Arc<dyn ServerCertVerifier> = match &settings.root_cert {
-        None => Arc::new(AcceptAny {
-            algorithms: provider.signature_verification_algorithms,
-        }),
-        Some(root) => Arc::new(Verify {
+    let chain = match &settings.root_cert {
+        None => None,
+        Some(root) => Some(ChainCheck {
             roots: Arc::new(load_roots(root, settings.sslmode)?),
             check_host: settings.sslmode == SslMode::VerifyFull,
             mode: settings.sslmode,
             roots_described: root.describe(),
-            algorithms: provider.signature_verification_algorithms,
             failure: failure.clone(),
         }),
     };
+    let verifier = Arc::new(Verifier {
+        algorithms: provider.signature_verification_algorithms,
+        chain,
+    });
     let versions: &[&rustls::SupportedProtocolVersion] =
         match (settings.tls13_only, settings.tls12_max) {
             (true, _) => &[&rustls::version::TLS13],
@@ -197,59 +198,25 @@ fn check_key_permissions(_key: &std::path::Path) -> Result<(), TlsSetupError> {
     Ok(())
 }
 
-/// `prefer`, `allow`, `require`: any certificate, but a genuine handshake.
+/// Checks the server's certificate as the mode asks: `chain` is `None` for `prefer`, `allow`
+/// and `require` without a root (any certificate). The handshake's signature is always checked.
 #[derive(Debug)]
-struct AcceptAny {
+struct Verifier {
     algorithms: WebPkiSupportedAlgorithms,
-}
-
-impl ServerCertVerifier for AcceptAny {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, TlsError> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, TlsError> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, TlsError> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.algorithms.supported_schemes()
-    }
+    chain: Option<ChainCheck>,
 }
 
 /// `verify-ca` and `verify-full`.
 #[derive(Debug)]
-struct Verify {
+struct ChainCheck {
     roots: Arc<RootCertStore>,
     check_host: bool,
     mode: SslMode,
     roots_described: String,
-    algorithms: WebPkiSupportedAlgorithms,
     failure: Arc<Mutex<Option<String>>>,
 }
 
-impl Verify {
+impl ChainCheck {
     fn fail(&self, what: String, fix: &str, error: TlsError) -> TlsError {
         let sentence = format!(
             "the server's certificate did not verify (sslmode={}, {}): {what}. Fix: {fix}",
@@ -261,17 +228,15 @@ impl Verify {
         }
         error
     }
-}
 
-impl ServerCertVerifier for Verify {
-    fn verify_server_cert(
+    fn verify(
         &self,
         end_entity: &CertificateDer<'_>,
         intermediates: &[CertificateDer<'_>],
         server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
         now: UnixTime,
-    ) -> Result<ServerCertVerified, TlsError> {
+        algorithms: &WebPkiSupportedAlgorithms,
+    ) -> Result<(), TlsError> {
         let details = CertDetails::read(end_entity);
         let cert = ParsedCertificate::try_from(end_entity).map_err(|e| {
             self.fail(
@@ -285,7 +250,7 @@ impl ServerCertVerifier for Verify {
             &self.roots,
             intermediates,
             now,
-            self.algorithms.all,
+            algorithms.all,
         ) {
             let (what, fix) = match &e {
                 TlsError::InvalidCertificate(CertificateError::UnknownIssuer) => (
@@ -294,37 +259,60 @@ impl ServerCertVerifier for Verify {
                         details.issuer
                     ),
                     "give the CA that issued it with sslrootcert=/path/to/ca.pem, or encrypt \
-                     without verifying with sslmode=require"
-                        .to_owned(),
+                     without verifying with sslmode=require",
                 ),
                 TlsError::InvalidCertificate(
                     CertificateError::Expired | CertificateError::ExpiredContext { .. },
                 ) => (
                     format!("it expired ({})", details.not_after),
-                    "renew the server's certificate".to_owned(),
+                    "renew the server's certificate",
                 ),
                 other => (
                     format!("{other} (issuer `{}`)", details.issuer),
-                    "check the server's certificate and sslrootcert".to_owned(),
+                    "check the server's certificate and sslrootcert",
                 ),
             };
-            return Err(self.fail(what, &fix, e));
+            return Err(self.fail(what, fix, e));
         }
         if self.check_host
             && let Err(e) = verify_server_name(&cert, server_name)
             && !details.common_name_matches(server_name)
         {
-            let host = server_name.to_str();
             let names = if details.names.is_empty() {
                 "no names".to_owned()
             } else {
                 details.names.join(", ")
             };
             return Err(self.fail(
-                format!("it is for {names}, not for the host `{host}`"),
+                format!(
+                    "it is for {names}, not for the host `{}`",
+                    server_name.to_str()
+                ),
                 "connect with a host name the certificate lists, or check only the CA with sslmode=verify-ca",
                 e,
             ));
+        }
+        Ok(())
+    }
+}
+
+impl ServerCertVerifier for Verifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, TlsError> {
+        if let Some(chain) = &self.chain {
+            chain.verify(
+                end_entity,
+                intermediates,
+                server_name,
+                now,
+                &self.algorithms,
+            )?;
         }
         Ok(ServerCertVerified::assertion())
     }
