@@ -88,8 +88,9 @@ pub struct ExportArgs {
     pub reset_cursor: bool,
 
     /// Only export rows at least this old, on the database clock, so that transactions still
-    /// open when the run starts are not passed over.
-    #[arg(long, env = env::SETTLE_SECONDS, default_value_t = 60, value_name = "SECONDS")]
+    /// open when the run starts are not passed over (0 to 604800, a week).
+    #[arg(long, env = env::SETTLE_SECONDS, default_value_t = 60, value_name = "SECONDS",
+          value_parser = clap::value_parser!(u64).range(0..=604_800))]
     pub settle_seconds: u64,
 
     /// Rows per batch: the unit the sink acknowledges and the cursor advances by.
@@ -98,8 +99,10 @@ pub struct ExportArgs {
     pub batch_size: u64,
 
     /// Late-row audit: how far back each run compares what it delivered with the source and
-    /// delivers rows that committed after the cursor passed them (0 turns the audit off).
-    #[arg(long, env = env::AUDIT_WINDOW_SECONDS, default_value_t = 86_400, value_name = "SECONDS")]
+    /// delivers rows that committed after the cursor passed them (0 turns the audit off; at
+    /// most 2592000, 30 days).
+    #[arg(long, env = env::AUDIT_WINDOW_SECONDS, default_value_t = 86_400, value_name = "SECONDS",
+          value_parser = clap::value_parser!(u64).range(0..=2_592_000))]
     pub audit_window_seconds: u64,
 
     /// Late-row audit: the time bucket whose rows are fingerprinted together (and delivered
@@ -110,8 +113,9 @@ pub struct ExportArgs {
 
     /// PostgreSQL: stop each run before the start of the oldest transaction still open in the
     /// database (when the role may see it in pg_stat_activity), ignoring transactions open
-    /// longer than this (0 turns it off).
-    #[arg(long, env = env::HOLD_BACK_SECONDS, default_value_t = 3_600, value_name = "SECONDS")]
+    /// longer than this (0 turns it off; at most 604800, a week).
+    #[arg(long, env = env::HOLD_BACK_SECONDS, default_value_t = 3_600, value_name = "SECONDS",
+          value_parser = clap::value_parser!(u64).range(0..=604_800))]
     pub hold_back_seconds: u64,
 
     #[command(flatten)]

@@ -18,6 +18,18 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // TLS (PostgreSQL, webhook, S3) uses ring; install it once for every client in the process.
     let _ = rustls::crypto::ring::default_provider().install_default();
+    // A panic is a bug, never a success: the panic hook has printed where it happened, and the
+    // run ends with the runtime-failure code. The cursor only ever holds delivered rows.
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(cli))).unwrap_or_else(|_| {
+        eprintln!(
+            "error: guardrail-followups stopped on an internal error (the panic above). The cursor \
+             holds only what was delivered. Fix: rerun; report the message if it happens again"
+        );
+        ExitCode::from(guardrail_followups::error::exit::RUNTIME)
+    })
+}
+
+fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Export(args) => commands::export(args),
         Command::Check(args) => commands::check(args),

@@ -243,6 +243,13 @@ impl Timestamp {
         self.0
     }
 
+    /// Whether these microseconds since the epoch fall in years 1 to 9999, the instants that
+    /// print as RFC 3339.
+    pub fn is_printable(micros: i64) -> bool {
+        use chrono::Datelike;
+        DateTime::from_timestamp_micros(micros).is_some_and(|t| (1..=9999).contains(&t.year()))
+    }
+
     pub fn now() -> Timestamp {
         Timestamp(Utc::now().timestamp_micros())
     }

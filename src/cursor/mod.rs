@@ -119,8 +119,24 @@ impl AuditFile {
             }),
             None => None,
         };
+        if self.bucket_seconds == 0 || self.bucket_seconds > 86_400 {
+            return Err(format!(
+                "its audit bucketSeconds {} is not between 1 and 86400",
+                self.bucket_seconds
+            ));
+        }
+        let bucket_micros = i64::try_from(self.bucket_seconds * 1_000_000).unwrap_or(i64::MAX);
         let mut buckets = std::collections::BTreeMap::new();
         for (bucket, count, sum) in self.buckets {
+            // Each bucket starts at an instant the cursor can print (years 1 to 9999).
+            if !bucket
+                .checked_mul(bucket_micros)
+                .is_some_and(Timestamp::is_printable)
+            {
+                return Err(format!(
+                    "its audit bucket {bucket} is not a time between the years 1 and 9999"
+                ));
+            }
             let sum = sum
                 .parse::<u64>()
                 .map_err(|_| format!("its audit hash `{sum}` is not a number"))?;

@@ -89,6 +89,13 @@ impl Backoff {
         let millis = u64::try_from(ceiling.as_millis()).unwrap_or(u64::MAX);
         Duration::from_millis(rand::rng().random_range(millis / 2..=millis.max(1)))
     }
+
+    /// The wait before retry number `retry`: the backoff, or longer when the receiver's
+    /// `Retry-After` asks for more.
+    pub fn wait(&self, retry: u32, retry_after: Option<Duration>) -> Duration {
+        let backoff = self.delay(retry);
+        retry_after.map_or(backoff, |after| after.max(backoff))
+    }
 }
 
 #[cfg(test)]
@@ -131,6 +138,23 @@ mod tests {
             Verdict::Retry {
                 after: Some(Duration::from_secs(3))
             }
+        );
+    }
+
+    #[test]
+    fn retry_after_never_shortens_the_backoff() {
+        let backoff = Backoff {
+            base: Duration::from_millis(400),
+            cap: Duration::from_secs(30),
+        };
+        for retry in 0..5 {
+            let floor = Duration::from_millis(200 << retry);
+            assert!(backoff.wait(retry, Some(Duration::ZERO)) >= floor);
+            assert!(backoff.wait(retry, None) >= floor);
+        }
+        assert_eq!(
+            backoff.wait(0, Some(Duration::from_secs(120))),
+            Duration::from_secs(120)
         );
     }
 

@@ -140,3 +140,22 @@ async fn empty_environment_variables_count_as_unset() {
         guardrail_followups::demo::DEMO_ROWS
     );
 }
+
+#[tokio::test]
+async fn numeric_flags_out_of_their_range_are_refused_before_anything_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    for flag in [
+        "--audit-window-seconds",
+        "--settle-seconds",
+        "--hold-back-seconds",
+        "--db-read-timeout-seconds",
+    ] {
+        let out = Export::subcommand(dir.path(), &["export"])
+            .args(["--demo", flag, "10000000000000"])
+            .run()
+            .await;
+        assert_eq!(out.code, 2, "{flag}: {}", out.stderr);
+        assert!(out.stderr.contains(flag), "{flag}: {}", out.stderr);
+        assert!(out.stdout.is_empty(), "{flag}");
+    }
+}

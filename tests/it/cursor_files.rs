@@ -229,3 +229,44 @@ async fn a_reader_never_sees_a_partial_cursor_file() {
         "no temporary files left behind"
     );
 }
+
+#[tokio::test]
+async fn a_cursor_file_with_an_impossible_audit_bucket_is_refused_naming_the_field() {
+    let db = five_rows().await;
+    for (bucket, bucket_seconds) in [
+        ("9223372036854775807", 60),
+        ("-9223372036854775808", 60),
+        ("1", 0),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("state")).unwrap();
+        let poisoned = format!(
+            r#"{{"cursor": "2026-01-01T00:00:03.000000Z", "cursorId": "34499643-553a-4182-8a9d-508c35871667",
+                "rows": 3, "updatedAt": "2026-01-22T04:05:09.000000Z", "providerId": null, "totalRows": 3, "version": 2,
+                "audit": {{"since": null, "sinceId": null, "bucketSeconds": {bucket_seconds}, "buckets": [[{bucket}, 1, "5"]]}}}}"#
+        );
+        let path = dir.path().join("state/cursor.json");
+        std::fs::write(&path, &poisoned).unwrap();
+        let export = with_file_cursor(dir.path(), &db).run().await;
+        let show = Export::subcommand(dir.path(), &["cursor", "show"])
+            .args([
+                "--cursor-store",
+                "file",
+                "--cursor-store-path",
+                "state/cursor.json",
+            ])
+            .run()
+            .await;
+        for out in [&export, &show] {
+            assert_eq!(out.code, 2, "{bucket}: {}", out.stderr);
+            assert!(out.stderr.contains("state/cursor.json"), "{}", out.stderr);
+            assert!(out.stderr.contains("audit bucket"), "{}", out.stderr);
+        }
+        assert!(export.stdout.is_empty());
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            poisoned,
+            "left untouched"
+        );
+    }
+}

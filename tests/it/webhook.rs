@@ -93,6 +93,33 @@ async fn too_many_requests_waits_as_long_as_retry_after_says() {
 }
 
 #[tokio::test]
+async fn a_retry_after_in_the_past_still_waits_the_backoff() {
+    let db = three_batches().await;
+    let past = Fault::Status(
+        503,
+        vec![("Retry-After", "Wed, 21 Oct 2015 07:28:00 GMT".into())],
+        "busy".into(),
+    );
+    let zero = Fault::Status(503, vec![("Retry-After", "0".into())], "busy".into());
+    let server = FaultyServer::start(vec![past, zero]).await;
+    let dir = tempfile::tempdir().unwrap();
+    webhook_export(dir.path(), &db, &server)
+        .run()
+        .await
+        .assert_success();
+    assert_all_delivered_once(&db, &server).await;
+    let received = server.received();
+    // The backoff starts at 0.5 s with jitter down to half: retries wait at least 0.25 s, then 0.5 s.
+    for (i, floor) in [(1, 250), (2, 500)] {
+        let waited = received[i].at.duration_since(received[i - 1].at);
+        assert!(
+            waited >= Duration::from_millis(floor),
+            "retry {i} waited only {waited:?}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_response_slower_than_the_timeout_is_sent_again() {
     let db = three_batches().await;
     let server = FaultyServer::start(vec![

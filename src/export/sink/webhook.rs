@@ -90,7 +90,9 @@ impl WebhookSink {
             if attempt == self.config.max_attempts {
                 break;
             }
-            let wait = after.unwrap_or_else(|| self.config.backoff.delay(attempt - 1));
+            // A receiver's `Retry-After` may lengthen the wait, never shorten it below the
+            // backoff (a date in the past or `0` would otherwise fire every attempt at once).
+            let wait = self.config.backoff.wait(attempt - 1, after);
             tracing::warn!(
                 key,
                 attempt,

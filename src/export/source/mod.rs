@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 
 use crate::cursor::Position;
 use crate::error::ExportError;
@@ -102,8 +103,55 @@ pub enum Source {
     Sqlite(SqliteSource),
 }
 
-/// What a source streams: batches, then possibly one error that ended the stream.
-pub type BatchReceiver = mpsc::Receiver<Result<Batch, anyhow::Error>>;
+/// What a source streams: batches, then possibly one error that ended the stream. The reader
+/// task is joined when the channel closes, so a reader that panicked or died ends the run with
+/// an error instead of looking like the end of the rows.
+pub struct BatchReceiver {
+    rx: mpsc::Receiver<Result<Batch, anyhow::Error>>,
+    reader: Option<JoinHandle<()>>,
+    source: String,
+}
+
+impl BatchReceiver {
+    pub fn new(
+        rx: mpsc::Receiver<Result<Batch, anyhow::Error>>,
+        reader: JoinHandle<()>,
+        source: String,
+    ) -> BatchReceiver {
+        BatchReceiver {
+            rx,
+            reader: Some(reader),
+            source,
+        }
+    }
+
+    /// The next batch, an error, or `None` once the reader has finished cleanly.
+    pub async fn recv(&mut self) -> Option<Result<Batch, anyhow::Error>> {
+        if let Some(next) = self.rx.recv().await {
+            return Some(next);
+        }
+        let reader = self.reader.take()?;
+        match reader.await {
+            Ok(()) => None,
+            Err(e) => {
+                let why = match e.try_into_panic() {
+                    Ok(panic) => panic
+                        .downcast_ref::<&str>()
+                        .map(|s| (*s).to_owned())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "a panic".into()),
+                    Err(e) => e.to_string(),
+                };
+                Some(Err(anyhow::anyhow!(
+                    "reading {TABLE} from {} stopped unexpectedly ({why}); the rows delivered \
+                     before are in the cursor. Fix: rerun; if it happens again, report it with \
+                     the run's log",
+                    self.source
+                )))
+            }
+        }
+    }
+}
 
 impl Source {
     pub async fn connect(config: &SourceConfig) -> Result<Source, ExportError> {
@@ -127,11 +175,11 @@ impl Source {
     /// Starts reading; batches arrive on the returned channel.
     pub fn stream(&self, query: Query, batching: Batching) -> BatchReceiver {
         let (tx, rx) = mpsc::channel(CHANNEL_BATCHES);
-        match self {
+        let reader = match self {
             Source::Postgres(source) => source.stream(query, batching, tx),
             Source::Sqlite(source) => source.stream(query, batching, tx),
-        }
-        rx
+        };
+        BatchReceiver::new(rx, reader, self.describe())
     }
 
     /// Fingerprints of the rows the query selects, per bucket of `bucket_seconds`.
@@ -152,5 +200,36 @@ impl Source {
             Source::Postgres(source) => source.describe(),
             Source::Sqlite(source) => source.describe(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_reader_that_panics_ends_the_stream_with_an_error() {
+        let (tx, rx) = mpsc::channel(1);
+        let reader = tokio::spawn(async move {
+            let _keep = tx;
+            panic!("decoding exploded");
+        });
+        let mut batches = BatchReceiver::new(rx, reader, "db:5432/app".into());
+        let end = batches
+            .recv()
+            .await
+            .expect("an error, not the end of the rows");
+        let message = end.unwrap_err().to_string();
+        assert!(message.contains("decoding exploded"), "{message}");
+        assert!(message.contains("db:5432/app"), "{message}");
+        assert!(batches.recv().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_reader_that_finishes_ends_the_stream() {
+        let (tx, rx) = mpsc::channel(1);
+        let reader = tokio::spawn(async move { drop(tx) });
+        let mut batches = BatchReceiver::new(rx, reader, "db".into());
+        assert!(batches.recv().await.is_none());
     }
 }

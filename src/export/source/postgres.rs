@@ -84,13 +84,13 @@ impl PostgresSource {
         query: Query,
         batching: Batching,
         tx: mpsc::Sender<anyhow::Result<Batch>>,
-    ) {
+    ) -> tokio::task::JoinHandle<()> {
         let source = self.clone();
         tokio::spawn(async move {
             if let Err(e) = source.read_into(&query, batching, &tx).await {
                 let _ = tx.send(Err(e)).await;
             }
-        });
+        })
     }
 
     async fn read_into(

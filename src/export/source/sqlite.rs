@@ -62,13 +62,13 @@ impl SqliteSource {
         query: Query,
         batching: Batching,
         tx: mpsc::Sender<anyhow::Result<Batch>>,
-    ) {
+    ) -> tokio::task::JoinHandle<()> {
         let source = self.clone();
         tokio::task::spawn_blocking(move || {
             if let Err(e) = source.read_into(&query, batching, &tx) {
                 let _ = tx.blocking_send(Err(e));
             }
-        });
+        })
     }
 
     fn read_into(
