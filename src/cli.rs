@@ -467,6 +467,7 @@ impl ExportArgs {
             hold_back: (self.hold_back_seconds > 0)
                 .then(|| Duration::from_secs(self.hold_back_seconds)),
             progress: stderr_is_terminal && !self.output.quiet,
+            interrupt: crate::export::Interrupt::never(),
         })
     }
 }

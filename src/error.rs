@@ -12,6 +12,9 @@ pub mod exit {
     pub const CONFIG: u8 = 2;
     /// Another run holds the cursor's lock: nothing was done.
     pub const LOCKED: u8 = 3;
+    /// Stopped by SIGINT (Ctrl-C) or SIGTERM: what was acknowledged is in the cursor.
+    pub const SIGINT: u8 = 130;
+    pub const SIGTERM: u8 = 143;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +43,13 @@ pub enum ExportError {
     /// Another run holds the lock.
     #[error("{message}")]
     Locked { message: String },
+    /// SIGTERM or SIGINT stopped the run; what was acknowledged is in the cursor.
+    #[error("stopped by {}: {delivered}; the next run resumes after them", signal.name())]
+    Interrupted {
+        signal: crate::export::Signal,
+        /// What this run delivered, for the message.
+        delivered: String,
+    },
     /// Anything that went wrong while exporting.
     #[error(transparent)]
     Runtime {
@@ -61,6 +71,7 @@ impl ExportError {
             | ExportError::CorruptCursor { .. }
             | ExportError::CursorMismatch { .. } => exit::CONFIG,
             ExportError::Locked { .. } => exit::LOCKED,
+            ExportError::Interrupted { signal, .. } => signal.exit_code(),
             ExportError::Runtime { .. } => exit::RUNTIME,
         })
     }

@@ -72,13 +72,9 @@ where
 
 /// The one-line summary at the end of a run, with warnings for what normalisation repaired.
 pub fn summary(summary: &Summary) {
-    let cursor = match summary.cursor {
-        Some(position) => match position.id {
-            Some(id) => format!("{}/{id}", position.created_at),
-            None => position.created_at.to_string(),
-        },
-        None => "none".into(),
-    };
+    let cursor = summary
+        .cursor
+        .map_or_else(|| "none".into(), |position| position.to_string());
     let repairs = summary.repairs;
     if repairs.contexts_repaired + repairs.contexts_nulled > 0 {
         tracing::warn!(

@@ -25,7 +25,7 @@ pub fn export(args: ExportArgs) -> ExitCode {
         Err(error) => return fail(&error, &scrubber),
     };
     let demo_requested = args.source.demo;
-    let config = match args.into_config(std::io::stderr().is_terminal()) {
+    let mut config = match args.into_config(std::io::stderr().is_terminal()) {
         Ok(config) => config,
         Err(error) => return fail(&error, &scrubber),
     };
@@ -37,7 +37,19 @@ pub fn export(args: ExportArgs) -> ExitCode {
         if demo_requested {
             prepare_demo()?;
         }
-        let result = export::run_once(&config).await;
+        config.interrupt = export::Interrupt::listen();
+        // The run stops itself on a signal; should it be stuck elsewhere (connecting, the
+        // audit's query), it is abandoned a little after the grace period: the lock is a
+        // file lock or a lease that expires, and the cursor holds only acknowledged rows.
+        let result = tokio::select! {
+            result = export::run_once(&config) => result,
+            signal = config.interrupt.grace_over(export::GRACE + std::time::Duration::from_secs(5)) => {
+                Err(ExportError::Interrupted {
+                    signal,
+                    delivered: "the rows acknowledged before it are in the cursor".into(),
+                })
+            }
+        };
         let reported = report::after_run(&report, result.as_ref(), &scrubber).await;
         let summary = result?;
         logging::summary(&summary);

@@ -32,6 +32,16 @@ pub struct Position {
     pub id: Option<Uuid>,
 }
 
+/// `TS/UUID`, or `TS` alone: the form `--cursor` and `cursor set` take.
+impl std::fmt::Display for Position {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.id {
+            Some(id) => write!(f, "{}/{id}", self.created_at),
+            None => write!(f, "{}", self.created_at),
+        }
+    }
+}
+
 impl Position {
     /// Parses `TS` or `TS/UUID` (the form `cursor show` prints).
     pub fn parse(text: &str) -> Result<Position, String> {

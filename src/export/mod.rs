@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod batch;
+mod interrupt;
 mod progress;
 pub mod retry;
 pub mod sink;
@@ -16,6 +17,7 @@ use crate::error::{ExportError, describe_filter};
 use crate::row::Timestamp;
 use audit::{AuditConfig, AuditState, Fingerprint, bucket_of, bucket_start};
 use batch::{Batching, RepairCounts};
+pub use interrupt::{GRACE, Interrupt, Signal};
 use progress::Progress;
 use sink::{Ack, Sink, SinkConfig, SinkError};
 use source::{Query, Source, SourceConfig};
@@ -40,6 +42,8 @@ pub struct ExportConfig {
     pub hold_back: Option<Duration>,
     /// Show a progress bar (stderr is a terminal and not `--quiet`).
     pub progress: bool,
+    /// SIGTERM/SIGINT: stop after the batch in flight.
+    pub interrupt: Interrupt,
 }
 
 /// What one run did.
@@ -114,7 +118,26 @@ async fn run_locked(
     let mut repairs = RepairCounts::default();
     let mut output_closed = false;
     let mut batches = source.stream(query, batching);
-    while let Some(batch) = batches.recv().await {
+    let interrupted = |ledger: &Ledger<'_>, signal: Signal| {
+        let cursor = ledger
+            .state
+            .position
+            .map_or_else(|| "none".into(), |p| p.to_string());
+        ExportError::Interrupted {
+            signal,
+            delivered: format!(
+                "{} rows delivered by this run are in the cursor (now {cursor})",
+                ledger.run_rows
+            ),
+        }
+    };
+    loop {
+        let next = tokio::select! {
+            biased;
+            signal = config.interrupt.wait() => return Err(interrupted(&ledger, signal)),
+            next = batches.recv() => next,
+        };
+        let Some(batch) = next else { break };
         let batch = batch?;
         let effect = Effect::Advance {
             rows: batch.rows,
@@ -127,7 +150,14 @@ async fn run_locked(
                 .map(|(b, f)| (*b, *f))
                 .collect(),
         };
-        match sink.send(&batch).await {
+        // The batch in flight may finish within the grace period after a signal.
+        let sent = tokio::select! {
+            sent = sink.send(&batch) => sent,
+            signal = config.interrupt.grace_over(interrupt::GRACE) => {
+                return Err(interrupted(&ledger, signal));
+            }
+        };
+        match sent {
             Ok(ack) => ledger.acknowledged(effect, ack).await?,
             Err(SinkError::Closed) => {
                 output_closed = true;

@@ -337,3 +337,70 @@ async fn the_webhook_sink_needs_a_url_and_demo_rows_stay_on_this_machine() {
         out.stderr
     );
 }
+
+#[tokio::test]
+async fn sigterm_mid_export_lets_the_batch_in_flight_finish_and_the_next_run_resumes() {
+    let db = three_batches().await;
+    // The second batch takes 1.5 s to be acknowledged: the signal arrives while it is in flight.
+    let server = FaultyServer::start(vec![
+        Fault::status(200),
+        Fault::Slow(Duration::from_millis(1500)),
+    ])
+    .await;
+    let slack = FaultyServer::start(vec![]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let export =
+        webhook_export(dir.path(), &db, &server).env("GUARDRAIL_EXPORT_SLACK_WEBHOOK", &slack.url);
+    let child = export
+        .command()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id().unwrap();
+    while server.received().is_empty() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let killed = tokio::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .await
+        .unwrap();
+    assert!(killed.success());
+    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+        .await
+        .expect("the run stops within the grace period")
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(143), "{stderr}");
+    let acknowledged = server.acknowledged_ids().len() as u64;
+    assert!(acknowledged < 300, "the run stopped before the end");
+    assert!(
+        stderr.contains(&format!(
+            "stopped by SIGTERM: {acknowledged} rows delivered"
+        )),
+        "{stderr}"
+    );
+    assert_eq!(
+        cursor_rows(dir.path()),
+        Some(acknowledged),
+        "the cursor holds what was acknowledged"
+    );
+    let slack_text =
+        String::from_utf8_lossy(&slack.received().last().expect("a Slack message").body)
+            .into_owned();
+    assert!(slack_text.contains("SIGTERM"), "{slack_text}");
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+
+    webhook_export(dir.path(), &db, &server)
+        .run()
+        .await
+        .assert_success();
+    assert_all_delivered_once(&db, &server).await;
+}

@@ -1,0 +1,111 @@
+//! Stopping a run on SIGTERM (systemd's stop, a cancelled Actions step) or SIGINT (Ctrl-C):
+//! the run takes no new batch, lets the batch in flight finish for a bounded time, keeps the
+//! cursor at what was acknowledged, releases its lock, and ends with 143 or 130.
+
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+/// How long the batch in flight may take to be acknowledged after a signal.
+pub const GRACE: Duration = Duration::from_secs(20);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    Term,
+    Int,
+}
+
+impl Signal {
+    pub fn name(self) -> &'static str {
+        match self {
+            Signal::Term => "SIGTERM",
+            Signal::Int => "SIGINT",
+        }
+    }
+
+    /// The shell's convention, 128 + the signal's number.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Signal::Term => crate::error::exit::SIGTERM,
+            Signal::Int => crate::error::exit::SIGINT,
+        }
+    }
+}
+
+/// Whether a stop was asked for. Cloning shares it.
+#[derive(Debug, Clone)]
+pub struct Interrupt {
+    rx: watch::Receiver<Option<Signal>>,
+}
+
+impl Interrupt {
+    /// Never fires (tests, and before the runtime exists).
+    pub fn never() -> Interrupt {
+        let (tx, rx) = watch::channel(None);
+        // The sender lives for the process, so `changed` waits forever instead of failing.
+        std::mem::forget(tx);
+        Interrupt { rx }
+    }
+
+    /// Listens for SIGTERM and SIGINT from now on; call inside the runtime.
+    pub fn listen() -> Interrupt {
+        let (tx, rx) = watch::channel(None);
+        tokio::spawn(async move {
+            let signal = wait_for_signal().await;
+            tracing::warn!(
+                "{} received: stopping after the batch in flight (at most {} s)",
+                signal.name(),
+                GRACE.as_secs()
+            );
+            let _ = tx.send(Some(signal));
+            // Keep the channel open so that waiting clones stay pending, not failed.
+            std::future::pending::<()>().await;
+        });
+        Interrupt { rx }
+    }
+
+    pub fn received(&self) -> Option<Signal> {
+        *self.rx.borrow()
+    }
+
+    /// Resolves when a signal has arrived.
+    pub async fn wait(&self) -> Signal {
+        let mut rx = self.rx.clone();
+        loop {
+            if let Some(signal) = *rx.borrow_and_update() {
+                return signal;
+            }
+            if rx.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+
+    /// Resolves `grace` after a signal has arrived.
+    pub async fn grace_over(&self, grace: Duration) -> Signal {
+        let signal = self.wait().await;
+        tokio::time::sleep(grace).await;
+        signal
+    }
+}
+
+#[cfg(unix)]
+async fn wait_for_signal() -> Signal {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut term), Ok(mut int)) => tokio::select! {
+            _ = term.recv() => Signal::Term,
+            _ = int.recv() => Signal::Int,
+        },
+        _ => std::future::pending().await,
+    }
+}
+
+#[cfg(not(unix))]
+async fn wait_for_signal() -> Signal {
+    let _ = tokio::signal::ctrl_c().await;
+    Signal::Int
+}
