@@ -3,8 +3,9 @@
 //! The body is `{"followUps": [row, …]}`; every row must be exactly the exported row of
 //! [`crate::row::FollowUp`]: all nine keys and no others, the right types, `createdAt` as
 //! `2026-01-22T04:00:00.000000Z`, `followUpId` a lowercase hyphenated uuid, `providerId` and
-//! `action` not blank, `action` trimmed and lowercase, `platformContext` null or all four of its
-//! keys, each a trimmed non-empty string or null. A batch with any bad row is refused whole.
+//! `action` strings (blank ones too: the source's columns allow them), `action` trimmed and
+//! lowercase, `platformContext` null or all four of its keys, each a trimmed non-empty string or
+//! null. A batch with any bad row is refused whole.
 
 use chrono::NaiveDate;
 use serde::Deserialize;
@@ -144,12 +145,8 @@ fn check_row(row: &Value) -> Result<FollowUp, String> {
             follow_up.follow_up_id.hyphenated()
         ));
     }
-    if follow_up.provider_id.trim().is_empty() {
-        return Err("`providerId` is blank".into());
-    }
-    if follow_up.action.trim().is_empty() {
-        return Err("`action` is blank".into());
-    }
+    // `providerId` and `action` may be blank: the source's columns are NOT NULL but not
+    // non-blank, and a row the source can hold is never refused for its content.
     if follow_up.action != crate::row::normalize_action(&follow_up.action) {
         return Err(format!(
             "`action` `{}` is not trimmed and lowercase",
@@ -261,10 +258,11 @@ mod tests {
             ))
             .contains("lowercase hyphenated")
         );
-        assert_eq!(
-            reason(with("providerId", json!(" "))),
-            "`providerId` is blank"
-        );
+        // Blank values are rows the source can hold: accepted as they are.
+        for (key, value) in [("providerId", json!("  ")), ("action", json!(""))] {
+            let body = serde_json::to_vec(&json!({ "followUps": [with(key, value)] })).unwrap();
+            assert!(parse(&body).is_ok(), "{key} blank");
+        }
         assert!(reason(with("action", json!("Pause"))).contains("trimmed and lowercase"));
         assert_eq!(
             reason(with(

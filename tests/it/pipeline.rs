@@ -194,3 +194,35 @@ async fn a_gateway_killed_mid_request_loses_nothing() {
     assert!(summary.rows - summary.unique.len() <= kills * batch);
     assert_lake_equals_source(&summary, &source_rows(&db, dir.path()).await);
 }
+
+#[tokio::test]
+async fn rows_with_blank_provider_and_action_reach_the_lake() {
+    let db = TestDb::new().await;
+    db.client()
+        .await
+        .batch_execute(
+            "INSERT INTO provider_guardrail_followup (id, provider_id, action, created_at) VALUES
+               ('00000000-0000-4000-8000-000000000001', '  ', 'pause', '2026-01-20 00:00:01+00'),
+               ('00000000-0000-4000-8000-000000000002', 'provider-1', '   ', '2026-01-20 00:00:02+00'),
+               ('00000000-0000-4000-8000-000000000003', '', '', '2026-01-20 00:00:03+00')",
+        )
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let gateway =
+        GatewayProcess::start(lake.to_str().unwrap(), &["--secret", "pipeline-secret"]).await;
+    to_gateway(dir.path(), &db, &gateway, "10")
+        .run()
+        .await
+        .assert_success();
+    let summary = summarise(&local_lake(&lake));
+    assert_eq!(summary.rows, 3);
+    assert_lake_equals_source(&summary, &source_rows(&db, dir.path()).await);
+    let provider = |id: &str| summary.unique[id]["providerId"].clone();
+    assert_eq!(provider("00000000-0000-4000-8000-000000000001"), "  ");
+    assert_eq!(
+        summary.unique["00000000-0000-4000-8000-000000000002"]["action"],
+        ""
+    );
+}
