@@ -276,6 +276,12 @@ pub struct CursorStoreArgs {
     #[arg(long, env = env::CURSOR_S3_URI, value_name = "URI")]
     pub cursor_store_uri: Option<String>,
 
+    /// --cursor-store s3: how long the lease lasts without renewal. A live run renews it every
+    /// third of this; a crashed run's lease blocks others until it expires.
+    #[arg(long, env = env::CURSOR_LEASE_SECONDS, default_value_t = 900, value_name = "SECONDS",
+          value_parser = clap::value_parser!(u64).range(10..=3600))]
+    pub cursor_lease_seconds: u64,
+
     #[command(flatten)]
     pub s3: S3Args,
 }
@@ -404,6 +410,7 @@ impl CursorStoreArgs {
                 CursorStoreConfig::S3 {
                     uri,
                     options: self.s3.options(),
+                    lease: std::time::Duration::from_secs(self.cursor_lease_seconds),
                 }
             }
         })

@@ -68,6 +68,8 @@ pub const ADMIN_LOG_FORMAT: &str = "GUARDRAIL_ADMIN_LOG_FORMAT";
 pub const AUDIT_WINDOW_SECONDS: &str = "GUARDRAIL_EXPORT_AUDIT_WINDOW_SECONDS";
 pub const AUDIT_BUCKET_SECONDS: &str = "GUARDRAIL_EXPORT_AUDIT_BUCKET_SECONDS";
 pub const HOLD_BACK_SECONDS: &str = "GUARDRAIL_EXPORT_HOLD_BACK_SECONDS";
+/// How long the S3 cursor store's lease lasts without renewal.
+pub const CURSOR_LEASE_SECONDS: &str = "GUARDRAIL_EXPORT_CURSOR_LEASE_SECONDS";
 /// How long a read from PostgreSQL may make no progress.
 pub const DB_READ_TIMEOUT_SECONDS: &str = "GUARDRAIL_EXPORT_DB_READ_TIMEOUT_SECONDS";
 

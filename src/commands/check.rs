@@ -242,7 +242,7 @@ async fn probe_write(config: &CursorStoreConfig) -> anyhow::Result<()> {
             std::fs::remove_file(&probe)?;
             Ok(())
         }
-        CursorStoreConfig::S3 { uri, options } => {
+        CursorStoreConfig::S3 { uri, options, .. } => {
             use object_store::ObjectStoreExt;
             let store = crate::s3::open_bucket(&uri.bucket, options)?;
             let probe = object_store::path::Path::from(format!("{}.check", uri.key));

@@ -256,7 +256,12 @@ fn kind_of(value: &Value) -> &'static str {
 pub enum CursorStoreConfig {
     None,
     File(PathBuf),
-    S3 { uri: S3Uri, options: S3Options },
+    S3 {
+        uri: S3Uri,
+        options: S3Options,
+        /// How long the lease lasts without renewal.
+        lease: std::time::Duration,
+    },
 }
 
 /// Where the cursor lives between runs. Opening a store takes its lock; [`CursorStore::close`]
@@ -276,9 +281,11 @@ impl CursorStore {
         Ok(match config {
             CursorStoreConfig::None => CursorStore::None,
             CursorStoreConfig::File(path) => CursorStore::File(FileStore::open(path)?),
-            CursorStoreConfig::S3 { uri, options } => {
-                CursorStore::S3(Box::new(S3Store::open(uri, options).await?))
-            }
+            CursorStoreConfig::S3 {
+                uri,
+                options,
+                lease,
+            } => CursorStore::S3(Box::new(S3Store::open(uri, options, *lease).await?)),
         })
     }
 
@@ -317,7 +324,7 @@ impl CursorStore {
                     )));
                 }
             },
-            CursorStoreConfig::S3 { uri, options } => match s3::read(uri, options).await? {
+            CursorStoreConfig::S3 { uri, options, .. } => match s3::read(uri, options).await? {
                 Some(bytes) => (bytes.to_vec(), uri.to_string()),
                 None => return Ok(None),
             },
@@ -328,6 +335,15 @@ impl CursorStore {
             state,
             String::from_utf8_lossy(&bytes).trim().to_owned(),
         )))
+    }
+
+    /// Fails when the lock can no longer be trusted (an S3 lease that could not be renewed):
+    /// the run must not deliver anything more.
+    pub async fn healthy(&self) -> Result<(), ExportError> {
+        match self {
+            CursorStore::S3(store) => store.healthy().await,
+            _ => Ok(()),
+        }
     }
 
     /// Releases the lock.

@@ -1,11 +1,13 @@
 //! The S3 cursor store. Two runs must never advance one cursor, so a run first takes a lease:
 //! the object `<key>.lock`, created only if absent (`If-None-Match: *`). A lease names its owner
-//! and expires, so a crashed run blocks others for at most [`LEASE`]; it is renewed as the run
-//! saves. Every cursor write is also conditional on the version this run last saw
-//! (`If-Match`), so even a run whose lease was taken over cannot move the cursor again.
+//! and expires, so a crashed run blocks others only until then (`--cursor-lease-seconds`). A
+//! background task renews it every third of its length while the run lives, whatever the run is
+//! waiting for; a lease that could not be renewed stops the run before it delivers anything
+//! more. Every cursor write is also conditional on the version this run last saw (`If-Match`),
+//! so even a run whose lease was taken over cannot move the cursor again.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use object_store::path::Path as ObjectPath;
@@ -16,11 +18,6 @@ use super::{CursorState, parse, render};
 use crate::error::ExportError;
 use crate::row::Timestamp;
 use crate::s3::{S3Options, S3Uri, open_bucket};
-
-/// How long a lease lasts without renewal.
-pub const LEASE: Duration = Duration::from_secs(15 * 60);
-/// Renew the lease when it is older than this at a save.
-const RENEW_AFTER: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -41,17 +38,47 @@ pub struct S3Store {
     /// The cursor object's version this run last read or wrote; `None` when it does not exist.
     version: Option<UpdateVersion>,
     owner: String,
-    lease_version: UpdateVersion,
-    lease_renewed: Instant,
+    lease: Arc<tokio::sync::Mutex<LeaseState>>,
+    renewer: tokio::task::JoinHandle<()>,
+}
+
+/// The lease as this run holds it, shared with the renewing task.
+#[derive(Debug)]
+struct LeaseState {
+    version: UpdateVersion,
+    /// Why the lease can no longer be trusted, once renewal failed.
+    lost: Option<String>,
+}
+
+impl Drop for S3Store {
+    fn drop(&mut self) {
+        self.renewer.abort();
+    }
 }
 
 impl S3Store {
-    pub async fn open(uri: &S3Uri, options: &S3Options) -> Result<S3Store, ExportError> {
+    pub async fn open(
+        uri: &S3Uri,
+        options: &S3Options,
+        duration: Duration,
+    ) -> Result<S3Store, ExportError> {
         let store = open_bucket(&uri.bucket, options)?;
         let path = ObjectPath::from(uri.key.as_str());
         let lock = ObjectPath::from(format!("{}.lock", uri.key));
         let owner = uuid::Uuid::new_v4().to_string();
-        let lease_version = acquire(&*store, &lock, &owner, uri).await?;
+        let version = acquire(&*store, &lock, &owner, uri, duration).await?;
+        let lease = Arc::new(tokio::sync::Mutex::new(LeaseState {
+            version,
+            lost: None,
+        }));
+        let renewer = tokio::spawn(renew_while_alive(
+            store.clone(),
+            lock.clone(),
+            owner.clone(),
+            uri.clone(),
+            duration,
+            lease.clone(),
+        ));
         Ok(S3Store {
             store,
             uri: uri.clone(),
@@ -59,9 +86,17 @@ impl S3Store {
             lock,
             version: None,
             owner,
-            lease_version,
-            lease_renewed: Instant::now(),
+            lease,
+            renewer,
         })
+    }
+
+    /// Fails once the lease could not be renewed.
+    pub(super) async fn healthy(&self) -> Result<(), ExportError> {
+        match &self.lease.lock().await.lost {
+            Some(why) => Err(anyhow::anyhow!("{why}").into()),
+            None => Ok(()),
+        }
     }
 
     pub fn describe(&self) -> String {
@@ -101,9 +136,7 @@ impl S3Store {
         state: &CursorState,
         run_rows: u64,
     ) -> Result<(), ExportError> {
-        if self.lease_renewed.elapsed() >= RENEW_AFTER {
-            self.renew().await?;
-        }
+        self.healthy().await?;
         let mode = match self.version.clone() {
             Some(version) => PutMode::Update(version),
             None => PutMode::Create,
@@ -138,27 +171,9 @@ impl S3Store {
         }
     }
 
-    /// Extends the lease; fails if another run took it over.
-    async fn renew(&mut self) -> Result<(), ExportError> {
-        let body = lease_body(&self.owner);
-        let mode = PutMode::Update(self.lease_version.clone());
-        match self.store.put_opts(&self.lock, body, PutOptions::from(mode)).await {
-            Ok(put) => {
-                self.lease_version = UpdateVersion { e_tag: put.e_tag, version: put.version };
-                self.lease_renewed = Instant::now();
-                Ok(())
-            }
-            Err(object_store::Error::Precondition { .. }) => Err(anyhow::anyhow!(
-                "the lease {}.lock was taken over by another run; stopping so that nothing is delivered twice",
-                self.uri
-            )
-            .into()),
-            Err(e) => Err(anyhow::anyhow!("cannot renew the lease {}.lock: {e}", self.uri).into()),
-        }
-    }
-
     /// Deletes the lease if it is still this run's.
     pub(super) async fn release(self) {
+        self.renewer.abort();
         let ours = match self.store.get(&self.lock).await {
             Ok(result) => result
                 .bytes()
@@ -168,11 +183,60 @@ impl S3Store {
                 .is_some_and(|lease| lease.owner == self.owner),
             Err(_) => false,
         };
-        if ours && let Err(e) = self.store.delete(&self.lock).await {
+        if !ours {
+            tracing::warn!(
+                "the lease {}.lock is no longer this run's; left as it is",
+                self.uri
+            );
+        } else if let Err(e) = self.store.delete(&self.lock).await {
             tracing::warn!(
                 "could not release the lease {}.lock (it expires by itself): {e}",
                 self.uri
             );
+        }
+    }
+}
+
+/// Renews the lease every third of its length until the run ends; on failure, marks it lost
+/// and stops (the run then stops before its next delivery).
+async fn renew_while_alive(
+    store: Arc<dyn ObjectStore>,
+    lock: ObjectPath,
+    owner: String,
+    uri: S3Uri,
+    duration: Duration,
+    lease: Arc<tokio::sync::Mutex<LeaseState>>,
+) {
+    loop {
+        tokio::time::sleep(duration / 3).await;
+        let mut state = lease.lock().await;
+        let mode = PutMode::Update(state.version.clone());
+        let renewed = store
+            .put_opts(&lock, lease_body(&owner, duration), PutOptions::from(mode))
+            .await;
+        match renewed {
+            Ok(put) => {
+                state.version = UpdateVersion {
+                    e_tag: put.e_tag,
+                    version: put.version,
+                };
+                tracing::debug!("renewed the lease {uri}.lock");
+            }
+            Err(e) => {
+                let why = match e {
+                    object_store::Error::Precondition { .. } => format!(
+                        "the lease {uri}.lock was taken over by another run; stopping so that \
+                         nothing is delivered twice"
+                    ),
+                    e => format!(
+                        "cannot renew the lease {uri}.lock ({e}); stopping before another run \
+                         can take it over"
+                    ),
+                };
+                tracing::warn!("{why}");
+                state.lost = Some(why);
+                return;
+            }
         }
     }
 }
@@ -189,14 +253,17 @@ pub(super) async fn read(uri: &S3Uri, options: &S3Options) -> Result<Option<Byte
     }
 }
 
-fn lease_body(owner: &str) -> PutPayload {
+fn lease_body(owner: &str, duration: Duration) -> PutPayload {
     let now = Timestamp::now();
     let lease = Lease {
         owner: owner.to_owned(),
         host: hostname(),
         pid: std::process::id(),
         started_at: now.to_string(),
-        expires_at: Timestamp::from_micros(now.micros() + LEASE.as_micros() as i64).to_string(),
+        expires_at: Timestamp::from_micros(
+            now.micros() + i64::try_from(duration.as_micros()).unwrap_or(i64::MAX / 2),
+        )
+        .to_string(),
     };
     PutPayload::from(Bytes::from(
         serde_json::to_vec(&lease).expect("a lease serialises"),
@@ -210,9 +277,10 @@ async fn acquire(
     lock: &ObjectPath,
     owner: &str,
     uri: &S3Uri,
+    duration: Duration,
 ) -> Result<UpdateVersion, ExportError> {
     for _ in 0..3 {
-        match try_acquire(store, lock, owner, uri).await {
+        match try_acquire(store, lock, owner, uri, duration).await {
             Err(Attempt::Released) => continue,
             Err(Attempt::Failed(e)) => return Err(e),
             Ok(version) => return Ok(version),
@@ -241,9 +309,14 @@ async fn try_acquire(
     lock: &ObjectPath,
     owner: &str,
     uri: &S3Uri,
+    duration: Duration,
 ) -> Result<UpdateVersion, Attempt> {
     let created = store
-        .put_opts(lock, lease_body(owner), PutOptions::from(PutMode::Create))
+        .put_opts(
+            lock,
+            lease_body(owner, duration),
+            PutOptions::from(PutMode::Create),
+        )
         .await;
     let error = match created {
         Ok(put) => {
@@ -290,7 +363,7 @@ async fn try_acquire(
         && let Ok(put) = store
             .put_opts(
                 lock,
-                lease_body(owner),
+                lease_body(owner, duration),
                 PutOptions::from(PutMode::Update(version)),
             )
             .await
@@ -301,18 +374,36 @@ async fn try_acquire(
             version: put.version,
         });
     }
-    let holder = match lease {
+    let message = match lease {
+        Some(l) if l.host == hostname() && !process_alive(l.pid) => format!(
+            "the S3 cursor {uri} is held by a run on this host (pid {}, since {}) that is gone: \
+             it crashed or was killed. Its lease expires at {}; the first run after that takes \
+             over. To take over now, delete {uri}.lock (aws s3 rm {uri}.lock) once you are sure \
+             no export runs elsewhere on this cursor",
+            l.pid, l.started_at, l.expires_at
+        ),
         Some(l) => format!(
-            "run on {} (pid {}) since {}, lease until {}",
+            "another export holds the S3 cursor {uri} (run on {} (pid {}) since {}, lease until \
+             {}, renewed while it lives); wait for it to finish — runs on one cursor never \
+             overlap. If that run is gone (its host crashed), the first run after the lease \
+             expires takes over, or delete {uri}.lock to take over now",
             l.host, l.pid, l.started_at, l.expires_at
         ),
-        None => "another run".into(),
-    };
-    Err(Attempt::Failed(ExportError::Locked {
-        message: format!(
-            "another export holds the S3 cursor {uri} ({holder}); wait for it to finish — runs on one cursor never overlap"
+        None => format!(
+            "another export holds the S3 cursor {uri} (its lease {uri}.lock is unreadable); \
+             delete it if no export runs on this cursor"
         ),
-    }))
+    };
+    Err(Attempt::Failed(ExportError::Locked { message }))
+}
+
+/// Whether a process of this host still runs (Linux; elsewhere it is assumed alive).
+fn process_alive(pid: u32) -> bool {
+    if cfg!(target_os = "linux") {
+        std::path::Path::new(&format!("/proc/{pid}")).exists()
+    } else {
+        true
+    }
 }
 
 fn hostname() -> String {

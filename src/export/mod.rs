@@ -150,6 +150,8 @@ async fn run_locked(
                 .map(|(b, f)| (*b, *f))
                 .collect(),
         };
+        // A lock that can no longer be trusted (an S3 lease not renewed) delivers nothing more.
+        ledger.store.healthy().await?;
         // The batch in flight may finish within the grace period after a signal.
         let sent = tokio::select! {
             sent = sink.send(&batch) => sent,
@@ -332,6 +334,7 @@ async fn redeliver(
                 all
             },
         ));
+        ledger.store.healthy().await?;
         match sink.send(&batch).await {
             Ok(ack) => sent.push((batch.rows, ack)),
             Err(SinkError::Closed) => return Err(AuditError::Closed),

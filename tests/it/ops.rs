@@ -189,6 +189,93 @@ async fn an_expired_lease_left_by_a_crashed_run_is_taken_over() {
 }
 
 #[tokio::test]
+async fn a_lease_held_past_its_length_is_renewed_so_a_second_run_is_still_refused() {
+    let db = TestDb::new().await;
+    db.insert_generated(5000, 4, 1, "2026-01-22 04:00:00+00")
+        .await;
+    let bucket = TestBucket::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let export = || {
+        with_s3_cursor(Export::new(dir.path()).db(&db.url), &bucket)
+            .args(["--cursor-lease-seconds", "10"])
+    };
+    let lock = "state/guardrail_followups_cursor.json.lock";
+    let expires = |bytes: Vec<u8>| -> String {
+        serde_json::from_slice::<Value>(&bytes).unwrap()["expiresAt"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    // The first run blocks on a pipe nobody reads, holding the lease for longer than it lasts.
+    let mut first = export()
+        .command()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut taken = None;
+    for _ in 0..200 {
+        taken = bucket.get(lock).await;
+        if taken.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let first_expiry = expires(taken.expect("the first run took the lease"));
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    let renewed = expires(bucket.get(lock).await.expect("the lease is still there"));
+    assert!(
+        renewed > first_expiry,
+        "renewed: {renewed} after {first_expiry}"
+    );
+    let second = export().run().await;
+    assert_eq!(second.code, 3, "{}", second.stderr);
+    assert!(second.stdout.is_empty());
+
+    let mut stdout = first.stdout.take().unwrap();
+    let mut all = String::new();
+    tokio::io::AsyncReadExt::read_to_string(&mut stdout, &mut all)
+        .await
+        .unwrap();
+    assert!(first.wait().await.unwrap().success());
+    assert_eq!(ndjson_ids(&all), db.ordered_ids(None).await);
+    assert!(bucket.get(lock).await.is_none(), "released at the end");
+}
+
+#[tokio::test]
+async fn a_lease_of_a_dead_process_on_this_host_is_named_as_gone() {
+    let db = TestDb::new().await;
+    let bucket = TestBucket::new().await;
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap()
+        .trim()
+        .to_owned();
+    let lease = format!(
+        r#"{{"owner":"x","host":"{host}","pid":4000000,"startedAt":"2026-01-01T00:00:00.000000Z","expiresAt":"2999-01-01T00:15:00.000000Z"}}"#
+    );
+    object_store::ObjectStoreExt::put(
+        &bucket.store,
+        &object_store::path::Path::from("state/guardrail_followups_cursor.json.lock"),
+        bytes::Bytes::from(lease).into(),
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = with_s3_cursor(Export::new(dir.path()).db(&db.url), &bucket)
+        .run()
+        .await;
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    for phrase in [
+        "pid 4000000",
+        "that is gone",
+        "expires at 2999-01-01",
+        ".lock",
+    ] {
+        assert!(out.stderr.contains(phrase), "{phrase}: {}", out.stderr);
+    }
+}
+
+#[tokio::test]
 async fn the_status_json_matches_the_run_in_a_file_and_in_s3() {
     let db = TestDb::new().await;
     db.insert_generated(250, 2, 1, "2026-01-22 04:00:00+00")
