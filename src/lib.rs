@@ -23,6 +23,9 @@ pub mod s3;
 pub mod server;
 pub mod wire;
 
+#[cfg(test)]
+mod properties;
+
 /// The multi-threaded async runtime every subcommand runs on.
 pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     use anyhow::Context;

@@ -140,13 +140,16 @@ async fn a_created_at_not_in_the_exported_form_gets_422() {
 }
 
 #[tokio::test]
-async fn an_uppercase_follow_up_id_and_a_blank_provider_get_422() {
+async fn an_uppercase_follow_up_id_and_an_unnormalised_action_get_422() {
+    // (A blank providerId is a row the source can hold, and is accepted: tests/it/pipeline.rs.)
     let gateway = LocalGateway::new();
     let mut upper = row_json(0);
     upper["followUpId"] = json!(upper["followUpId"].as_str().unwrap().to_uppercase());
-    let mut blank = row_json(1);
-    blank["providerId"] = json!("");
-    let reply = post_values(vec![upper, blank]).send(gateway.router()).await;
+    let mut unnormalised = row_json(1);
+    unnormalised["action"] = json!(" Pause");
+    let reply = post_values(vec![upper, unnormalised])
+        .send(gateway.router())
+        .await;
     assert_refused(
         &gateway,
         &reply,
@@ -161,7 +164,10 @@ async fn an_uppercase_follow_up_id_and_a_blank_provider_get_422() {
             .contains("lowercase hyphenated"),
         "{reasons}"
     );
-    assert_eq!(reasons[1]["reason"], "`providerId` is blank");
+    assert_eq!(
+        reasons[1]["reason"],
+        "`action` ` Pause` is not trimmed and lowercase"
+    );
 }
 
 #[tokio::test]
