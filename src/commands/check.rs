@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use crate::cli::{CheckArgs, SinkKind};
-use crate::cursor::{CursorStore, CursorStoreConfig, write_atomically};
+use crate::cursor::{CursorStore, CursorStoreConfig, Readers, write_atomically};
 use crate::error::ExportError;
 use crate::export::sink::{WebhookConfig, WebhookSink};
 use crate::export::source::{Source, SourceConfig, TABLE};
@@ -238,7 +238,7 @@ async fn probe_write(config: &CursorStoreConfig) -> anyhow::Result<()> {
             let mut name = path.file_name().unwrap_or_default().to_os_string();
             name.push(".check");
             let probe = path.with_file_name(name);
-            write_atomically(&probe, b"check\n")?;
+            write_atomically(&probe, b"check\n", Readers::Owner)?;
             std::fs::remove_file(&probe)?;
             Ok(())
         }

@@ -84,8 +84,13 @@ impl FileStore {
 
     pub(super) fn save(&mut self, state: &CursorState, run_rows: u64) -> Result<(), ExportError> {
         let text = render(state, run_rows, Timestamp::now());
-        write_atomically(&self.path, text.as_bytes()).map_err(|e| ExportError::Runtime {
-            source: anyhow::anyhow!("cannot write the cursor file {}: {e}", self.path.display()),
+        write_atomically(&self.path, text.as_bytes(), Readers::Owner).map_err(|e| {
+            ExportError::Runtime {
+                source: anyhow::anyhow!(
+                    "cannot write the cursor file {}: {e}",
+                    self.path.display()
+                ),
+            }
         })
     }
 }
@@ -97,17 +102,29 @@ pub fn lock_path(path: &Path) -> PathBuf {
     path.with_file_name(name)
 }
 
+/// Who may read a file written by [`write_atomically`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Readers {
+    /// Its owner only (0600): the cursor, dead letters.
+    Owner,
+    /// As the umask allows (0644 by default): files meant for others, such as the status.
+    Umask,
+}
+
 /// Replaces `path` with `bytes` so that a reader (or a crash) sees the old file or the new one,
 /// never a mix: write a temporary file beside it, fsync, rename over, fsync the folder.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub fn write_atomically(path: &Path, bytes: &[u8], readers: Readers) -> std::io::Result<()> {
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
     };
-    let mut temp = tempfile::Builder::new()
-        .prefix(".guardrail-")
-        .suffix(".tmp")
-        .tempfile_in(dir)?;
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".guardrail-").suffix(".tmp");
+    #[cfg(unix)]
+    if readers == Readers::Umask {
+        builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+    }
+    let mut temp = builder.tempfile_in(dir)?;
     temp.write_all(bytes)?;
     temp.as_file().sync_all()?;
     temp.persist(path).map_err(|e| e.error)?;

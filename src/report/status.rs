@@ -74,7 +74,7 @@ impl Status {
                     std::fs::create_dir_all(dir)
                         .with_context(|| format!("creating {}", dir.display()))?;
                 }
-                crate::cursor::write_atomically(path, &body)
+                crate::cursor::write_atomically(path, &body, crate::cursor::Readers::Umask)
                     .with_context(|| format!("writing the status {}", path.display()))
             }
             StatusTarget::S3 { uri, options } => {

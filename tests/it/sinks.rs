@@ -67,6 +67,14 @@ async fn the_file_sink_writes_the_runs_rows_and_leaves_no_temporary_file() {
     db.insert_generated(2500, 3, 7, "2026-01-22 04:00:00+00")
         .await;
     let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("out")).unwrap();
+    // A file a killed run left behind is removed by the next run.
+    std::fs::write(
+        dir.path()
+            .join("out/.guardrail-guardrail.ndjson-Ab12Cd.ndjson.tmp"),
+        "x",
+    )
+    .unwrap();
     let export = || {
         Export::new(dir.path()).db(&db.url).args([
             "--sink",
@@ -99,4 +107,65 @@ async fn the_file_sink_writes_the_runs_rows_and_leaves_no_temporary_file() {
         .map(|e| e.unwrap().file_name())
         .collect();
     assert_eq!(names, ["guardrail.ndjson"]);
+}
+
+/// The process umask (Linux), which output files honour.
+fn umask() -> u32 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("Umask:")).unwrap();
+    u32::from_str_radix(line.split_whitespace().nth(1).unwrap(), 8).unwrap()
+}
+
+#[tokio::test]
+async fn output_files_honour_the_umask_and_a_missing_folder_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let db = TestDb::new().await;
+    db.insert_generated(5, 1, 1, "2026-01-22 04:00:00+00").await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = Export::new(dir.path())
+        .db(&db.url)
+        .args([
+            "--sink",
+            "file",
+            "--file-path",
+            "rows.ndjson",
+            "--cursor-store",
+            "file",
+        ])
+        .args(["--status-path", "status.json"])
+        .run()
+        .await;
+    out.assert_success();
+    let mode = |name: &str| {
+        std::fs::metadata(dir.path().join(name))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode("rows.ndjson"), 0o666 & !umask(), "the output file");
+    assert_eq!(mode("status.json"), 0o666 & !umask(), "the status file");
+    assert_eq!(
+        mode("guardrail_followups_cursor.json"),
+        0o600,
+        "the cursor stays private"
+    );
+
+    let missing = Export::new(dir.path())
+        .db(&db.url)
+        .args([
+            "--sink",
+            "file",
+            "--file-path",
+            "no/such/folder/rows.ndjson",
+        ])
+        .run()
+        .await;
+    assert_eq!(missing.code, 2, "{}", missing.stderr);
+    assert!(
+        missing.stderr.contains("no/such/folder"),
+        "{}",
+        missing.stderr
+    );
+    assert!(!dir.path().join("no").exists(), "nothing was created");
 }

@@ -7,6 +7,7 @@ use anyhow::Context;
 use tempfile::NamedTempFile;
 
 use super::{Ack, SinkError};
+use crate::error::ExportError;
 use crate::export::batch::Batch;
 
 /// NDJSON on stdout. Each batch is written whole and flushed before it counts as delivered.
@@ -52,23 +53,33 @@ pub struct FileSink {
 }
 
 impl FileSink {
-    pub fn create(path: &Path) -> anyhow::Result<FileSink> {
+    /// Opens a temporary file beside `path`, after removing those that killed runs left there
+    /// (the cursor's lock keeps runs apart, so none of them is still being written).
+    pub fn create(path: &Path) -> Result<FileSink, ExportError> {
         let dir = match path.parent() {
             Some(dir) if !dir.as_os_str().is_empty() => dir,
             _ => Path::new("."),
         };
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("creating the folder of --file-path {}", path.display()))?;
-        let temp = tempfile::Builder::new()
-            .prefix(".guardrail-")
-            .suffix(".ndjson.tmp")
-            .tempfile_in(dir)
-            .with_context(|| {
-                format!(
-                    "creating a temporary file in {} for --file-path",
-                    dir.display()
-                )
-            })?;
+        if !dir.is_dir() {
+            return Err(ExportError::config(format!(
+                "the folder {} of --file-path does not exist. Fix: create it, or give a path in \
+                 an existing folder",
+                dir.display()
+            )));
+        }
+        let prefix = temp_prefix(path);
+        remove_stale_temps(dir, &prefix);
+        let mut builder = tempfile::Builder::new();
+        builder.prefix(&prefix).suffix(".ndjson.tmp");
+        // Readable as the umask allows (0644 by default), like any file the user writes.
+        #[cfg(unix)]
+        builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+        let temp = builder.tempfile_in(dir).map_err(|e| {
+            anyhow::anyhow!(
+                "creating a temporary file in {} for --file-path: {e}",
+                dir.display()
+            )
+        })?;
         Ok(FileSink {
             path: path.to_owned(),
             temp,
@@ -101,5 +112,38 @@ impl FileSink {
         crate::cursor::sync_dir(dir)
             .with_context(|| format!("syncing the folder {}", dir.display()))?;
         Ok(())
+    }
+}
+
+/// `.guardrail-<file name>-`: the temporary files of one output file.
+fn temp_prefix(path: &Path) -> String {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    format!(".guardrail-{name}-")
+}
+
+/// Removes the temporary files earlier runs of this output left when they were killed.
+fn remove_stale_temps(dir: &Path, prefix: &str) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        // Also the unnamed `.guardrail-XXXXXX.ndjson.tmp` of earlier versions.
+        let unnamed = name
+            .strip_prefix(".guardrail-")
+            .and_then(|rest| rest.strip_suffix(".ndjson.tmp"))
+            .is_some_and(|middle| {
+                middle.len() == 6 && middle.chars().all(|c| c.is_ascii_alphanumeric())
+            });
+        if (name.starts_with(prefix) && name.ends_with(".ndjson.tmp")) || unnamed {
+            match std::fs::remove_file(entry.path()) {
+                Ok(()) => tracing::info!(
+                    "removed {} left by an interrupted run",
+                    entry.path().display()
+                ),
+                Err(e) => tracing::warn!("cannot remove {}: {e}", entry.path().display()),
+            }
+        }
     }
 }
