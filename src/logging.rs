@@ -1,25 +1,29 @@
 //! Logging to stderr, as text or JSON lines, and the run's summary line.
 
 use std::fmt;
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write as _};
+use std::sync::Arc;
 
 use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::cli::LogFormat;
 use crate::export::Summary;
+use crate::redact::Scrubber;
 
 /// Sets up the global subscriber. `RUST_LOG` refines the level (default `info`, or `warn`
-/// with `--quiet`).
-pub fn init(format: LogFormat, quiet: bool) {
+/// with `--quiet`). Every line goes through `scrubber` on its way to stderr, so no configured
+/// secret (and no `Bearer` token a server echoes) reaches a log, whatever logged it.
+pub fn init(format: LogFormat, quiet: bool, scrubber: Scrubber) {
     let default = if quiet { "warn" } else { "info" };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(ScrubbedStderr(Arc::new(scrubber)));
     match format {
         LogFormat::Json => builder
             .json()
@@ -40,6 +44,43 @@ pub fn init(format: LogFormat, quiet: bool) {
                 },
             ))
             .init(),
+    }
+}
+
+/// Makes one buffer per log line; the line is scrubbed and written when the buffer is dropped.
+struct ScrubbedStderr(Arc<Scrubber>);
+
+impl<'a> MakeWriter<'a> for ScrubbedStderr {
+    type Writer = ScrubbedLine;
+
+    fn make_writer(&'a self) -> ScrubbedLine {
+        ScrubbedLine {
+            line: Vec::new(),
+            scrubber: self.0.clone(),
+        }
+    }
+}
+
+struct ScrubbedLine {
+    line: Vec<u8>,
+    scrubber: Arc<Scrubber>,
+}
+
+impl std::io::Write for ScrubbedLine {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.line.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for ScrubbedLine {
+    fn drop(&mut self) {
+        let text = String::from_utf8_lossy(&self.line);
+        let _ = std::io::stderr().write_all(self.scrubber.scrub(&text).as_bytes());
     }
 }
 

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use guardrail_followups::cli::{Cli, Command};
+use guardrail_followups::redact::Scrubber;
 use guardrail_followups::{admin, commands, env_vars, gateway, logging, server};
 
 fn main() -> ExitCode {
@@ -35,12 +36,22 @@ fn run(cli: Cli) -> ExitCode {
         Command::Check(args) => commands::check(args),
         Command::Cursor(command) => commands::cursor(command),
         Command::Gateway(args) => {
-            logging::init(args.log_format, false);
+            logging::init(args.log_format, false, secrets([&args.secret, &args.token]));
             server::exit_code(gateway::run(args))
         }
         Command::Admin(args) => {
-            logging::init(args.log_format, false);
+            let scrubber = secrets([&args.trigger_token, &args.password, &args.session_key]);
+            logging::init(args.log_format, false, scrubber);
             server::exit_code(admin::run(args))
         }
     }
+}
+
+/// A scrubber for a server's configured secrets.
+fn secrets<const N: usize>(values: [&Option<secrecy::SecretString>; N]) -> Scrubber {
+    let mut scrubber = Scrubber::default();
+    for value in values.into_iter().flatten() {
+        scrubber.add(secrecy::ExposeSecret::expose_secret(value));
+    }
+    scrubber
 }

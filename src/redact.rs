@@ -14,14 +14,34 @@ const SECRET_PARAMS: [&str; 8] = [
     "auth",
 ];
 
-/// The URL with its password and any secret-looking query values replaced by `***`.
-/// Text that does not parse as a URL is replaced whole, since it may be a secret itself.
+/// A path segment that looks like a credential rather than a name: at least 16 characters of
+/// `[A-Za-z0-9_-]` with both letters and digits (Slack's webhook secrets, API keys).
+fn is_token_like(segment: &str) -> bool {
+    segment.len() >= 16
+        && segment
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        && segment.chars().any(|c| c.is_ascii_digit())
+        && segment.chars().any(|c| c.is_ascii_alphabetic())
+}
+
+/// The URL as `scheme://host:port/path` with its password, secret-looking query values and
+/// token-like path segments replaced by `***`. Text that does not parse as a URL is replaced
+/// whole, since it may be a secret itself.
 pub fn url(text: &str) -> String {
     let Ok(mut parsed) = url::Url::parse(text) else {
         return "***".into();
     };
     if parsed.password().is_some() {
         let _ = parsed.set_password(Some("***"));
+    }
+    if parsed.path().split('/').any(is_token_like) {
+        let path: Vec<&str> = parsed
+            .path()
+            .split('/')
+            .map(|s| if is_token_like(s) { "***" } else { s })
+            .collect();
+        parsed.set_path(&path.join("/"));
     }
     let pairs: Vec<(String, String)> = parsed
         .query_pairs()
@@ -58,9 +78,10 @@ impl Scrubber {
         }
     }
 
-    /// Adds a URL whole, and its password and secret-looking query values.
+    /// Adds a URL's secrets: its password, secret-looking query values and token-like path
+    /// segments (a Slack-style `/services/T…/B…/<secret>`). The rest of the URL (scheme, host,
+    /// port, an ordinary path such as `/v1/followups`) stays readable in messages.
     pub fn add_url(&mut self, text: &str) {
-        self.add(text);
         if let Ok(parsed) = url::Url::parse(text) {
             if let Some(password) = parsed.password() {
                 self.add(password);
@@ -76,9 +97,20 @@ impl Scrubber {
                     self.add(&value);
                 }
             }
-            // A Slack-style webhook carries its secret in the path.
-            if parsed.path().len() > 1 && parsed.query().is_none() && parsed.password().is_none() {
-                self.add(parsed.path().trim_start_matches('/'));
+            for segment in parsed.path().split('/').filter(|s| is_token_like(s)) {
+                self.add(segment);
+            }
+        }
+    }
+
+    /// Adds a URL that is a credential as a whole (the Slack incoming webhook): the URL itself
+    /// and every long path segment, besides what [`Scrubber::add_url`] adds.
+    pub fn add_secret_url(&mut self, text: &str) {
+        self.add(text);
+        self.add_url(text);
+        if let Ok(parsed) = url::Url::parse(text) {
+            for segment in parsed.path().split('/').filter(|s| s.len() >= 12) {
+                self.add(segment);
             }
         }
     }
@@ -87,10 +119,31 @@ impl Scrubber {
         // Longest first, so a URL is replaced before the password inside it.
         let mut secrets: Vec<&String> = self.secrets.iter().collect();
         secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
-        secrets.iter().fold(text.to_owned(), |text, secret| {
+        let text = secrets.iter().fold(text.to_owned(), |text, secret| {
             text.replace(secret.as_str(), "***")
-        })
+        });
+        scrub_bearer(&text)
     }
+}
+
+/// `Bearer <token>` as a server may echo an `Authorization` header back: the token is hidden,
+/// whether or not it is one of ours.
+fn scrub_bearer(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("Bearer ").or_else(|| rest.find("bearer ")) {
+        let (before, after) = rest.split_at(at + "Bearer ".len());
+        out.push_str(before);
+        let token_len = after
+            .find(|c: char| !(c.is_ascii_alphanumeric() || "-._~+/=".contains(c)))
+            .unwrap_or(after.len());
+        if token_len > 0 {
+            out.push_str("***");
+        }
+        rest = &after[token_len..];
+    }
+    out.push_str(rest);
+    out
 }
 
 fn percent_decode(text: &str) -> Result<String, std::str::Utf8Error> {
@@ -120,6 +173,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn echoed_bearer_tokens_are_hidden() {
+        let scrubber = Scrubber::default();
+        assert_eq!(
+            scrubber
+                .scrub("503: bad header Authorization: Bearer abc.DEF-123= (try again); bearer x"),
+            "503: bad header Authorization: Bearer *** (try again); bearer ***"
+        );
+        assert_eq!(scrubber.scrub("Bearer "), "Bearer ");
+    }
+
+    #[test]
     fn passwords_and_tokens_are_hidden() {
         assert_eq!(
             url("postgres://app:s3cret@db:5432/app"),
@@ -137,12 +201,34 @@ mod tests {
     fn the_scrubber_removes_every_registered_secret() {
         let mut scrubber = Scrubber::default();
         scrubber.add_url("postgres://app:p%40ss-word@db/app");
-        scrubber.add_url("https://hooks.slack.com/services/T000/B000/XXXXSECRET");
+        scrubber.add_secret_url("https://hooks.slack.com/services/T000/B000/XXXXSECRET");
         scrubber.add("whsec-123456");
         let text = "auth failed for p@ss-word; posted to https://hooks.slack.com/services/T000/B000/XXXXSECRET with whsec-123456";
         let clean = scrubber.scrub(text);
         for secret in ["p@ss-word", "XXXXSECRET", "whsec-123456"] {
             assert!(!clean.contains(secret), "{clean}");
         }
+    }
+
+    #[test]
+    fn a_plain_webhook_url_stays_readable_and_a_token_in_its_path_does_not() {
+        let mut scrubber = Scrubber::default();
+        scrubber.add_url("http://127.0.0.1:8080/v1/followups");
+        scrubber.add_url("https://in.example.com/hooks/4f9a8b7c6d5e4f3a2b1c/followups");
+        let text = "the webhook http://127.0.0.1:8080/v1/followups and \
+                    https://in.example.com/hooks/4f9a8b7c6d5e4f3a2b1c/followups failed";
+        let clean = scrubber.scrub(text);
+        assert!(
+            clean.contains("http://127.0.0.1:8080/v1/followups"),
+            "{clean}"
+        );
+        assert!(
+            clean.contains("https://in.example.com/hooks/***/followups"),
+            "{clean}"
+        );
+        assert_eq!(
+            url("https://in.example.com/hooks/4f9a8b7c6d5e4f3a2b1c/followups"),
+            "https://in.example.com/hooks/***/followups"
+        );
     }
 }

@@ -46,7 +46,6 @@ impl Report {
 }
 
 pub fn check(args: CheckArgs) -> ExitCode {
-    logging::init(args.output.log_format, true);
     let scrubber = super::scrubber(
         [&args.source.database_url, &args.sink.webhook_url],
         [
@@ -55,6 +54,7 @@ pub fn check(args: CheckArgs) -> ExitCode {
             &args.cursor_store.s3.s3_secret_access_key,
         ],
     );
+    logging::init(args.output.log_format, true, scrubber.clone());
     let runtime = match super::runtime() {
         Ok(runtime) => runtime,
         Err(error) => return super::fail(&error, &scrubber),

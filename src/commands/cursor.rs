@@ -17,11 +17,11 @@ pub fn cursor(command: CursorCommand) -> ExitCode {
         | CursorCommand::Reset(args)
         | CursorCommand::Set { args, .. } => args,
     };
-    logging::init(args.output.log_format, args.output.quiet);
     let scrubber = super::scrubber(
         [&args.source.database_url],
         [&args.cursor_store.s3.s3_secret_access_key],
     );
+    logging::init(args.output.log_format, args.output.quiet, scrubber.clone());
     let result = super::runtime().and_then(|runtime| {
         runtime.block_on(async {
             match &command {

@@ -18,8 +18,8 @@ pub use cursor::cursor;
 
 /// `guardrail-followups export`.
 pub fn export(args: ExportArgs) -> ExitCode {
-    logging::init(args.output.log_format, args.output.quiet);
     let scrubber = scrubber_for(&args);
+    logging::init(args.output.log_format, args.output.quiet, scrubber.clone());
     let report = match report_config(&args) {
         Ok(report) => report,
         Err(error) => return fail(&error, &scrubber),
@@ -85,18 +85,19 @@ fn report_config(args: &ExportArgs) -> Result<ReportConfig, ExportError> {
 
 /// Every secret the run was given, so that none is ever printed or sent to Slack.
 fn scrubber_for(args: &ExportArgs) -> Scrubber {
-    scrubber(
-        [
-            &args.source.database_url,
-            &args.sink.webhook_url,
-            &args.report.slack_webhook,
-        ],
+    let mut scrubber = scrubber(
+        [&args.source.database_url, &args.sink.webhook_url],
         [
             &args.sink.webhook_secret,
             &args.sink.webhook_token,
             &args.cursor_store.s3.s3_secret_access_key,
         ],
-    )
+    );
+    // The Slack incoming webhook's URL is a credential as a whole.
+    if let Some(slack) = &args.report.slack_webhook {
+        scrubber.add_secret_url(slack);
+    }
+    scrubber
 }
 
 /// A scrubber for these URLs and secret values, plus the standard AWS secret.
@@ -107,7 +108,7 @@ fn scrubber<'a, const U: usize, const S: usize>(
     let mut scrubber = Scrubber::default();
     for url in urls.into_iter().flatten() {
         scrubber.add_url(url);
-        // A libpq key=value string, and PGPASSWORD.
+        // The password of a postgres:// URL or of a libpq key=value string, and PGPASSWORD.
         for secret in crate::pg::secrets(url) {
             scrubber.add(&secret);
         }

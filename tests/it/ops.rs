@@ -706,3 +706,59 @@ async fn cursor_set_show_and_reset_say_what_changed() {
         out.stdout
     );
 }
+
+#[tokio::test]
+async fn echoed_bearer_tokens_and_url_path_secrets_never_show_while_plain_urls_stay_readable() {
+    let db = TestDb::new().await;
+    db.insert_generated(5, 1, 1, "2026-01-22 04:00:00+00").await;
+    let echo = || {
+        Fault::Status(
+            503,
+            vec![],
+            "upstream said: Authorization: Bearer someone-elses-token-5566 is invalid".into(),
+        )
+    };
+    for format in ["text", "json"] {
+        let webhook = FaultyServer::start(vec![echo(), echo()]).await;
+        // A receiver whose URL carries its secret in the path, Slack-style.
+        let url = webhook
+            .url
+            .replace("/v1/followups", "/hooks/Zx81Kq02Lm93Np04Rs");
+        let dir = tempfile::tempdir().unwrap();
+        let out = Export::new(dir.path())
+            .db(&db.url)
+            .args([
+                "--log-format",
+                format,
+                "--sink",
+                "webhook",
+                "--webhook-url",
+                &url,
+            ])
+            .run()
+            .await;
+        out.assert_success();
+        assert!(
+            out.stderr.contains("503"),
+            "the retries were logged: {}",
+            out.stderr
+        );
+        for secret in ["someone-elses-token-5566", "Zx81Kq02Lm93Np04Rs"] {
+            assert!(
+                !out.stderr.contains(secret),
+                "{secret} ({format}): {}",
+                out.stderr
+            );
+        }
+    }
+    // A plain gateway URL stays readable in the final error, so operators know which failed.
+    let refusing = FaultyServer::start(vec![Fault::status(422)]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = Export::new(dir.path())
+        .db(&db.url)
+        .args(["--sink", "webhook", "--webhook-url", &refusing.url])
+        .run()
+        .await;
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(out.stderr.contains(&refusing.url), "{}", out.stderr);
+}
