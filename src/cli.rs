@@ -168,6 +168,16 @@ pub enum CursorCommand {
     },
     /// Forget the position: the next export starts from the beginning of the table.
     Reset(CursorArgs),
+    /// Remove the S3 cursor's lease left by a run that is gone (crashed, killed, its host
+    /// down), so the next export need not wait for it to expire. A lease of a process still
+    /// running on this host is never removed; one of another host only with --force.
+    Unlock {
+        /// Remove a lease held by another host that has not expired (you know it is down).
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        args: CursorArgs,
+    },
 }
 
 #[derive(Debug, Args)]

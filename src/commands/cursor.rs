@@ -1,4 +1,5 @@
-//! `guardrail-followups cursor show|set|reset`: inspect or move the cursor, saying what changed.
+//! `guardrail-followups cursor show|set|reset|unlock`: inspect or move the cursor, saying what
+//! changed, or remove a lease left by a run that is gone.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -15,7 +16,8 @@ pub fn cursor(command: CursorCommand) -> ExitCode {
     let args = match &command {
         CursorCommand::Show(args)
         | CursorCommand::Reset(args)
-        | CursorCommand::Set { args, .. } => args,
+        | CursorCommand::Set { args, .. }
+        | CursorCommand::Unlock { args, .. } => args,
     };
     let scrubber = super::scrubber(
         [&args.source.database_url],
@@ -31,6 +33,11 @@ pub fn cursor(command: CursorCommand) -> ExitCode {
                     replace(args, Some(position)).await
                 }
                 CursorCommand::Reset(args) => replace(args, None).await,
+                CursorCommand::Unlock { force, args } => {
+                    let done = crate::cursor::unlock(&store_config(args)?, *force).await?;
+                    println!("{done}");
+                    Ok(())
+                }
             }
         })
     });

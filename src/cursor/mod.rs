@@ -264,6 +264,19 @@ pub enum CursorStoreConfig {
     },
 }
 
+/// Removes a lock left by a run that is gone; says what was done.
+pub async fn unlock(config: &CursorStoreConfig, force: bool) -> Result<String, ExportError> {
+    match config {
+        CursorStoreConfig::None => Ok("no cursor store: nothing to unlock".into()),
+        CursorStoreConfig::File(path) => Ok(format!(
+            "{} is locked by the running process only, and the kernel releases the lock when \
+             that process ends (even on a crash): nothing to unlock",
+            path.display()
+        )),
+        CursorStoreConfig::S3 { uri, options, .. } => s3::unlock(uri, options, force).await,
+    }
+}
+
 /// Where the cursor lives between runs. Opening a store takes its lock; [`CursorStore::close`]
 /// releases it (a file lock is also released when the process ends; an S3 lease expires).
 #[derive(Debug)]

@@ -241,6 +241,69 @@ async fn renew_while_alive(
     }
 }
 
+/// `cursor unlock`: removes the lease when its holder is gone (expired, or a dead process on
+/// this host), or with `force` when it is another host's; never a live process's on this host.
+pub(super) async fn unlock(
+    uri: &S3Uri,
+    options: &S3Options,
+    force: bool,
+) -> Result<String, ExportError> {
+    let store = open_bucket(&uri.bucket, options)?;
+    let lock = ObjectPath::from(format!("{}.lock", uri.key));
+    let read = async { store.get(&lock).await?.bytes().await };
+    let bytes = match read.await {
+        Ok(bytes) => bytes,
+        Err(object_store::Error::NotFound { .. }) => {
+            return Ok(format!("{uri} has no lease: nothing to unlock"));
+        }
+        Err(e) => return Err(anyhow::anyhow!("cannot read the lease {uri}.lock: {e}").into()),
+    };
+    let lease = serde_json::from_slice::<Lease>(&bytes).ok();
+    let verdict = match &lease {
+        None if force => Ok("an unreadable lease".to_owned()),
+        None => {
+            Err("its content is unreadable; rerun with --force if no export runs on it".to_owned())
+        }
+        Some(l) => {
+            let expired = Timestamp::parse(&l.expires_at).is_ok_and(|t| t < Timestamp::now());
+            let here = l.host == hostname();
+            let who = format!(
+                "the lease of the run on {} (pid {}) since {}",
+                l.host, l.pid, l.started_at
+            );
+            if here && process_alive(l.pid) && !expired {
+                Err(format!(
+                    "it belongs to pid {} on this host, which is still running: stop that export \
+                     first (or let it finish)",
+                    l.pid
+                ))
+            } else if expired || here || force {
+                Ok(who)
+            } else {
+                Err(format!(
+                    "it belongs to a run on {} (pid {}) until {}, which may still be running. If \
+                     that host is down, rerun with --force",
+                    l.host, l.pid, l.expires_at
+                ))
+            }
+        }
+    };
+    match verdict {
+        Ok(who) => {
+            store
+                .delete(&lock)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot delete the lease {uri}.lock: {e}"))?;
+            Ok(format!(
+                "removed {who} from {uri}.lock; the next export takes the cursor"
+            ))
+        }
+        Err(why) => Err(ExportError::Locked {
+            message: format!("the lease {uri}.lock was left in place: {why}"),
+        }),
+    }
+}
+
 /// The cursor object's bytes, without taking the lease; `None` when it does not exist.
 pub(super) async fn read(uri: &S3Uri, options: &S3Options) -> Result<Option<Bytes>, ExportError> {
     let store = open_bucket(&uri.bucket, options)?;
@@ -378,20 +441,20 @@ async fn try_acquire(
         Some(l) if l.host == hostname() && !process_alive(l.pid) => format!(
             "the S3 cursor {uri} is held by a run on this host (pid {}, since {}) that is gone: \
              it crashed or was killed. Its lease expires at {}; the first run after that takes \
-             over. To take over now, delete {uri}.lock (aws s3 rm {uri}.lock) once you are sure \
-             no export runs elsewhere on this cursor",
+             over. To take over now: guardrail-followups cursor unlock --cursor-store s3 \
+             --cursor-store-uri {uri}",
             l.pid, l.started_at, l.expires_at
         ),
         Some(l) => format!(
             "another export holds the S3 cursor {uri} (run on {} (pid {}) since {}, lease until \
              {}, renewed while it lives); wait for it to finish — runs on one cursor never \
              overlap. If that run is gone (its host crashed), the first run after the lease \
-             expires takes over, or delete {uri}.lock to take over now",
+             expires takes over, or take over now with guardrail-followups cursor unlock --force",
             l.host, l.pid, l.started_at, l.expires_at
         ),
         None => format!(
-            "another export holds the S3 cursor {uri} (its lease {uri}.lock is unreadable); \
-             delete it if no export runs on this cursor"
+            "another export holds the S3 cursor {uri} (its lease {uri}.lock is unreadable); if \
+             no export runs on this cursor, remove it with guardrail-followups cursor unlock --force"
         ),
     };
     Err(Attempt::Failed(ExportError::Locked { message }))

@@ -762,3 +762,63 @@ async fn echoed_bearer_tokens_and_url_path_secrets_never_show_while_plain_urls_s
     assert_eq!(out.code, 1, "{}", out.stderr);
     assert!(out.stderr.contains(&refusing.url), "{}", out.stderr);
 }
+
+#[tokio::test]
+async fn cursor_unlock_removes_a_lease_whose_holder_is_gone_and_keeps_a_live_one() {
+    let db = TestDb::new().await;
+    db.insert_generated(3, 1, 1, "2026-01-22 04:00:00+00").await;
+    let bucket = TestBucket::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let lock = "state/guardrail_followups_cursor.json.lock";
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap()
+        .trim()
+        .to_owned();
+    let put_lease = |host: String, pid: u32| {
+        let store = bucket.store.clone();
+        async move {
+            let lease = format!(
+                r#"{{"owner":"x","host":"{host}","pid":{pid},"startedAt":"2026-01-01T00:00:00.000000Z","expiresAt":"2999-01-01T00:00:00.000000Z"}}"#
+            );
+            object_store::ObjectStoreExt::put(
+                &store,
+                &object_store::path::Path::from(lock),
+                bytes::Bytes::from(lease).into(),
+            )
+            .await
+            .unwrap();
+        }
+    };
+    let unlock = |force: bool| {
+        let mut words = vec!["cursor", "unlock"];
+        if force {
+            words.push("--force");
+        }
+        with_s3_cursor(Export::subcommand(dir.path(), &words), &bucket)
+    };
+
+    // A live process on this host (the test itself): never removed.
+    put_lease(host.clone(), std::process::id()).await;
+    let out = unlock(true).run().await;
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    assert!(out.stderr.contains("still running"), "{}", out.stderr);
+    assert!(bucket.get(lock).await.is_some());
+
+    // Another host's unexpired lease: only with --force.
+    put_lease("db-runner-7".into(), 4242).await;
+    let out = unlock(false).run().await;
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    assert!(out.stderr.contains("--force"), "{}", out.stderr);
+    unlock(true).run().await.assert_success();
+    assert!(bucket.get(lock).await.is_none());
+
+    // A dead process on this host: removed, and the next export runs at once.
+    put_lease(host, 4_000_000).await;
+    let out = unlock(false).run().await;
+    out.assert_success();
+    assert!(out.stdout.contains("removed"), "{}", out.stdout);
+    let export = with_s3_cursor(Export::new(dir.path()).db(&db.url), &bucket)
+        .run()
+        .await;
+    assert_eq!(ndjson_ids(&export.assert_success().stdout).len(), 3);
+}
