@@ -269,7 +269,7 @@ async fn a_lease_of_a_dead_process_on_this_host_is_named_as_gone() {
         "pid 4000000",
         "that is gone",
         "expires at 2999-01-01",
-        ".lock",
+        "cursor unlock",
     ] {
         assert!(out.stderr.contains(phrase), "{phrase}: {}", out.stderr);
     }
