@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by scripts/with-postgres.sh and scripts/with-pg-tls.sh (sourced, not run): finds
 # PostgreSQL's server binaries (installing them from the machine's packages when missing and we
 # are root) into PG_BIN, and defines as_owner to run a command as the clusters' owner.

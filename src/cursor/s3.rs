@@ -174,23 +174,25 @@ impl S3Store {
     /// Deletes the lease if it is still this run's.
     pub(super) async fn release(self) {
         self.renewer.abort();
-        let ours = match self.store.get(&self.lock).await {
-            Ok(result) => result
-                .bytes()
-                .await
-                .ok()
-                .and_then(|b| serde_json::from_slice::<Lease>(&b).ok())
-                .is_some_and(|lease| lease.owner == self.owner),
-            Err(_) => false,
+        let read = async { self.store.get(&self.lock).await?.bytes().await };
+        let problem = match read.await {
+            Ok(bytes) => match serde_json::from_slice::<Lease>(&bytes) {
+                Ok(lease) if lease.owner == self.owner => self
+                    .store
+                    .delete(&self.lock)
+                    .await
+                    .err()
+                    .map(|e| format!("could not delete it ({e})")),
+                _ => Some("it is no longer this run's, so it was left as it is".into()),
+            },
+            Err(object_store::Error::NotFound { .. }) => {
+                Some("it was already gone (taken over and released?)".into())
+            }
+            Err(e) => Some(format!("could not read it ({e})")),
         };
-        if !ours {
+        if let Some(problem) = problem {
             tracing::warn!(
-                "the lease {}.lock is no longer this run's; left as it is",
-                self.uri
-            );
-        } else if let Err(e) = self.store.delete(&self.lock).await {
-            tracing::warn!(
-                "could not release the lease {}.lock (it expires by itself): {e}",
+                "releasing the lease {}.lock: {problem}; a lease expires by itself",
                 self.uri
             );
         }
