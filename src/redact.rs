@@ -67,6 +67,9 @@ pub fn url(text: &str) -> String {
 #[derive(Debug, Clone, Default)]
 pub struct Scrubber {
     secrets: Vec<String>,
+    /// The readable parts of configured URLs (scheme, user, host, database): a secret equal to
+    /// one of them is shown anyway, since every message names them.
+    public: Vec<String>,
 }
 
 impl Scrubber {
@@ -83,6 +86,16 @@ impl Scrubber {
     /// port, an ordinary path such as `/v1/followups`) stays readable in messages.
     pub fn add_url(&mut self, text: &str) {
         if let Ok(parsed) = url::Url::parse(text) {
+            self.public.push(parsed.scheme().to_owned());
+            self.public.push(parsed.username().to_owned());
+            self.public.extend(parsed.host_str().map(str::to_owned));
+            self.public.extend(
+                parsed
+                    .path()
+                    .split('/')
+                    .filter(|s| !is_token_like(s))
+                    .map(str::to_owned),
+            );
             if let Some(password) = parsed.password() {
                 self.add(password);
                 if let Ok(decoded) = percent_decode(password) {
@@ -117,7 +130,11 @@ impl Scrubber {
 
     pub fn scrub(&self, text: &str) -> String {
         // Longest first, so a URL is replaced before the password inside it.
-        let mut secrets: Vec<&String> = self.secrets.iter().collect();
+        let mut secrets: Vec<&String> = self
+            .secrets
+            .iter()
+            .filter(|secret| !self.public.contains(secret))
+            .collect();
         secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
         let text = secrets.iter().fold(text.to_owned(), |text, secret| {
             text.replace(secret.as_str(), "***")
@@ -171,6 +188,18 @@ pub fn error_chain(error: &dyn Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_password_equal_to_the_scheme_or_database_leaves_them_readable() {
+        let mut scrubber = Scrubber::default();
+        scrubber.add_url("postgres://postgres:postgres@db.internal:5432/postgres");
+        assert_eq!(
+            scrubber.scrub(&url(
+                "postgres://postgres:postgres@db.internal:5432/postgres"
+            )),
+            "postgres://postgres:***@db.internal:5432/postgres"
+        );
+    }
 
     #[test]
     fn echoed_bearer_tokens_are_hidden() {
