@@ -270,7 +270,13 @@ impl Timestamp {
                     .map(|d| d.and_hms_opt(0, 0, 0).expect("midnight").and_utc())
             });
         match parsed {
-            Ok(t) => Ok(Timestamp(t.timestamp_micros())),
+            // Only instants that print back as RFC 3339: a cursor read is a cursor that saves.
+            Ok(t) if Timestamp::is_printable(t.timestamp_micros()) => {
+                Ok(Timestamp(t.timestamp_micros()))
+            }
+            Ok(_) => Err(format!(
+                "`{text}` is outside the years 1 to 9999; expected RFC 3339 such as 2026-01-22T04:00:00Z"
+            )),
             Err(_) => Err(format!(
                 "`{text}` is not a timestamp; expected RFC 3339 such as 2026-01-22T04:00:00Z"
             )),
@@ -510,6 +516,9 @@ mod tests {
 
     #[test]
     fn timestamps_print_with_six_digits_and_z() {
+        // Found by fuzzing: a year before 1 parsed, then printed as text that did not parse.
+        assert!(Timestamp::parse("-1-11-1").is_err());
+        assert!(Timestamp::parse("0001-01-01").is_ok());
         let t = Timestamp::parse("2026-01-22T04:00:00+00:00").unwrap();
         assert_eq!(t.to_string(), "2026-01-22T04:00:00.000000Z");
         let t = Timestamp::parse("2026-01-22 06:00:00.123456789+02:00").unwrap();
