@@ -18,7 +18,7 @@ status=0
 for target in "${targets[@]}"; do
   echo "fuzz: $target for ${seconds}s" >&2
   if cargo fuzz run "$target" -- -max_total_time="$seconds" 2>"fuzz/$target.log"; then
-    echo "fuzz: $target: no crash; $(grep -Eo '#[0-9]+ +DONE.*' "fuzz/$target.log" | tail -1)"
+    echo "fuzz: $target: no crash; $(grep -Eo 'Done [0-9]+ runs in [0-9]+ second\(s\)' "fuzz/$target.log" | tail -1)"
   else
     status=1
     echo "fuzz: $target: CRASH, see fuzz/$target.log and fuzz/artifacts/$target/"
