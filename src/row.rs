@@ -235,8 +235,21 @@ fn scalar_text(value: &Value) -> Option<String> {
 pub struct Timestamp(i64);
 
 impl Timestamp {
+    /// 0001-01-01T00:00:00.000000Z, the first instant that prints as RFC 3339.
+    pub const MIN_MICROS: i64 = -62_135_596_800_000_000;
+    /// 9999-12-31T23:59:59.999999Z, the last one.
+    pub const MAX_MICROS: i64 = 253_402_300_799_999_999;
+
+    /// An instant computed by the program (a window's start, a bucket's): clamped to years 1 to
+    /// 9999, so that a `Timestamp` always prints. Values read from outside go through
+    /// [`Timestamp::try_from_micros`] or [`Timestamp::parse`], which refuse what is outside.
     pub fn from_micros(micros: i64) -> Timestamp {
-        Timestamp(micros)
+        Timestamp(micros.clamp(Self::MIN_MICROS, Self::MAX_MICROS))
+    }
+
+    /// `None` outside years 1 to 9999.
+    pub fn try_from_micros(micros: i64) -> Option<Timestamp> {
+        Self::is_printable(micros).then_some(Timestamp(micros))
     }
 
     pub fn micros(self) -> i64 {
@@ -246,8 +259,7 @@ impl Timestamp {
     /// Whether these microseconds since the epoch fall in years 1 to 9999, the instants that
     /// print as RFC 3339.
     pub fn is_printable(micros: i64) -> bool {
-        use chrono::Datelike;
-        DateTime::from_timestamp_micros(micros).is_some_and(|t| (1..=9999).contains(&t.year()))
+        (Self::MIN_MICROS..=Self::MAX_MICROS).contains(&micros)
     }
 
     pub fn now() -> Timestamp {
@@ -255,7 +267,7 @@ impl Timestamp {
     }
 
     pub fn to_datetime(self) -> DateTime<Utc> {
-        DateTime::from_timestamp_micros(self.0).expect("timestamp within chrono's range")
+        DateTime::from_timestamp_micros(self.0).expect("years 1 to 9999 are within chrono's range")
     }
 
     /// Parses RFC 3339 with any offset (`Z`, `+00:00`, `+02:00`), a space instead of `T`, or a
@@ -519,6 +531,15 @@ mod tests {
         // Found by fuzzing: a year before 1 parsed, then printed as text that did not parse.
         assert!(Timestamp::parse("-1-11-1").is_err());
         assert!(Timestamp::parse("0001-01-01").is_ok());
+        assert_eq!(
+            Timestamp::from_micros(i64::MAX).to_string(),
+            "9999-12-31T23:59:59.999999Z"
+        );
+        assert_eq!(
+            Timestamp::from_micros(i64::MIN).to_string(),
+            "0001-01-01T00:00:00.000000Z"
+        );
+        assert!(Timestamp::try_from_micros(Timestamp::MAX_MICROS + 1).is_none());
         let t = Timestamp::parse("2026-01-22T04:00:00+00:00").unwrap();
         assert_eq!(t.to_string(), "2026-01-22T04:00:00.000000Z");
         let t = Timestamp::parse("2026-01-22 06:00:00.123456789+02:00").unwrap();

@@ -159,3 +159,38 @@ async fn numeric_flags_out_of_their_range_are_refused_before_anything_runs() {
         assert!(out.stdout.is_empty(), "{flag}");
     }
 }
+
+#[tokio::test]
+async fn a_row_dated_before_year_1_fails_the_run_naming_it_and_moves_nothing() {
+    let db = TestDb::new().await;
+    db.client()
+        .await
+        .batch_execute(
+            "INSERT INTO provider_guardrail_followup (id, provider_id, action, created_at) VALUES
+               ('00000000-0000-4000-8000-00000000000a', 'p', 'pause', '2026-01-01 00:00:00+00'),
+               ('00000000-0000-4000-8000-00000000000b', 'p', 'pause', '0044-03-15 00:00:00+00 BC')",
+        )
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = Export::new(dir.path())
+        .db(&db.url)
+        .args(["--cursor-store", "file", "--audit-window-seconds", "0"])
+        .run()
+        .await;
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("00000000-0000-4000-8000-00000000000b")
+            && out.stderr.contains("outside the years 1"),
+        "{}",
+        out.stderr
+    );
+    // It sorts first: nothing was delivered, and the cursor did not move.
+    assert!(out.stdout.is_empty(), "{}", out.stdout);
+    let cursor = std::fs::read_to_string(dir.path().join("guardrail_followups_cursor.json"))
+        .unwrap_or_default();
+    assert!(
+        !cursor.contains("00000000-0000-4000-8000-00000000000a"),
+        "{cursor}"
+    );
+}

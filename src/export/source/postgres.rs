@@ -327,7 +327,12 @@ fn decode(row: &Row) -> anyhow::Result<SourceRow> {
         platform_context: text(5)?,
         conversion_cursor: text(6)?,
         conversion_href: text(7)?,
-        created_at: Timestamp::from_micros(created_at.timestamp_micros()),
+        created_at: Timestamp::try_from_micros(created_at.timestamp_micros()).ok_or_else(|| {
+            anyhow::anyhow!(
+                "malformed row: follow-up {id} has created_at {created_at}, outside the years 1 \
+                 to 9999 that the feed can carry; fix it in the source"
+            )
+        })?,
     })
 }
 
