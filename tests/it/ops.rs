@@ -822,3 +822,69 @@ async fn cursor_unlock_removes_a_lease_whose_holder_is_gone_and_keeps_a_live_one
         .await;
     assert_eq!(ndjson_ids(&export.assert_success().stdout).len(), 3);
 }
+
+#[tokio::test]
+async fn sigterm_with_an_s3_cursor_saves_what_was_acknowledged_and_releases_the_lease() {
+    let db = TestDb::new().await;
+    db.insert_generated(300, 3, 1, "2026-01-22 04:00:00+00")
+        .await;
+    let bucket = TestBucket::new().await;
+    let server = FaultyServer::start(vec![
+        Fault::status(200),
+        Fault::Slow(Duration::from_millis(1500)),
+    ])
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let export = || {
+        with_s3_cursor(Export::new(dir.path()).db(&db.url), &bucket).args([
+            "--sink",
+            "webhook",
+            "--webhook-url",
+            &server.url,
+            "--batch-size",
+            "100",
+        ])
+    };
+    let child = export()
+        .command()
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id().unwrap();
+    while server.received().is_empty() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let killed = tokio::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .await
+        .unwrap();
+    assert!(killed.success());
+    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+        .await
+        .expect("the run stops within the grace period")
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(143), "{stderr}");
+    assert!(
+        bucket
+            .get("state/guardrail_followups_cursor.json.lock")
+            .await
+            .is_none(),
+        "the lease was released: {stderr}"
+    );
+    let cursor: Value = serde_json::from_slice(
+        &bucket
+            .get("state/guardrail_followups_cursor.json")
+            .await
+            .expect("the cursor was saved"),
+    )
+    .unwrap();
+    let acknowledged = server.acknowledged_ids().len() as u64;
+    assert_eq!(cursor["totalRows"], acknowledged, "{stderr}");
+    // The next run starts at once and finishes the job exactly.
+    export().run().await.assert_success();
+    assert_eq!(server.acknowledged_ids(), db.ordered_ids(None).await);
+}
