@@ -107,6 +107,7 @@ proptest! {
         let mut lines = Vec::new();
         for row in rows {
             let (follow_up, _) = FollowUp::from_source(row);
+            prop_assert_eq!(follow_up.check_canonical(), Ok(()));
             let line = serde_json::to_string(&follow_up).unwrap();
             let parsed: Value = serde_json::from_str(&line).unwrap();
             prop_assert_eq!(parsed.as_object().unwrap().len(), 9, "{}", line);

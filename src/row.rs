@@ -63,6 +63,36 @@ pub struct RowRepairs {
 }
 
 impl FollowUp {
+    /// The row contract the gateway enforces, which every row [`FollowUp::from_source`] makes
+    /// satisfies (a property test holds the two together): `action` trimmed and lowercase
+    /// (blank allowed), `platformContext` strings trimmed and non-empty. `providerId` and the
+    /// free-text fields may hold anything the source holds, blank included.
+    pub fn check_canonical(&self) -> Result<(), String> {
+        if self.action != normalize_action(&self.action) {
+            return Err(format!(
+                "`action` `{}` is not trimmed and lowercase",
+                self.action
+            ));
+        }
+        if let Some(context) = &self.platform_context {
+            for (key, value) in [
+                ("id", &context.id),
+                ("label", &context.label),
+                ("handle", &context.handle),
+                ("platformType", &context.platform_type),
+            ] {
+                if let Some(text) = value
+                    && (text.is_empty() || text.trim() != text)
+                {
+                    return Err(format!(
+                        "`platformContext.{key}` {text:?} is not a trimmed non-empty string or null"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Builds the exported row from a source row. Never fails: a row is never dropped for its
     /// context; what had to be repaired is reported in the returned [`RowRepairs`].
     pub fn from_source(row: SourceRow) -> (FollowUp, RowRepairs) {

@@ -145,26 +145,12 @@ fn check_row(row: &Value) -> Result<FollowUp, String> {
             follow_up.follow_up_id.hyphenated()
         ));
     }
-    // `providerId` and `action` may be blank: the source's columns are NOT NULL but not
-    // non-blank, and a row the source can hold is never refused for its content.
-    if follow_up.action != crate::row::normalize_action(&follow_up.action) {
-        return Err(format!(
-            "`action` `{}` is not trimmed and lowercase",
-            follow_up.action
-        ));
-    }
     if let Value::Object(context) = &map["platformContext"] {
         check_keys(context, &CONTEXT_KEYS, "platformContext.")?;
-        for key in CONTEXT_KEYS {
-            if let Value::String(text) = &context[key]
-                && (text.is_empty() || text.trim() != text)
-            {
-                return Err(format!(
-                    "`platformContext.{key}` {text:?} is not a trimmed non-empty string or null"
-                ));
-            }
-        }
     }
+    // The values as the exporter writes them: the contract lives beside the exporter's own
+    // normalisation, in `crate::row`.
+    follow_up.check_canonical()?;
     Ok(follow_up)
 }
 
