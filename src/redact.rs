@@ -14,6 +14,10 @@ const SECRET_PARAMS: [&str; 8] = [
     "auth",
 ];
 
+fn is_database_url(parsed: &url::Url) -> bool {
+    matches!(parsed.scheme(), "postgres" | "postgresql" | "sqlite")
+}
+
 /// A path segment that looks like a credential rather than a name: at least 16 characters of
 /// `[A-Za-z0-9_-]` with both letters and digits (Slack's webhook secrets, API keys).
 fn is_token_like(segment: &str) -> bool {
@@ -35,7 +39,7 @@ pub fn url(text: &str) -> String {
     if parsed.password().is_some() {
         let _ = parsed.set_password(Some("***"));
     }
-    if parsed.path().split('/').any(is_token_like) {
+    if !is_database_url(&parsed) && parsed.path().split('/').any(is_token_like) {
         let path: Vec<&str> = parsed
             .path()
             .split('/')
@@ -110,8 +114,11 @@ impl Scrubber {
                     self.add(&value);
                 }
             }
-            for segment in parsed.path().split('/').filter(|s| is_token_like(s)) {
-                self.add(segment);
+            // A database URL's path is the database's name, never a credential.
+            if !is_database_url(&parsed) {
+                for segment in parsed.path().split('/').filter(|s| is_token_like(s)) {
+                    self.add(segment);
+                }
             }
         }
     }
@@ -188,6 +195,18 @@ pub fn error_chain(error: &dyn Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_database_name_is_never_taken_for_a_token() {
+        let mut scrubber = Scrubber::default();
+        scrubber.add_url("postgres://app:pw-secret-1@db:5432/analytics_2024_prod01");
+        assert_eq!(
+            scrubber.scrub(&url(
+                "postgres://app:pw-secret-1@db:5432/analytics_2024_prod01"
+            )),
+            "postgres://app:***@db:5432/analytics_2024_prod01"
+        );
+    }
 
     #[test]
     fn a_password_equal_to_the_scheme_or_database_leaves_them_readable() {

@@ -26,20 +26,23 @@ enum Verdict {
 
 struct Report {
     problems: usize,
+    /// Every line is scrubbed: a server's answer may echo a credential.
+    scrubber: crate::redact::Scrubber,
 }
 
 impl Report {
     fn line(&mut self, what: &str, verdict: Verdict) {
+        let clean = |text: &str| self.scrubber.scrub(text);
         match verdict {
-            Verdict::Ok(detail) => println!("ok       {what:<13} {detail}"),
+            Verdict::Ok(detail) => println!("ok       {what:<13} {}", clean(&detail)),
             Verdict::Note { note, how } => {
-                println!("note     {what:<13} {note}");
-                println!("         {:<13} {how}", "to change");
+                println!("note     {what:<13} {}", clean(&note));
+                println!("         {:<13} {}", "to change", clean(&how));
             }
             Verdict::Problem { problem, fix } => {
                 self.problems += 1;
-                println!("problem  {what:<13} {problem}");
-                println!("         {:<13} {fix}", "fix");
+                println!("problem  {what:<13} {}", clean(&problem));
+                println!("         {:<13} {}", "fix", clean(&fix));
             }
         }
     }
@@ -59,7 +62,10 @@ pub fn check(args: CheckArgs) -> ExitCode {
         Ok(runtime) => runtime,
         Err(error) => return super::fail(&error, &scrubber),
     };
-    let mut report = Report { problems: 0 };
+    let mut report = Report {
+        problems: 0,
+        scrubber: scrubber.clone(),
+    };
     runtime.block_on(async {
         check_source(&args, &mut report).await;
         check_cursor_store(&args, &mut report).await;
