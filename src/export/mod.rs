@@ -46,6 +46,19 @@ pub struct ExportConfig {
     pub interrupt: Interrupt,
 }
 
+/// `work`, or [`ExportError::Interrupted`] as soon as a signal arrives.
+async fn unless_interrupted<T>(
+    interrupt: &Interrupt,
+    work: impl Future<Output = Result<T, ExportError>>,
+    delivered: impl Fn() -> String,
+) -> Result<T, ExportError> {
+    tokio::select! {
+        biased;
+        signal = interrupt.wait() => Err(ExportError::Interrupted { signal, delivered: delivered() }),
+        result = work => result,
+    }
+}
+
 /// What one run did.
 #[derive(Debug, Clone)]
 pub struct Summary {
@@ -86,7 +99,13 @@ async fn run_locked(
     started: Instant,
 ) -> Result<Summary, ExportError> {
     let state = starting_state(config, store).await?;
-    let source = Source::connect(&config.source).await?;
+    let nothing_yet = || "nothing was delivered yet".to_owned();
+    let source = unless_interrupted(
+        &config.interrupt,
+        Source::connect(&config.source),
+        nothing_yet,
+    )
+    .await?;
     let description = source.describe();
     let query = Query {
         after: state.position,
@@ -97,7 +116,8 @@ async fn run_locked(
         ..Query::default()
     };
     let progress = if config.progress {
-        Progress::start(source.count(&query).await.ok())
+        let count = async { Ok(source.count(&query).await.ok()) };
+        Progress::start(unless_interrupted(&config.interrupt, count, nothing_yet).await?)
     } else {
         Progress::hidden()
     };
@@ -175,7 +195,18 @@ async fn run_locked(
 
     let mut late = LateRows::default();
     if config.audit.enabled() && !output_closed {
-        match audit(config, &source, &mut sink, &mut ledger, batching).await {
+        // A signal during the audit ends it: what it re-sent counts only once all of a bucket
+        // was acknowledged, so the cursor stays exact.
+        let run_rows = ledger.run_rows;
+        let audited = tokio::select! {
+            biased;
+            signal = config.interrupt.wait() => Err(AuditError::Failed(ExportError::Interrupted {
+                signal,
+                delivered: format!("the run's {run_rows} rows are in the cursor; the late-row audit was cut short"),
+            })),
+            audited = audit(config, &source, &mut sink, &mut ledger, batching) => audited,
+        };
+        match audited {
             Ok(found) => late = found,
             Err(AuditError::Closed) => output_closed = true,
             Err(AuditError::Failed(e)) => return Err(e),

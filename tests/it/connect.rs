@@ -524,3 +524,39 @@ async fn passwords_with_special_characters_connect_percent_encoded_and_never_sho
         "Slack heard of the failed runs"
     );
 }
+
+#[tokio::test]
+async fn sigterm_while_connecting_stops_the_run_at_once() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("postgres://exporter@127.0.0.1:{port}/app?connect_timeout=60");
+    let child = Export::new(dir.path())
+        .db(&url)
+        .command()
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    signal(i32::try_from(child.id().unwrap()).unwrap(), "TERM").await;
+    let started = Instant::now();
+    let out = child.wait_with_output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(143), "{stderr}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        stderr.contains("stopped by SIGTERM: nothing was delivered yet"),
+        "{stderr}"
+    );
+}
