@@ -216,7 +216,22 @@ async fn rows_with_blank_provider_and_action_reach_the_lake() {
         .run()
         .await
         .assert_success();
-    let summary = summarise(&local_lake(&lake));
+    let objects = local_lake(&lake);
+    // Lake objects are for the loader: readable as the gateway's umask allows (0644 by default).
+    for (name, _) in &objects {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(lake.join(name))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(
+            mode & 0o444,
+            0o444 & !crate::helpers::umask(),
+            "{name}: {mode:o}"
+        );
+    }
+    let summary = summarise(&objects);
     assert_eq!(summary.rows, 3);
     assert_lake_equals_source(&summary, &source_rows(&db, dir.path()).await);
     let provider = |id: &str| summary.unique[id]["providerId"].clone();

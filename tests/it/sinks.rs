@@ -109,13 +109,6 @@ async fn the_file_sink_writes_the_runs_rows_and_leaves_no_temporary_file() {
     assert_eq!(names, ["guardrail.ndjson"]);
 }
 
-/// The process umask (Linux), which output files honour.
-fn umask() -> u32 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let line = status.lines().find(|l| l.starts_with("Umask:")).unwrap();
-    u32::from_str_radix(line.split_whitespace().nth(1).unwrap(), 8).unwrap()
-}
-
 #[tokio::test]
 async fn output_files_honour_the_umask_and_a_missing_folder_is_refused() {
     use std::os::unix::fs::PermissionsExt;
@@ -143,8 +136,16 @@ async fn output_files_honour_the_umask_and_a_missing_folder_is_refused() {
             .mode()
             & 0o777
     };
-    assert_eq!(mode("rows.ndjson"), 0o666 & !umask(), "the output file");
-    assert_eq!(mode("status.json"), 0o666 & !umask(), "the status file");
+    assert_eq!(
+        mode("rows.ndjson"),
+        0o666 & !crate::helpers::umask(),
+        "the output file"
+    );
+    assert_eq!(
+        mode("status.json"),
+        0o666 & !crate::helpers::umask(),
+        "the status file"
+    );
     assert_eq!(
         mode("guardrail_followups_cursor.json"),
         0o600,

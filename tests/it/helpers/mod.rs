@@ -11,3 +11,10 @@ pub mod s3;
 
 pub use cli::{Export, ndjson_ids};
 pub use pg::TestDb;
+
+/// The process umask (Linux), which output files honour; children inherit it.
+pub fn umask() -> u32 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("Umask:")).unwrap();
+    u32::from_str_radix(line.split_whitespace().nth(1).unwrap(), 8).unwrap()
+}
