@@ -278,9 +278,8 @@ async fn a_server_without_tls_serves_prefer_in_plain_text_and_refuses_require() 
     }
 }
 
-#[tokio::test]
-async fn a_server_that_never_answers_fails_within_the_connect_timeout() {
-    // Accepts TCP connections and never says a word, like a stuck pooler.
+/// A loopback port that accepts TCP connections and never says a word, like a stuck pooler.
+async fn silent_server() -> u16 {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     tokio::spawn(async move {
@@ -289,6 +288,12 @@ async fn a_server_that_never_answers_fails_within_the_connect_timeout() {
             held.push(socket);
         }
     });
+    port
+}
+
+#[tokio::test]
+async fn a_server_that_never_answers_fails_within_the_connect_timeout() {
+    let port = silent_server().await;
     let dir = tempfile::tempdir().unwrap();
     let url = format!("postgres://exporter:s3cret-pw@127.0.0.1:{port}/app?connect_timeout=2");
     for words in [&["export"][..], &["check"][..]] {
@@ -527,14 +532,7 @@ async fn passwords_with_special_characters_connect_percent_encoded_and_never_sho
 
 #[tokio::test]
 async fn sigterm_while_connecting_stops_the_run_at_once() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((socket, _)) = listener.accept().await {
-            held.push(socket);
-        }
-    });
+    let port = silent_server().await;
     let dir = tempfile::tempdir().unwrap();
     let url = format!("postgres://exporter@127.0.0.1:{port}/app?connect_timeout=60");
     let child = Export::new(dir.path())

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::helpers::faulty::{Fault, FaultyServer};
+use crate::helpers::faulty::{Fault, FaultyServer, terminate_mid_run};
 use crate::helpers::s3::TestBucket;
 use crate::helpers::{Export, TestDb, ndjson_ids};
 
@@ -19,6 +19,28 @@ fn with_s3_cursor(export: Export, bucket: &TestBucket) -> Export {
         "--s3-endpoint",
         &bucket.endpoint,
     ])
+}
+
+/// This machine's host name, as a lease records it.
+fn this_host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
+/// Puts a lease for the test cursor, as a run on `host` with `pid` would hold it.
+async fn put_lease(bucket: &TestBucket, host: &str, pid: u32, expires_at: &str) {
+    let lease = format!(
+        r#"{{"owner":"x","host":"{host}","pid":{pid},"startedAt":"2026-01-01T00:00:00.000000Z","expiresAt":"{expires_at}"}}"#
+    );
+    object_store::ObjectStoreExt::put(
+        &bucket.store,
+        &object_store::path::Path::from("state/guardrail_followups_cursor.json.lock"),
+        bytes::Bytes::from(lease).into(),
+    )
+    .await
+    .unwrap();
 }
 
 #[tokio::test]
@@ -168,14 +190,7 @@ async fn an_expired_lease_left_by_a_crashed_run_is_taken_over() {
     db.insert_generated(10, 1, 1, "2026-01-22 04:00:00+00")
         .await;
     let bucket = TestBucket::new().await;
-    let lease = r#"{"owner":"x","host":"gone","pid":1,"startedAt":"2026-01-01T00:00:00.000000Z","expiresAt":"2026-01-01T00:15:00.000000Z"}"#;
-    object_store::ObjectStoreExt::put(
-        &bucket.store,
-        &object_store::path::Path::from("state/guardrail_followups_cursor.json.lock"),
-        bytes::Bytes::from(lease).into(),
-    )
-    .await
-    .unwrap();
+    put_lease(&bucket, "gone", 1, "2026-01-01T00:15:00.000000Z").await;
     let dir = tempfile::tempdir().unwrap();
     let out = with_s3_cursor(Export::new(dir.path()).db(&db.url), &bucket)
         .run()
@@ -246,20 +261,13 @@ async fn a_lease_held_past_its_length_is_renewed_so_a_second_run_is_still_refuse
 async fn a_lease_of_a_dead_process_on_this_host_is_named_as_gone() {
     let db = TestDb::new().await;
     let bucket = TestBucket::new().await;
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .unwrap()
-        .trim()
-        .to_owned();
-    let lease = format!(
-        r#"{{"owner":"x","host":"{host}","pid":4000000,"startedAt":"2026-01-01T00:00:00.000000Z","expiresAt":"2999-01-01T00:15:00.000000Z"}}"#
-    );
-    object_store::ObjectStoreExt::put(
-        &bucket.store,
-        &object_store::path::Path::from("state/guardrail_followups_cursor.json.lock"),
-        bytes::Bytes::from(lease).into(),
+    put_lease(
+        &bucket,
+        &this_host(),
+        4_000_000,
+        "2999-01-01T00:15:00.000000Z",
     )
-    .await
-    .unwrap();
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let out = with_s3_cursor(Export::new(dir.path()).db(&db.url), &bucket)
         .run()
@@ -770,25 +778,8 @@ async fn cursor_unlock_removes_a_lease_whose_holder_is_gone_and_keeps_a_live_one
     let bucket = TestBucket::new().await;
     let dir = tempfile::tempdir().unwrap();
     let lock = "state/guardrail_followups_cursor.json.lock";
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .unwrap()
-        .trim()
-        .to_owned();
-    let put_lease = |host: String, pid: u32| {
-        let store = bucket.store.clone();
-        async move {
-            let lease = format!(
-                r#"{{"owner":"x","host":"{host}","pid":{pid},"startedAt":"2026-01-01T00:00:00.000000Z","expiresAt":"2999-01-01T00:00:00.000000Z"}}"#
-            );
-            object_store::ObjectStoreExt::put(
-                &store,
-                &object_store::path::Path::from(lock),
-                bytes::Bytes::from(lease).into(),
-            )
-            .await
-            .unwrap();
-        }
-    };
+    let host = this_host();
+    let expires = "2999-01-01T00:00:00.000000Z";
     let unlock = |force: bool| {
         let mut words = vec!["cursor", "unlock"];
         if force {
@@ -798,14 +789,14 @@ async fn cursor_unlock_removes_a_lease_whose_holder_is_gone_and_keeps_a_live_one
     };
 
     // A live process on this host (the test itself): never removed.
-    put_lease(host.clone(), std::process::id()).await;
+    put_lease(&bucket, &host, std::process::id(), expires).await;
     let out = unlock(true).run().await;
     assert_eq!(out.code, 3, "{}", out.stderr);
     assert!(out.stderr.contains("still running"), "{}", out.stderr);
     assert!(bucket.get(lock).await.is_some());
 
     // Another host's unexpired lease: only with --force.
-    put_lease("db-runner-7".into(), 4242).await;
+    put_lease(&bucket, "db-runner-7", 4242, expires).await;
     let out = unlock(false).run().await;
     assert_eq!(out.code, 3, "{}", out.stderr);
     assert!(out.stderr.contains("--force"), "{}", out.stderr);
@@ -813,7 +804,7 @@ async fn cursor_unlock_removes_a_lease_whose_holder_is_gone_and_keeps_a_live_one
     assert!(bucket.get(lock).await.is_none());
 
     // A dead process on this host: removed, and the next export runs at once.
-    put_lease(host, 4_000_000).await;
+    put_lease(&bucket, &host, 4_000_000, expires).await;
     let out = unlock(false).run().await;
     out.assert_success();
     assert!(out.stdout.contains("removed"), "{}", out.stdout);
@@ -845,27 +836,7 @@ async fn sigterm_with_an_s3_cursor_saves_what_was_acknowledged_and_releases_the_
             "100",
         ])
     };
-    let child = export()
-        .command()
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = child.id().unwrap();
-    while server.received().is_empty() {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let killed = tokio::process::Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .await
-        .unwrap();
-    assert!(killed.success());
-    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
-        .await
-        .expect("the run stops within the grace period")
-        .unwrap();
+    let out = terminate_mid_run(&export(), &server).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(143), "{stderr}");
     assert!(

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::helpers::faulty::{Fault, FaultyServer};
+use crate::helpers::faulty::{Fault, FaultyServer, terminate_mid_run};
 use crate::helpers::{Export, TestDb};
 
 /// 300 rows, sent in batches of 100.
@@ -351,27 +351,7 @@ async fn sigterm_mid_export_lets_the_batch_in_flight_finish_and_the_next_run_res
     let dir = tempfile::tempdir().unwrap();
     let export =
         webhook_export(dir.path(), &db, &server).env("GUARDRAIL_EXPORT_SLACK_WEBHOOK", &slack.url);
-    let child = export
-        .command()
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = child.id().unwrap();
-    while server.received().is_empty() {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let killed = tokio::process::Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .await
-        .unwrap();
-    assert!(killed.success());
-    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
-        .await
-        .expect("the run stops within the grace period")
-        .unwrap();
+    let out = terminate_mid_run(&export, &server).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(143), "{stderr}");
     let acknowledged = server.acknowledged_ids().len() as u64;

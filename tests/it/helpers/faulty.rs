@@ -190,3 +190,32 @@ async fn read_headers(stream: &mut TcpStream) -> Option<(Vec<(String, String)>, 
         }
     }
 }
+
+/// Runs `export`, sends it SIGTERM 300 ms after `server` received its first request (while the
+/// next batch is in flight), and waits at most 30 s for it to stop.
+pub async fn terminate_mid_run(
+    export: &crate::helpers::Export,
+    server: &FaultyServer,
+) -> std::process::Output {
+    let child = export
+        .command()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id().unwrap();
+    while server.received().is_empty() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let killed = tokio::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .await
+        .unwrap();
+    assert!(killed.success(), "kill -TERM {pid}");
+    tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+        .await
+        .expect("the run stops within the grace period")
+        .unwrap()
+}
