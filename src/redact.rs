@@ -100,36 +100,41 @@ impl Scrubber {
                     .filter(|s| !is_token_like(s))
                     .map(str::to_owned),
             );
-            if let Some(password) = parsed.password() {
-                self.add(password);
-                if let Ok(decoded) = percent_decode(password) {
-                    self.add(&decoded);
-                }
-            }
-            for (key, value) in parsed.query_pairs() {
-                if SECRET_PARAMS
-                    .iter()
-                    .any(|s| key.to_ascii_lowercase().contains(s))
-                {
-                    self.add(&value);
-                }
-            }
-            // A database URL's path is the database's name, never a credential.
-            if !is_database_url(&parsed) {
-                for segment in parsed.path().split('/').filter(|s| is_token_like(s)) {
-                    self.add(segment);
-                }
+            self.add_url_secrets(&parsed);
+        }
+    }
+
+    /// Adds a URL that is a credential as a whole (the Slack incoming webhook): the URL itself,
+    /// its password and secret query values, and every long path segment. None of its parts
+    /// counts as readable.
+    pub fn add_secret_url(&mut self, text: &str) {
+        self.add(text);
+        if let Ok(parsed) = url::Url::parse(text) {
+            self.add_url_secrets(&parsed);
+            for segment in parsed.path().split('/').filter(|s| s.len() >= 12) {
+                self.add(segment);
             }
         }
     }
 
-    /// Adds a URL that is a credential as a whole (the Slack incoming webhook): the URL itself
-    /// and every long path segment, besides what [`Scrubber::add_url`] adds.
-    pub fn add_secret_url(&mut self, text: &str) {
-        self.add(text);
-        self.add_url(text);
-        if let Ok(parsed) = url::Url::parse(text) {
-            for segment in parsed.path().split('/').filter(|s| s.len() >= 12) {
+    fn add_url_secrets(&mut self, parsed: &url::Url) {
+        if let Some(password) = parsed.password() {
+            self.add(password);
+            if let Ok(decoded) = percent_decode(password) {
+                self.add(&decoded);
+            }
+        }
+        for (key, value) in parsed.query_pairs() {
+            if SECRET_PARAMS
+                .iter()
+                .any(|s| key.to_ascii_lowercase().contains(s))
+            {
+                self.add(&value);
+            }
+        }
+        // A database URL's path is the database's name, never a credential.
+        if !is_database_url(parsed) {
+            for segment in parsed.path().split('/').filter(|s| is_token_like(s)) {
                 self.add(segment);
             }
         }
@@ -155,7 +160,12 @@ impl Scrubber {
 fn scrub_bearer(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
-    while let Some(at) = rest.find("Bearer ").or_else(|| rest.find("bearer ")) {
+    // The earlier of the two spellings first, so that neither is skipped.
+    while let Some(at) = [rest.find("Bearer "), rest.find("bearer ")]
+        .into_iter()
+        .flatten()
+        .min()
+    {
         let (before, after) = rest.split_at(at + "Bearer ".len());
         out.push_str(before);
         let token_len = after
@@ -229,6 +239,10 @@ mod tests {
             "503: bad header Authorization: Bearer *** (try again); bearer ***"
         );
         assert_eq!(scrubber.scrub("Bearer "), "Bearer ");
+        assert_eq!(
+            scrubber.scrub("bearer first-token then Bearer second-token"),
+            "bearer *** then Bearer ***"
+        );
     }
 
     #[test]
@@ -250,6 +264,9 @@ mod tests {
         let mut scrubber = Scrubber::default();
         scrubber.add_url("postgres://app:p%40ss-word@db/app");
         scrubber.add_secret_url("https://hooks.slack.com/services/T000/B000/XXXXSECRET");
+        // A Slack path secret that does not look like a token is still a secret, alone too.
+        scrubber.add_secret_url("https://hooks.slack.com/services/T0001/B0002/slackpathsecret");
+        assert_eq!(scrubber.scrub("slackpathsecret"), "***");
         scrubber.add("whsec-123456");
         let text = "auth failed for p@ss-word; posted to https://hooks.slack.com/services/T000/B000/XXXXSECRET with whsec-123456";
         let clean = scrubber.scrub(text);
