@@ -38,9 +38,10 @@ pub fn export(args: ExportArgs) -> ExitCode {
             prepare_demo()?;
         }
         config.interrupt = export::Interrupt::listen();
-        // The run stops itself on a signal; should it be stuck elsewhere (connecting, the
-        // audit's query), it is abandoned a little after the grace period: the lock is a
-        // file lock or a lease that expires, and the cursor holds only acknowledged rows.
+        // The run stops itself on a signal (connecting, reading, sending or auditing). Should
+        // it be stuck anywhere else (reading the cursor, finishing the output), it is
+        // abandoned a little after the grace period: the lock is a file lock or a lease that
+        // expires, and the cursor holds only acknowledged rows.
         let result = tokio::select! {
             result = export::run_once(&config) => result,
             signal = config.interrupt.grace_over(export::GRACE + std::time::Duration::from_secs(5)) => {

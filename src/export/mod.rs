@@ -46,17 +46,30 @@ pub struct ExportConfig {
     pub interrupt: Interrupt,
 }
 
-/// `work`, or [`ExportError::Interrupted`] as soon as a signal arrives.
-async fn unless_interrupted<T>(
+/// `work`, or [`ExportError::Interrupted`] (saying what was `delivered`) as soon as a signal
+/// arrives.
+async fn unless_interrupted<T, E: From<ExportError>>(
     interrupt: &Interrupt,
-    work: impl Future<Output = Result<T, ExportError>>,
-    delivered: impl Fn() -> String,
-) -> Result<T, ExportError> {
+    work: impl Future<Output = Result<T, E>>,
+    delivered: impl FnOnce() -> String,
+) -> Result<T, E> {
     tokio::select! {
         biased;
-        signal = interrupt.wait() => Err(ExportError::Interrupted { signal, delivered: delivered() }),
+        signal = interrupt.wait() => Err(ExportError::Interrupted { signal, delivered: delivered() }.into()),
         result = work => result,
     }
+}
+
+/// What an interrupted run delivered, for its message.
+fn delivered_so_far(ledger: &Ledger<'_>) -> String {
+    let cursor = ledger
+        .state
+        .position
+        .map_or_else(|| "none".into(), |p| p.to_string());
+    format!(
+        "{} rows delivered by this run are in the cursor (now {cursor})",
+        ledger.run_rows
+    )
 }
 
 /// What one run did.
@@ -116,7 +129,7 @@ async fn run_locked(
         ..Query::default()
     };
     let progress = if config.progress {
-        let count = async { Ok(source.count(&query).await.ok()) };
+        let count = async { Ok::<_, ExportError>(source.count(&query).await.ok()) };
         Progress::start(unless_interrupted(&config.interrupt, count, nothing_yet).await?)
     } else {
         Progress::hidden()
@@ -138,25 +151,13 @@ async fn run_locked(
     let mut repairs = RepairCounts::default();
     let mut output_closed = false;
     let mut batches = source.stream(query, batching);
-    let interrupted = |ledger: &Ledger<'_>, signal: Signal| {
-        let cursor = ledger
-            .state
-            .position
-            .map_or_else(|| "none".into(), |p| p.to_string());
-        ExportError::Interrupted {
-            signal,
-            delivered: format!(
-                "{} rows delivered by this run are in the cursor (now {cursor})",
-                ledger.run_rows
-            ),
-        }
-    };
     loop {
-        let next = tokio::select! {
-            biased;
-            signal = config.interrupt.wait() => return Err(interrupted(&ledger, signal)),
-            next = batches.recv() => next,
-        };
+        let next = unless_interrupted(
+            &config.interrupt,
+            async { Ok::<_, ExportError>(batches.recv().await) },
+            || delivered_so_far(&ledger),
+        )
+        .await?;
         let Some(batch) = next else { break };
         let batch = batch?;
         let effect = Effect::Advance {
@@ -176,7 +177,7 @@ async fn run_locked(
         let sent = tokio::select! {
             sent = sink.send(&batch) => sent,
             signal = config.interrupt.grace_over(interrupt::GRACE) => {
-                return Err(interrupted(&ledger, signal));
+                return Err(ExportError::Interrupted { signal, delivered: delivered_so_far(&ledger) });
             }
         };
         match sent {
@@ -198,14 +199,16 @@ async fn run_locked(
         // A signal during the audit ends it: what it re-sent counts only once all of a bucket
         // was acknowledged, so the cursor stays exact.
         let run_rows = ledger.run_rows;
-        let audited = tokio::select! {
-            biased;
-            signal = config.interrupt.wait() => Err(AuditError::Failed(ExportError::Interrupted {
-                signal,
-                delivered: format!("the run's {run_rows} rows are in the cursor; the late-row audit was cut short"),
-            })),
-            audited = audit(config, &source, &mut sink, &mut ledger, batching) => audited,
-        };
+        let audited = unless_interrupted(
+            &config.interrupt,
+            audit(config, &source, &mut sink, &mut ledger, batching),
+            || {
+                format!(
+                    "the run's {run_rows} rows are in the cursor; the late-row audit was cut short"
+                )
+            },
+        )
+        .await;
         match audited {
             Ok(found) => late = found,
             Err(AuditError::Closed) => output_closed = true,

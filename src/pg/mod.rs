@@ -46,7 +46,8 @@ pub fn settings(text: &str) -> Result<Settings, ConnectError> {
 /// password, raw and as it may appear percent-encoded.
 pub fn secrets(text: &str) -> Vec<String> {
     let mut secrets = Vec::new();
-    if let Ok(info) = ConnInfo::parse(text)
+    if ConnInfo::is_postgres(text)
+        && let Ok(info) = ConnInfo::parse(text)
         && let Some(password) = info.get("password")
     {
         secrets.push(password.to_owned());
