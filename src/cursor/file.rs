@@ -111,6 +111,22 @@ pub enum Readers {
     Umask,
 }
 
+/// A builder of temporary files named `<prefix><random><suffix>`, created 0600 or, for
+/// [`Readers::Umask`], as the umask allows.
+pub fn temp_file<'a>(
+    prefix: &'a str,
+    suffix: &'a str,
+    readers: Readers,
+) -> tempfile::Builder<'a, 'a> {
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(prefix).suffix(suffix);
+    #[cfg(unix)]
+    if readers == Readers::Umask {
+        builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+    }
+    builder
+}
+
 /// Replaces `path` with `bytes` so that a reader (or a crash) sees the old file or the new one,
 /// never a mix: write a temporary file beside it, fsync, rename over, fsync the folder.
 pub fn write_atomically(path: &Path, bytes: &[u8], readers: Readers) -> std::io::Result<()> {
@@ -118,13 +134,7 @@ pub fn write_atomically(path: &Path, bytes: &[u8], readers: Readers) -> std::io:
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
     };
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(".guardrail-").suffix(".tmp");
-    #[cfg(unix)]
-    if readers == Readers::Umask {
-        builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
-    }
-    let mut temp = builder.tempfile_in(dir)?;
+    let mut temp = temp_file(".guardrail-", ".tmp", readers).tempfile_in(dir)?;
     temp.write_all(bytes)?;
     temp.as_file().sync_all()?;
     temp.persist(path).map_err(|e| e.error)?;

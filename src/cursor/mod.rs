@@ -18,7 +18,7 @@ use crate::export::audit::{AuditState, Fingerprint};
 use crate::row::Timestamp;
 use crate::s3::{S3Options, S3Uri};
 
-pub use file::{FileStore, Readers, lock_path, sync_dir, write_atomically};
+pub use file::{FileStore, Readers, lock_path, sync_dir, temp_file, write_atomically};
 pub use s3::S3Store;
 
 /// The position after which the next run starts.

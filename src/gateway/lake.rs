@@ -217,12 +217,10 @@ fn put_local(root: &Path, key: &str, bytes: &[u8]) -> anyhow::Result<()> {
     create_dirs_durably(root, &staging)
         .with_context(|| format!("cannot create the staging folder {}", staging.display()))?;
     let write = || -> std::io::Result<()> {
-        let mut builder = tempfile::Builder::new();
-        builder.prefix(".guardrail-").suffix(".tmp");
         // Lake objects are for the loader: readable as the umask allows (0644 by default).
-        #[cfg(unix)]
-        builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
-        let mut temp = builder.tempfile_in(&staging)?;
+        let mut temp =
+            crate::cursor::temp_file(".guardrail-", ".tmp", crate::cursor::Readers::Umask)
+                .tempfile_in(&staging)?;
         temp.write_all(bytes)?;
         temp.as_file().sync_all()?;
         temp.persist(&path).map_err(|e| e.error)?;

@@ -69,17 +69,15 @@ impl FileSink {
         }
         let prefix = temp_prefix(path);
         remove_stale_temps(dir, &prefix);
-        let mut builder = tempfile::Builder::new();
-        builder.prefix(&prefix).suffix(".ndjson.tmp");
         // Readable as the umask allows (0644 by default), like any file the user writes.
-        #[cfg(unix)]
-        builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
-        let temp = builder.tempfile_in(dir).map_err(|e| {
-            anyhow::anyhow!(
-                "creating a temporary file in {} for --file-path: {e}",
-                dir.display()
-            )
-        })?;
+        let temp = crate::cursor::temp_file(&prefix, ".ndjson.tmp", crate::cursor::Readers::Umask)
+            .tempfile_in(dir)
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "creating a temporary file in {} for --file-path: {e}",
+                    dir.display()
+                )
+            })?;
         Ok(FileSink {
             path: path.to_owned(),
             temp,
