@@ -13,6 +13,7 @@ use crate::export::audit::AuditConfig;
 use crate::export::retry::Backoff;
 use crate::export::sink::{SinkConfig, WebhookConfig};
 use crate::export::source::SourceConfig;
+use crate::logging::LogFormat;
 use crate::s3::{S3Options, S3Uri};
 use secrecy::SecretString;
 
@@ -371,12 +372,6 @@ pub enum CursorStoreKind {
     File,
     /// An S3 object at --cursor-store-uri.
     S3,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    Text,
-    Json,
 }
 
 impl SourceArgs {

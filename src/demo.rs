@@ -8,7 +8,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rusqlite::Connection;
 
-use crate::row::Timestamp;
+use crate::time::Timestamp;
 
 /// Where `--demo` keeps its database, relative to the working directory.
 pub const DEMO_PATH: &str = "guardrail-demo.sqlite";

@@ -13,6 +13,7 @@ pub mod demo;
 pub mod env_vars;
 pub mod error;
 pub mod export;
+pub mod fs;
 pub mod gateway;
 pub mod logging;
 pub mod pg;
@@ -21,6 +22,7 @@ pub mod report;
 pub mod row;
 pub mod s3;
 pub mod server;
+pub mod time;
 pub mod wire;
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! Logging to stderr, as text or JSON lines, and the run's summary line.
+//! Logging to stderr, as text or JSON lines, every line through the scrubber.
 
 use std::fmt;
 use std::io::{IsTerminal, Write as _};
@@ -10,9 +10,16 @@ use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
 
-use crate::cli::LogFormat;
-use crate::export::Summary;
 use crate::redact::Scrubber;
+
+/// How log lines are written on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// `2026-01-22T04:00:00Z INFO message key=value`, for people.
+    Text,
+    /// One JSON object per line, for Datadog, filebeat, Loki…
+    Json,
+}
 
 /// Sets up the global subscriber. `RUST_LOG` refines the level (default `info`, or `warn`
 /// with `--quiet`). Every line goes through `scrubber` on its way to stderr, so no configured
@@ -109,63 +116,4 @@ where
         ctx.field_format().format_fields(writer.by_ref(), event)?;
         writeln!(writer)
     }
-}
-
-/// The one-line summary at the end of a run, with warnings for what normalisation repaired.
-pub fn summary(summary: &Summary) {
-    let cursor = summary
-        .cursor
-        .map_or_else(|| "none".into(), |position| position.to_string());
-    let repairs = summary.repairs;
-    if repairs.contexts_repaired + repairs.contexts_nulled > 0 {
-        tracing::warn!(
-            repaired = repairs.contexts_repaired,
-            nulled = repairs.contexts_nulled,
-            "platformContext normalised: {} repaired, {} exported as null",
-            repairs.contexts_repaired,
-            repairs.contexts_nulled
-        );
-    }
-    if repairs.unknown_actions > 0 {
-        tracing::warn!(
-            rows = repairs.unknown_actions,
-            "{} rows have an action other than pause/resume/escalate (exported as they are)",
-            repairs.unknown_actions
-        );
-    }
-    let late = summary.late;
-    if late.missing > 0 {
-        tracing::warn!(
-            missing = late.missing,
-            "{} delivered follow-ups are no longer in the source",
-            late.missing
-        );
-    }
-    let late_text = if late.found > 0 || late.delivered > 0 {
-        format!(
-            "; late rows: {} found, {} re-sent",
-            late.found, late.delivered
-        )
-    } else {
-        String::new()
-    };
-    let closed = if summary.output_closed {
-        " (output closed by its reader)"
-    } else {
-        ""
-    };
-    tracing::info!(
-        rows = summary.rows,
-        cursor = %cursor,
-        seconds = summary.elapsed.as_secs_f64(),
-        rows_per_second = summary.rows_per_second().round(),
-        source = %summary.source,
-        late_found = late.found,
-        late_delivered = late.delivered,
-        audit_buckets = late.buckets_checked,
-        "exported {} rows{closed}; cursor {cursor}; {:.2}s; {:.0} rows/s{late_text}",
-        summary.rows,
-        summary.elapsed.as_secs_f64(),
-        summary.rows_per_second(),
-    );
 }

@@ -5,7 +5,8 @@
 use proptest::prelude::*;
 use serde_json::Value;
 
-use crate::row::{FollowUp, SourceRow, Timestamp, normalize_platform_context};
+use crate::row::{FollowUp, SourceRow, normalize_platform_context};
+use crate::time::Timestamp;
 
 /// Arbitrary JSON, nested a few levels, with strings that include blanks, padding, control
 /// characters, `\u0000` and non-ASCII text.

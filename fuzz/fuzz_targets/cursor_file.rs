@@ -2,7 +2,7 @@
 #![no_main]
 
 use guardrail_followups::cursor::{parse, render};
-use guardrail_followups::row::Timestamp;
+use guardrail_followups::time::Timestamp;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|bytes: &[u8]| {

@@ -10,8 +10,8 @@ use url::Url;
 
 use crate::admin::StartError;
 use crate::admin::status::StatusSource;
-use crate::cli::LogFormat;
 use crate::env_vars as env;
+use crate::logging::LogFormat;
 
 #[derive(Debug, Args)]
 pub struct AdminArgs {

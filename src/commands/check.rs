@@ -4,10 +4,11 @@
 use std::process::ExitCode;
 
 use crate::cli::{CheckArgs, SinkKind};
-use crate::cursor::{CursorStore, CursorStoreConfig, Readers, write_atomically};
+use crate::cursor::{CursorStore, CursorStoreConfig};
 use crate::error::ExportError;
 use crate::export::sink::{WebhookConfig, WebhookSink};
 use crate::export::source::{Source, SourceConfig, TABLE};
+use crate::fs::{Readers, write_atomically};
 use crate::{logging, wire};
 
 /// The outcome of one check.

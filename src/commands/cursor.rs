@@ -10,7 +10,7 @@ use crate::error::{ExportError, describe_filter};
 use crate::export::audit::bucket_start;
 use crate::export::source::{Query, Source};
 use crate::logging;
-use crate::row::Timestamp;
+use crate::time::Timestamp;
 
 pub fn cursor(command: CursorCommand) -> ExitCode {
     let args = match &command {

@@ -53,7 +53,7 @@ pub fn export(args: ExportArgs) -> ExitCode {
         };
         let reported = report::after_run(&report, result.as_ref(), &scrubber).await;
         let summary = result?;
-        logging::summary(&summary);
+        summary.log();
         reported.map(|()| summary)
     });
     match result {

@@ -1,12 +1,12 @@
 //! The cursor file store: a local JSON file, locked against concurrent runs, written atomically.
 
 use std::fs::{File, OpenOptions};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::{CursorState, parse, render};
 use crate::error::ExportError;
-use crate::row::Timestamp;
+use crate::fs::{Readers, write_atomically};
+use crate::time::Timestamp;
 
 /// A cursor file, locked for the lifetime of the store, written atomically.
 #[derive(Debug)]
@@ -100,48 +100,4 @@ pub fn lock_path(path: &Path) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
     name.push(".lock");
     path.with_file_name(name)
-}
-
-/// Who may read a file written by [`write_atomically`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Readers {
-    /// Its owner only (0600): the cursor, dead letters.
-    Owner,
-    /// As the umask allows (0644 by default): files meant for others, such as the status.
-    Umask,
-}
-
-/// A builder of temporary files named `<prefix><random><suffix>`, created 0600 or, for
-/// [`Readers::Umask`], as the umask allows.
-pub fn temp_file<'a>(
-    prefix: &'a str,
-    suffix: &'a str,
-    readers: Readers,
-) -> tempfile::Builder<'a, 'a> {
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(prefix).suffix(suffix);
-    #[cfg(unix)]
-    if readers == Readers::Umask {
-        builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
-    }
-    builder
-}
-
-/// Replaces `path` with `bytes` so that a reader (or a crash) sees the old file or the new one,
-/// never a mix: write a temporary file beside it, fsync, rename over, fsync the folder.
-pub fn write_atomically(path: &Path, bytes: &[u8], readers: Readers) -> std::io::Result<()> {
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    let mut temp = temp_file(".guardrail-", ".tmp", readers).tempfile_in(dir)?;
-    temp.write_all(bytes)?;
-    temp.as_file().sync_all()?;
-    temp.persist(path).map_err(|e| e.error)?;
-    sync_dir(dir)
-}
-
-/// Makes a rename in `dir` durable.
-pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    File::open(dir)?.sync_all()
 }

@@ -15,10 +15,10 @@ use uuid::Uuid;
 
 use crate::error::ExportError;
 use crate::export::audit::{AuditState, Fingerprint};
-use crate::row::Timestamp;
 use crate::s3::{S3Options, S3Uri};
+use crate::time::Timestamp;
 
-pub use file::{FileStore, Readers, lock_path, sync_dir, temp_file, write_atomically};
+pub use file::{FileStore, lock_path};
 pub use s3::S3Store;
 
 /// The position after which the next run starts.

@@ -16,8 +16,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{CursorState, parse, render};
 use crate::error::ExportError;
-use crate::row::Timestamp;
 use crate::s3::{S3Options, S3Uri, open_bucket};
+use crate::time::Timestamp;
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

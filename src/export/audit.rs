@@ -11,7 +11,7 @@ use std::time::Duration;
 use uuid::Uuid;
 
 use crate::cursor::Position;
-use crate::row::Timestamp;
+use crate::time::Timestamp;
 
 /// Audit settings. A zero window turns the audit off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

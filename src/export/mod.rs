@@ -8,19 +8,21 @@ mod progress;
 pub mod retry;
 pub mod sink;
 pub mod source;
+mod summary;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use crate::cursor::{CursorState, CursorStore, CursorStoreConfig, Position};
 use crate::error::{ExportError, describe_filter};
-use crate::row::Timestamp;
+use crate::time::Timestamp;
 use audit::{AuditConfig, AuditState, Fingerprint, bucket_of, bucket_start};
 use batch::{Batching, RepairCounts};
 pub use interrupt::{GRACE, Interrupt, Signal};
 use progress::Progress;
 use sink::{Ack, Sink, SinkConfig, SinkError};
 use source::{Query, Source, SourceConfig};
+pub use summary::{LateRows, Summary};
 
 /// A validated export configuration.
 #[derive(Debug, Clone)]
@@ -70,30 +72,6 @@ fn delivered_so_far(ledger: &Ledger<'_>) -> String {
         "{} rows delivered by this run are in the cursor (now {cursor})",
         ledger.run_rows
     )
-}
-
-/// What one run did.
-#[derive(Debug, Clone)]
-pub struct Summary {
-    /// Rows delivered (acknowledged by the sink) in this run.
-    pub rows: u64,
-    /// The cursor after the run: the last row delivered, by this run or an earlier one.
-    pub cursor: Option<Position>,
-    /// Rows delivered by all runs recorded in the cursor.
-    pub total_rows: u64,
-    pub elapsed: Duration,
-    pub repairs: RepairCounts,
-    /// What the late-row audit found and delivered.
-    pub late: LateRows,
-    /// The reader of stdout went away before everything was written.
-    pub output_closed: bool,
-    pub source: String,
-}
-
-impl Summary {
-    pub fn rows_per_second(&self) -> f64 {
-        self.rows as f64 / self.elapsed.as_secs_f64().max(1e-9)
-    }
 }
 
 /// Runs one export: everything pending (up to the limit), then the late-row audit.
@@ -233,19 +211,6 @@ async fn run_locked(
         output_closed,
         source: description,
     })
-}
-
-/// What the late-row audit found and did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct LateRows {
-    /// Buckets of the window compared with the source.
-    pub buckets_checked: u64,
-    /// Rows that appeared in the source behind the cursor since they were passed over.
-    pub found: u64,
-    /// Rows sent again: every row of each bucket that differed.
-    pub delivered: u64,
-    /// Rows delivered earlier that are no longer in the source (reported only).
-    pub missing: u64,
 }
 
 enum AuditError {

@@ -14,7 +14,8 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use crate::gateway::error::{ApiError, RowError};
-use crate::row::{FollowUp, PlatformContext, Timestamp};
+use crate::row::{FollowUp, PlatformContext};
+use crate::time::Timestamp;
 
 /// How many bad rows a refusal lists.
 pub const REPORTED_ROWS: usize = 10;

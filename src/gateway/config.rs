@@ -5,10 +5,10 @@ use std::net::SocketAddr;
 use clap::Args;
 use secrecy::SecretString;
 
-use crate::cli::LogFormat;
 use crate::env_vars as env;
 use crate::gateway::auth::Auth;
 use crate::gateway::lake::{LakeUri, S3Options};
+use crate::logging::LogFormat;
 use crate::server::StartError;
 
 /// 16 MiB: a batch of 1,000 rows is usually well under 1 MiB.

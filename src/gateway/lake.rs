@@ -21,7 +21,7 @@ use chrono::NaiveDate;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 
-use crate::cursor::sync_dir;
+use crate::fs::{AtomicFile, Readers, create_dirs_durably};
 use crate::s3::{S3Uri, open_bucket};
 
 pub use crate::s3::S3Options;
@@ -218,13 +218,10 @@ fn put_local(root: &Path, key: &str, bytes: &[u8]) -> anyhow::Result<()> {
         .with_context(|| format!("cannot create the staging folder {}", staging.display()))?;
     let write = || -> std::io::Result<()> {
         // Lake objects are for the loader: readable as the umask allows (0644 by default).
-        let mut temp =
-            crate::cursor::temp_file(".guardrail-", ".tmp", crate::cursor::Readers::Umask)
-                .tempfile_in(&staging)?;
-        temp.write_all(bytes)?;
-        temp.as_file().sync_all()?;
-        temp.persist(&path).map_err(|e| e.error)?;
-        sync_dir(folder)
+        let mut file =
+            AtomicFile::staged_in(&staging, &path, ".guardrail-", ".tmp", Readers::Umask)?;
+        file.write_all(bytes)?;
+        file.commit()
     };
     write().with_context(|| format!("cannot write {}", path.display()))
 }
@@ -248,35 +245,6 @@ fn remove_leftovers(staging: &Path) -> std::io::Result<usize> {
         }
     }
     Ok(removed)
-}
-
-/// Creates `folder` and any missing parents up to `root`, fsyncing the parent of each folder
-/// created so that the new entries survive a crash along with the file written into them.
-fn create_dirs_durably(root: &Path, folder: &Path) -> std::io::Result<()> {
-    if folder.is_dir() {
-        return Ok(());
-    }
-    let mut missing = Vec::new();
-    let mut current = folder;
-    while !current.is_dir() {
-        missing.push(current);
-        match current.parent() {
-            Some(parent) if current != root && !parent.as_os_str().is_empty() => current = parent,
-            _ => break,
-        }
-    }
-    for dir in missing.into_iter().rev() {
-        match std::fs::create_dir(dir) {
-            Ok(()) => {}
-            // Another request for the same day created it first.
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => continue,
-            Err(e) => return Err(e),
-        }
-        if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
-            sync_dir(parent)?;
-        }
-    }
-    Ok(())
 }
 
 async fn blocking<T: Send + 'static>(

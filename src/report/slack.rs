@@ -19,7 +19,7 @@ pub fn success(summary: &Summary, config: &ReportConfig) -> String {
     let mut text = format!(
         ":white_check_mark: Guardrail follow-ups export: {} rows exported; next cursor {cursor}; updated {}.{late}",
         summary.rows,
-        crate::row::Timestamp::now()
+        crate::time::Timestamp::now()
     );
     push_link(&mut text, config);
     text

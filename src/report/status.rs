@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use super::ReportConfig;
 use crate::export::Summary;
-use crate::row::Timestamp;
 use crate::s3::{S3Options, S3Uri, open_bucket};
+use crate::time::Timestamp;
 
 /// Where the status is written.
 #[derive(Debug, Clone)]
@@ -74,7 +74,7 @@ impl Status {
                     std::fs::create_dir_all(dir)
                         .with_context(|| format!("creating {}", dir.display()))?;
                 }
-                crate::cursor::write_atomically(path, &body, crate::cursor::Readers::Umask)
+                crate::fs::write_atomically(path, &body, crate::fs::Readers::Umask)
                     .with_context(|| format!("writing the status {}", path.display()))
             }
             StatusTarget::S3 { uri, options } => {

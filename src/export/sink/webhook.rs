@@ -158,7 +158,7 @@ impl WebhookSink {
             .dead_letter_dir
             .join(format!("guardrail-followups-refused-{key}.ndjson"));
         let kept = std::fs::create_dir_all(&self.config.dead_letter_dir).and_then(|()| {
-            crate::cursor::write_atomically(&path, &batch.ndjson, crate::cursor::Readers::Owner)
+            crate::fs::write_atomically(&path, &batch.ndjson, crate::fs::Readers::Owner)
         });
         let kept = match kept {
             Ok(()) => format!("the refused rows are in {}", path.display()),

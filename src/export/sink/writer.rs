@@ -1,14 +1,14 @@
 //! The NDJSON writers: stdout and a file replaced atomically.
 
 use std::io::{ErrorKind, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::Context;
-use tempfile::NamedTempFile;
 
 use super::{Ack, SinkError};
 use crate::error::ExportError;
 use crate::export::batch::Batch;
+use crate::fs::{AtomicFile, Readers};
 
 /// NDJSON on stdout. Each batch is written whole and flushed before it counts as delivered.
 pub struct StdoutSink {
@@ -48,18 +48,14 @@ impl Default for StdoutSink {
 /// NDJSON file holding this run's rows. It is written to a temporary file beside the target
 /// and renamed over it only when the run ends, so readers never see a partial file.
 pub struct FileSink {
-    path: PathBuf,
-    temp: NamedTempFile,
+    file: AtomicFile,
 }
 
 impl FileSink {
     /// Opens a temporary file beside `path`, after removing those that killed runs left there
     /// (the cursor's lock keeps runs apart, so none of them is still being written).
     pub fn create(path: &Path) -> Result<FileSink, ExportError> {
-        let dir = match path.parent() {
-            Some(dir) if !dir.as_os_str().is_empty() => dir,
-            _ => Path::new("."),
-        };
+        let dir = crate::fs::folder_of(path);
         if !dir.is_dir() {
             return Err(ExportError::config(format!(
                 "the folder {} of --file-path does not exist. Fix: create it, or give a path in \
@@ -70,45 +66,28 @@ impl FileSink {
         let prefix = temp_prefix(path);
         remove_stale_temps(dir, &prefix);
         // Readable as the umask allows (0644 by default), like any file the user writes.
-        let temp = crate::cursor::temp_file(&prefix, ".ndjson.tmp", crate::cursor::Readers::Umask)
-            .tempfile_in(dir)
-            .map_err(|e| {
+        let file =
+            AtomicFile::beside(path, &prefix, ".ndjson.tmp", Readers::Umask).map_err(|e| {
                 anyhow::anyhow!(
                     "creating a temporary file in {} for --file-path: {e}",
                     dir.display()
                 )
             })?;
-        Ok(FileSink {
-            path: path.to_owned(),
-            temp,
-        })
+        Ok(FileSink { file })
     }
 
     pub fn send(&mut self, batch: &Batch) -> Result<Ack, SinkError> {
-        self.temp
+        self.file
             .write_all(&batch.ndjson)
-            .with_context(|| format!("writing {}", self.temp.path().display()))?;
+            .with_context(|| format!("writing {}", self.file.temp_path().display()))?;
         Ok(Ack::UntilFinish)
     }
 
     pub fn finish(self) -> Result<(), SinkError> {
-        let FileSink { path, temp } = self;
-        temp.as_file()
-            .sync_all()
-            .with_context(|| format!("syncing {}", temp.path().display()))?;
-        temp.persist(&path).map_err(|e| {
-            anyhow::anyhow!(
-                "moving the export into place at {}: {}",
-                path.display(),
-                e.error
-            )
-        })?;
-        let dir = path
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        crate::cursor::sync_dir(dir)
-            .with_context(|| format!("syncing the folder {}", dir.display()))?;
+        let target = self.file.target().to_owned();
+        self.file
+            .commit()
+            .with_context(|| format!("moving the export into place at {}", target.display()))?;
         Ok(())
     }
 }

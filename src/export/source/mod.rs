@@ -16,13 +16,12 @@ use crate::cursor::Position;
 use crate::error::ExportError;
 use crate::export::audit::Fingerprint;
 use crate::export::batch::{Batch, Batching};
-use crate::row::Timestamp;
+use crate::time::Timestamp;
 
 pub use postgres::PostgresSource;
 pub use sqlite::SqliteSource;
 
-/// The table the application writes follow-ups to.
-pub const TABLE: &str = "provider_guardrail_followup";
+pub use crate::row::schema::TABLE;
 
 /// Batches in flight between the reader and the sink.
 const CHANNEL_BATCHES: usize = 2;

@@ -21,7 +21,9 @@ use super::{PostgresConfig, Query, TABLE};
 use crate::error::ExportError;
 use crate::export::audit::Fingerprint;
 use crate::export::batch::{Batch, BatchBuilder, Batching};
-use crate::row::{SourceRow, Timestamp};
+use crate::row::SourceRow;
+use crate::row::schema::{self, col};
+use crate::time::Timestamp;
 
 #[derive(Clone)]
 pub struct PostgresSource {
@@ -100,11 +102,13 @@ impl PostgresSource {
         tx: &mpsc::Sender<anyhow::Result<Batch>>,
     ) -> anyhow::Result<()> {
         let (filter, mut params) = where_clause(query);
-        let mut sql = format!(
-            "SELECT id, provider_id, provider_name, action, notes, platform_context::text, \
-             conversion_cursor, conversion_href, created_at FROM {TABLE} WHERE {filter} \
-             ORDER BY created_at, id"
-        );
+        // The json column arrives as its text, exactly as stored.
+        let columns = schema::select_list(|c| match c.sql {
+            "platform_context" => "platform_context::text".into(),
+            other => other.into(),
+        });
+        let mut sql =
+            format!("SELECT {columns} FROM {TABLE} WHERE {filter} ORDER BY created_at, id");
         if let Some(limit) = query.limit {
             params.push((
                 Box::new(i64::try_from(limit).unwrap_or(i64::MAX)),
@@ -310,23 +314,23 @@ fn param_refs(params: &Params) -> Vec<(&(dyn ToSql + Sync), Type)> {
 }
 
 fn decode(row: &Row) -> anyhow::Result<SourceRow> {
-    let id: Uuid = row.try_get(0).context("decoding id")?;
+    let id: Uuid = row.try_get(col::ID).context("decoding id")?;
     let created_at: DateTime<Utc> = row
-        .try_get(8)
+        .try_get(col::CREATED_AT)
         .with_context(|| format!("decoding created_at of follow-up {id}"))?;
     let text = |i: usize| -> anyhow::Result<Option<String>> {
         row.try_get(i)
-            .with_context(|| format!("decoding column {i} of follow-up {id}"))
+            .with_context(|| format!("decoding {} of follow-up {id}", schema::COLUMNS[i].sql))
     };
     Ok(SourceRow {
         id,
-        provider_id: text(1)?.unwrap_or_default(),
-        provider_name: text(2)?,
-        action: text(3)?.unwrap_or_default(),
-        notes: text(4)?,
-        platform_context: text(5)?,
-        conversion_cursor: text(6)?,
-        conversion_href: text(7)?,
+        provider_id: text(col::PROVIDER_ID)?.unwrap_or_default(),
+        provider_name: text(col::PROVIDER_NAME)?,
+        action: text(col::ACTION)?.unwrap_or_default(),
+        notes: text(col::NOTES)?,
+        platform_context: text(col::PLATFORM_CONTEXT)?,
+        conversion_cursor: text(col::CONVERSION_CURSOR)?,
+        conversion_href: text(col::CONVERSION_HREF)?,
         created_at: Timestamp::try_from_micros(created_at.timestamp_micros()).ok_or_else(|| {
             anyhow::anyhow!(
                 "malformed row: follow-up {id} has created_at {created_at}, outside the years 1 \

@@ -13,7 +13,9 @@ use super::{Query, TABLE};
 use crate::error::ExportError;
 use crate::export::audit::{Fingerprint, bucket_of};
 use crate::export::batch::{Batch, BatchBuilder, Batching};
-use crate::row::{SourceRow, Timestamp};
+use crate::row::SourceRow;
+use crate::row::schema::{self, col};
+use crate::time::Timestamp;
 
 #[derive(Clone)]
 pub struct SqliteSource {
@@ -80,9 +82,8 @@ impl SqliteSource {
         let conn = self.connect()?;
         let (filter, mut params) = where_clause(query);
         let mut sql = format!(
-            "SELECT id, provider_id, provider_name, action, notes, platform_context, \
-             conversion_cursor, conversion_href, created_at FROM {TABLE} WHERE {filter} \
-             ORDER BY created_at, id"
+            "SELECT {} FROM {TABLE} WHERE {filter} ORDER BY created_at, id",
+            schema::select_list(|c| c.sql.into())
         );
         if let Some(limit) = query.limit {
             params.push(Box::new(i64::try_from(limit).unwrap_or(i64::MAX)));
@@ -142,7 +143,7 @@ impl SqliteSource {
 
 /// The id and created_at of a `SELECT id, created_at` row.
 fn decode_key(row: &rusqlite::Row<'_>) -> anyhow::Result<(uuid::Uuid, Timestamp)> {
-    parse_key(row.get(0)?, row.get(1)?)
+    parse_key(row.get(0)?, row.get(col::PROVIDER_ID)?)
 }
 
 fn parse_key(raw_id: String, raw_created: String) -> anyhow::Result<(uuid::Uuid, Timestamp)> {
@@ -206,16 +207,16 @@ fn where_clause(query: &Query) -> (String, Vec<Box<dyn ToSql + Send>>) {
 
 /// Decodes one row; a malformed id or timestamp stops the run at this row, naming it.
 fn decode(row: &rusqlite::Row<'_>) -> anyhow::Result<SourceRow> {
-    let (id, created_at) = parse_key(row.get(0)?, row.get(8)?)?;
+    let (id, created_at) = parse_key(row.get(col::ID)?, row.get(col::CREATED_AT)?)?;
     Ok(SourceRow {
         id,
-        provider_id: row.get(1)?,
-        provider_name: row.get(2)?,
-        action: row.get(3)?,
-        notes: row.get(4)?,
-        platform_context: row.get(5)?,
-        conversion_cursor: row.get(6)?,
-        conversion_href: row.get(7)?,
+        provider_id: row.get(col::PROVIDER_ID)?,
+        provider_name: row.get(col::PROVIDER_NAME)?,
+        action: row.get(col::ACTION)?,
+        notes: row.get(col::NOTES)?,
+        platform_context: row.get(col::PLATFORM_CONTEXT)?,
+        conversion_cursor: row.get(col::CONVERSION_CURSOR)?,
+        conversion_href: row.get(col::CONVERSION_HREF)?,
         created_at,
     })
 }

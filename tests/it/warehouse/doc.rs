@@ -3,7 +3,8 @@
 
 use std::collections::BTreeSet;
 
-use guardrail_followups::row::{FollowUp, PlatformContext, Timestamp};
+use guardrail_followups::row::{FollowUp, PlatformContext};
+use guardrail_followups::time::Timestamp;
 use regex::Regex;
 
 use super::sql::read;

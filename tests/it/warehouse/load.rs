@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use chrono::NaiveDate;
 use guardrail_followups::gateway::lake::Lake;
-use guardrail_followups::row::Timestamp;
+use guardrail_followups::time::Timestamp;
 use guardrail_followups::wire;
 use regex::Regex;
 use sqlparser::ast::{Expr, SetExpr, Statement, TableFactor};

@@ -1,0 +1,105 @@
+//! What one run did, and the summary line that says it.
+
+use std::time::Duration;
+
+use super::batch::RepairCounts;
+use crate::cursor::Position;
+
+/// What one run did.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    /// Rows delivered (acknowledged by the sink) in this run.
+    pub rows: u64,
+    /// The cursor after the run: the last row delivered, by this run or an earlier one.
+    pub cursor: Option<Position>,
+    /// Rows delivered by all runs recorded in the cursor.
+    pub total_rows: u64,
+    pub elapsed: Duration,
+    pub repairs: RepairCounts,
+    /// What the late-row audit found and delivered.
+    pub late: LateRows,
+    /// The reader of stdout went away before everything was written.
+    pub output_closed: bool,
+    pub source: String,
+}
+
+impl Summary {
+    pub fn rows_per_second(&self) -> f64 {
+        self.rows as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+/// What the late-row audit found and did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LateRows {
+    /// Buckets of the window compared with the source.
+    pub buckets_checked: u64,
+    /// Rows that appeared in the source behind the cursor since they were passed over.
+    pub found: u64,
+    /// Rows sent again: every row of each bucket that differed.
+    pub delivered: u64,
+    /// Rows delivered earlier that are no longer in the source (reported only).
+    pub missing: u64,
+}
+
+impl Summary {
+    /// The one-line summary at the end of a run, with warnings for what normalisation repaired.
+    pub fn log(&self) {
+        let summary = self;
+        let cursor = summary
+            .cursor
+            .map_or_else(|| "none".into(), |position| position.to_string());
+        let repairs = summary.repairs;
+        if repairs.contexts_repaired + repairs.contexts_nulled > 0 {
+            tracing::warn!(
+                repaired = repairs.contexts_repaired,
+                nulled = repairs.contexts_nulled,
+                "platformContext normalised: {} repaired, {} exported as null",
+                repairs.contexts_repaired,
+                repairs.contexts_nulled
+            );
+        }
+        if repairs.unknown_actions > 0 {
+            tracing::warn!(
+                rows = repairs.unknown_actions,
+                "{} rows have an action other than pause/resume/escalate (exported as they are)",
+                repairs.unknown_actions
+            );
+        }
+        let late = summary.late;
+        if late.missing > 0 {
+            tracing::warn!(
+                missing = late.missing,
+                "{} delivered follow-ups are no longer in the source",
+                late.missing
+            );
+        }
+        let late_text = if late.found > 0 || late.delivered > 0 {
+            format!(
+                "; late rows: {} found, {} re-sent",
+                late.found, late.delivered
+            )
+        } else {
+            String::new()
+        };
+        let closed = if summary.output_closed {
+            " (output closed by its reader)"
+        } else {
+            ""
+        };
+        tracing::info!(
+            rows = summary.rows,
+            cursor = %cursor,
+            seconds = summary.elapsed.as_secs_f64(),
+            rows_per_second = summary.rows_per_second().round(),
+            source = %summary.source,
+            late_found = late.found,
+            late_delivered = late.delivered,
+            audit_buckets = late.buckets_checked,
+            "exported {} rows{closed}; cursor {cursor}; {:.2}s; {:.0} rows/s{late_text}",
+            summary.rows,
+            summary.elapsed.as_secs_f64(),
+            summary.rows_per_second(),
+        );
+    }
+}

@@ -1,0 +1,112 @@
+//! The feed's columns, defined once: the source table's name and DDL, and each exported column
+//! with its SQL name and its JSON key, in the order rows are selected and exported.
+
+/// The table the application writes follow-ups to.
+pub const TABLE: &str = "provider_guardrail_followup";
+
+/// The table's PostgreSQL DDL as the application's migrations define it
+/// (`schema/postgres.sql`, linked from the README).
+pub const POSTGRES_DDL: &str = include_str!("../../schema/postgres.sql");
+
+/// The index `check` looks for, and the statement that creates it.
+pub const CREATED_AT_INDEX: &str = "CREATE INDEX CONCURRENTLY \
+     provider_guardrail_followup_created_at_id_idx ON provider_guardrail_followup (created_at, id);";
+
+/// One exported column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Column {
+    /// The column in the source table.
+    pub sql: &'static str,
+    /// The key in an exported row.
+    pub json: &'static str,
+}
+
+const fn column(sql: &'static str, json: &'static str) -> Column {
+    Column { sql, json }
+}
+
+/// Every exported column, in export order (the order of an NDJSON line's keys).
+pub const COLUMNS: [Column; 9] = [
+    column("id", "followUpId"),
+    column("provider_id", "providerId"),
+    column("provider_name", "providerName"),
+    column("action", "action"),
+    column("notes", "notes"),
+    column("platform_context", "platformContext"),
+    column("conversion_cursor", "conversionCursor"),
+    column("conversion_href", "conversionHref"),
+    column("created_at", "createdAt"),
+];
+
+/// Positions in [`COLUMNS`], and in a row selected with [`select_list`].
+pub mod col {
+    pub const ID: usize = 0;
+    pub const PROVIDER_ID: usize = 1;
+    pub const PROVIDER_NAME: usize = 2;
+    pub const ACTION: usize = 3;
+    pub const NOTES: usize = 4;
+    pub const PLATFORM_CONTEXT: usize = 5;
+    pub const CONVERSION_CURSOR: usize = 6;
+    pub const CONVERSION_HREF: usize = 7;
+    pub const CREATED_AT: usize = 8;
+}
+
+/// The keys of an exported row, in order.
+pub const JSON_KEYS: [&str; 9] = {
+    let mut keys = [""; 9];
+    let mut i = 0;
+    while i < COLUMNS.len() {
+        keys[i] = COLUMNS[i].json;
+        i += 1;
+    }
+    keys
+};
+
+/// The keys of an exported `platformContext` object, in order.
+pub const CONTEXT_KEYS: [&str; 4] = ["id", "label", "handle", "platformType"];
+
+/// `id, provider_id, …, created_at`: the select list of the exported columns, each column
+/// passed through `cast` (PostgreSQL reads the json column as `platform_context::text`).
+pub fn select_list(cast: impl Fn(&Column) -> String) -> String {
+    COLUMNS.iter().map(cast).collect::<Vec<_>>().join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ddl_defines_every_exported_column() {
+        for column in COLUMNS {
+            assert!(
+                POSTGRES_DDL.contains(&format!("\n    {} ", column.sql)),
+                "{} is missing from schema/postgres.sql",
+                column.sql
+            );
+        }
+        assert!(POSTGRES_DDL.contains(&format!("CREATE TABLE {TABLE} (")));
+        assert_eq!(COLUMNS[col::CREATED_AT].json, "createdAt");
+        assert_eq!(COLUMNS[col::ID].sql, "id");
+    }
+
+    #[test]
+    fn a_row_serialises_with_the_schemas_keys_in_order() {
+        let (row, _) = crate::row::FollowUp::from_source(crate::row::SourceRow {
+            id: uuid::Uuid::nil(),
+            provider_id: "p".into(),
+            provider_name: None,
+            action: "pause".into(),
+            notes: None,
+            platform_context: None,
+            conversion_cursor: None,
+            conversion_href: None,
+            created_at: crate::time::Timestamp::from_micros(0),
+        });
+        let line = serde_json::to_string(&row).unwrap();
+        let positions: Vec<usize> = JSON_KEYS
+            .iter()
+            .map(|key| line.find(&format!("\"{key}\":")).expect(key))
+            .collect();
+        assert!(positions.is_sorted(), "{line}");
+    }
+}
