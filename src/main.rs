@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use guardrail_followups::cli::{Cli, Command};
 use guardrail_followups::redact::Scrubber;
-use guardrail_followups::{admin, commands, env_vars, gateway, logging, server};
+use guardrail_followups::{admin, commands, env_vars, error, gateway, logging};
 
 fn main() -> ExitCode {
     // Schedulers and env files often say "not set" with an empty value; clap would read "" as a
@@ -37,12 +37,12 @@ fn run(cli: Cli) -> ExitCode {
         Command::Cursor(command) => commands::cursor(command),
         Command::Gateway(args) => {
             logging::init(args.log_format, false, secrets([&args.secret, &args.token]));
-            server::exit_code(gateway::run(args))
+            error::exit_code(gateway::run(args))
         }
         Command::Admin(args) => {
             let scrubber = secrets([&args.trigger_token, &args.password, &args.session_key]);
             logging::init(args.log_format, false, scrubber);
-            server::exit_code(admin::run(args))
+            error::exit_code(admin::run(args))
         }
     }
 }

@@ -8,9 +8,9 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use url::Url;
 
-use crate::admin::StartError;
 use crate::admin::status::StatusSource;
 use crate::env_vars as env;
+use crate::error::Error;
 use crate::logging::LogFormat;
 
 #[derive(Debug, Args)]
@@ -123,10 +123,10 @@ impl AuthConfig {
 impl AdminArgs {
     /// Validates the flags: usable URLs, and a password unless only this machine can reach the
     /// page.
-    pub fn into_config(self) -> Result<AdminConfig, StartError> {
+    pub fn into_config(self) -> Result<AdminConfig, Error> {
         let password = non_empty(self.password);
         if password.is_none() && !self.listen.ip().is_loopback() {
-            return Err(StartError::Config(format!(
+            return Err(Error::config(format!(
                 "refusing to listen on {} without authentication: set --password \
                  ({}) or listen on a loopback address such as 127.0.0.1",
                 self.listen,
@@ -135,7 +135,7 @@ impl AdminArgs {
         }
         let key = match non_empty(self.session_key) {
             Some(key) if key.expose_secret().len() < 32 => {
-                return Err(StartError::Config(format!(
+                return Err(Error::config(format!(
                     "--session-key ({}) must be at least 32 characters long",
                     env::ADMIN_SESSION_KEY
                 )));
@@ -154,14 +154,14 @@ impl AdminArgs {
         let status = match self.status_url.as_deref().map(str::trim) {
             Some(text) if !text.is_empty() => {
                 Some(StatusSource::parse(text).map_err(|reason| {
-                    StartError::Config(format!("{} `{text}`: {reason}", env::EXPORT_STATUS_URL))
+                    Error::config(format!("{} `{text}`: {reason}", env::EXPORT_STATUS_URL))
                 })?)
             }
             _ => None,
         };
         let workflow_url = match self.workflow_url.as_deref().map(str::trim) {
             Some(text) if !text.is_empty() => Some(http_url(text).ok_or_else(|| {
-                StartError::Config(format!(
+                Error::config(format!(
                     "{} `{text}` is not an http(s) URL",
                     env::WORKFLOW_URL
                 ))
@@ -193,11 +193,11 @@ fn trigger_setting(
     url: Option<&str>,
     token: Option<SecretString>,
     git_ref: &str,
-) -> Result<TriggerSetting, StartError> {
+) -> Result<TriggerSetting, Error> {
     let url = url.map(str::trim).filter(|u| !u.is_empty());
     let url = match url {
         Some(text) => Some(http_url(text).ok_or_else(|| {
-            StartError::Config(format!(
+            Error::config(format!(
                 "{} `{}` is not an http(s) URL",
                 env::EXPORT_TRIGGER_URL,
                 crate::redact::url(text)
@@ -206,7 +206,7 @@ fn trigger_setting(
         None => None,
     };
     if git_ref.is_empty() {
-        return Err(StartError::Config(format!(
+        return Err(Error::config(format!(
             "{} must name a branch or tag, e.g. main",
             env::EXPORT_TRIGGER_REF
         )));

@@ -26,6 +26,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+
+use crate::error::Error;
 use axum::Router;
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::middleware;
@@ -40,7 +42,6 @@ use crate::admin::auth::Sessions;
 use crate::admin::config::TriggerSetting;
 use crate::admin::flash::Flashes;
 use crate::admin::source::StatusCache;
-pub use crate::server::StartError;
 
 pub const REPORTS_PATH: &str = "/admin/reports";
 pub const DOWNLOAD_PATH: &str = "/api/reporting/guardrail-followups/export";
@@ -153,12 +154,12 @@ pub async fn serve(
 }
 
 /// `guardrail-followups admin`: checks the flags, listens until SIGTERM or Ctrl-C.
-pub fn run(args: AdminArgs) -> Result<(), StartError> {
+pub fn run(args: AdminArgs) -> Result<(), Error> {
     let config = args.into_config()?;
     crate::runtime()?.block_on(run_config(config))
 }
 
-async fn run_config(config: AdminConfig) -> Result<(), StartError> {
+async fn run_config(config: AdminConfig) -> Result<(), Error> {
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use crate::cli::{CheckArgs, SinkKind};
 use crate::cursor::{CursorStore, CursorStoreConfig};
-use crate::error::ExportError;
+use crate::error::Error;
 use crate::export::sink::{WebhookConfig, WebhookSink};
 use crate::export::source::{Source, SourceConfig, TABLE};
 use crate::fs::{Readers, write_atomically};
@@ -318,9 +318,9 @@ async fn probe_webhook(config: &WebhookConfig) -> Verdict {
 }
 
 /// Splits "problem. Fix: fix" messages; other errors get a generic fix.
-fn problem_with_fix(error: &ExportError) -> Verdict {
+fn problem_with_fix(error: &Error) -> Verdict {
     let text = match error {
-        ExportError::Runtime { source } => format!("{source:#}"),
+        Error::Runtime { source } => format!("{source:#}"),
         other => other.to_string(),
     };
     match text.split_once(". Fix: ") {
@@ -330,10 +330,10 @@ fn problem_with_fix(error: &ExportError) -> Verdict {
         },
         None => {
             let fix = match error {
-                ExportError::Locked { .. } => {
+                Error::Locked { .. } => {
                     "an export is running right now; check again when it has finished"
                 }
-                ExportError::CorruptCursor { .. } | ExportError::CursorMismatch { .. } => {
+                Error::CorruptCursor { .. } | Error::CursorMismatch { .. } => {
                     "inspect it, then `guardrail-followups cursor reset` or `cursor set TS`"
                 }
                 _ => "see the problem above",

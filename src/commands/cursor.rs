@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::cli::{CursorArgs, CursorCommand};
 use crate::cursor::{CursorState, CursorStore, CursorStoreConfig, Position};
-use crate::error::{ExportError, describe_filter};
+use crate::error::{Error, describe_filter};
 use crate::export::audit::bucket_start;
 use crate::export::source::{Query, Source};
 use crate::logging;
@@ -29,7 +29,7 @@ pub fn cursor(command: CursorCommand) -> ExitCode {
             match &command {
                 CursorCommand::Show(args) => show(args).await,
                 CursorCommand::Set { position, args } => {
-                    let position = Position::parse(position).map_err(ExportError::config)?;
+                    let position = Position::parse(position).map_err(Error::config)?;
                     replace(args, Some(position)).await
                 }
                 CursorCommand::Reset(args) => replace(args, None).await,
@@ -47,9 +47,9 @@ pub fn cursor(command: CursorCommand) -> ExitCode {
     }
 }
 
-fn store_config(args: &CursorArgs) -> Result<CursorStoreConfig, ExportError> {
+fn store_config(args: &CursorArgs) -> Result<CursorStoreConfig, Error> {
     match args.cursor_store.config()? {
-        CursorStoreConfig::None => Err(ExportError::config(
+        CursorStoreConfig::None => Err(Error::config(
             "no cursor store: pass --cursor-store file (with --cursor-store-path) or --cursor-store s3 (with --cursor-store-uri)",
         )),
         config => Ok(config),
@@ -71,7 +71,7 @@ fn describe(position: Option<Position>) -> String {
 }
 
 /// Prints the stored cursor, then how far behind the table it is when a database is given.
-async fn show(args: &CursorArgs) -> Result<(), ExportError> {
+async fn show(args: &CursorArgs) -> Result<(), Error> {
     let config = store_config(args)?;
     let Some((state, raw)) = CursorStore::peek(&config).await? else {
         println!("no cursor stored yet: the next export starts from the beginning of the table");
@@ -143,7 +143,7 @@ async fn show(args: &CursorArgs) -> Result<(), ExportError> {
 }
 
 /// Moves the cursor to `position` (`None`: the beginning), under the store's lock.
-async fn replace(args: &CursorArgs, position: Option<Position>) -> Result<(), ExportError> {
+async fn replace(args: &CursorArgs, position: Option<Position>) -> Result<(), Error> {
     let config = store_config(args)?;
     let mut store = CursorStore::open(&config).await?;
     let result = replace_locked(args, &mut store, position).await;
@@ -155,7 +155,7 @@ async fn replace_locked(
     args: &CursorArgs,
     store: &mut CursorStore,
     position: Option<Position>,
-) -> Result<(), ExportError> {
+) -> Result<(), Error> {
     let requested = args
         .provider_id
         .as_deref()
@@ -165,7 +165,7 @@ async fn replace_locked(
     // A corrupt cursor can be replaced: that is what this command is for.
     let stored = match store.load().await {
         Ok(stored) => stored,
-        Err(ExportError::CorruptCursor { reason, .. }) => {
+        Err(Error::CorruptCursor { reason, .. }) => {
             tracing::warn!("replacing an unreadable cursor ({reason})");
             None
         }
@@ -176,7 +176,7 @@ async fn replace_locked(
         && requested.is_some()
         && stored.provider_id != requested
     {
-        return Err(ExportError::CursorMismatch {
+        return Err(Error::CursorMismatch {
             path: store.describe(),
             stored: describe_filter(stored.provider_id.as_deref()),
             requested: describe_filter(requested.as_deref()),

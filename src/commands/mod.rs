@@ -8,7 +8,7 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use crate::cli::ExportArgs;
-use crate::error::ExportError;
+use crate::error::Error;
 use crate::redact::Scrubber;
 use crate::report::{self, ReportConfig, StatusTarget};
 use crate::{demo, export, logging};
@@ -45,7 +45,7 @@ pub fn export(args: ExportArgs) -> ExitCode {
         let result = tokio::select! {
             result = export::run_once(&config) => result,
             signal = config.interrupt.grace_over(export::GRACE + std::time::Duration::from_secs(5)) => {
-                Err(ExportError::Interrupted {
+                Err(Error::Interrupted {
                     signal,
                     delivered: "the rows acknowledged before it are in the cursor".into(),
                 })
@@ -62,7 +62,7 @@ pub fn export(args: ExportArgs) -> ExitCode {
     }
 }
 
-fn report_config(args: &ExportArgs) -> Result<ReportConfig, ExportError> {
+fn report_config(args: &ExportArgs) -> Result<ReportConfig, Error> {
     let set = |v: &Option<String>| {
         v.as_deref()
             .map(str::trim)
@@ -72,7 +72,7 @@ fn report_config(args: &ExportArgs) -> Result<ReportConfig, ExportError> {
     let status = match set(&args.report.status_path) {
         Some(text) => Some(
             StatusTarget::parse(&text, &args.cursor_store.s3.options())
-                .map_err(|e| ExportError::config(format!("--status-path: {e}")))?,
+                .map_err(|e| Error::config(format!("--status-path: {e}")))?,
         ),
         None => None,
     };
@@ -123,7 +123,7 @@ fn scrubber<'a, const U: usize, const S: usize>(
     scrubber
 }
 
-pub(crate) fn prepare_demo() -> Result<(), ExportError> {
+pub(crate) fn prepare_demo() -> Result<(), Error> {
     let path = std::path::Path::new(demo::DEMO_PATH);
     if demo::ensure(path)? {
         tracing::info!(
@@ -135,16 +135,16 @@ pub(crate) fn prepare_demo() -> Result<(), ExportError> {
     Ok(())
 }
 
-pub fn runtime() -> Result<tokio::runtime::Runtime, ExportError> {
-    crate::runtime().map_err(|source| ExportError::Runtime { source })
+pub fn runtime() -> Result<tokio::runtime::Runtime, Error> {
+    crate::runtime().map_err(|source| Error::Runtime { source })
 }
 
 /// Prints the error once, its whole chain on one line, without secrets.
-pub fn fail(error: &ExportError, scrubber: &Scrubber) -> ExitCode {
+pub fn fail(error: &Error, scrubber: &Scrubber) -> ExitCode {
     let text = match error {
-        ExportError::Runtime { source } => format!("{source:#}"),
+        Error::Runtime { source } => format!("{source:#}"),
         other => other.to_string(),
     };
     tracing::error!("{}", scrubber.scrub(&text));
-    error.exit_code()
+    ExitCode::from(error.exit_code())
 }

@@ -4,9 +4,13 @@ use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 
 use super::{CursorState, parse, render};
-use crate::error::ExportError;
+use crate::error::Error;
 use crate::fs::{Readers, write_atomically};
 use crate::time::Timestamp;
+
+/// The fix when the cursor's folder cannot be written.
+const WRITABLE_FOLDER: &str =
+    "choose a --cursor-store-path in a folder the export's user can write";
 
 /// A cursor file, locked for the lifetime of the store, written atomically.
 #[derive(Debug)]
@@ -20,14 +24,14 @@ impl FileStore {
     /// Takes the lock `<path>.lock` beside the cursor file, failing at once if another run
     /// holds it. The lock file itself is left in place: removing it would let two runs lock
     /// two different files.
-    pub fn open(path: &Path) -> Result<FileStore, ExportError> {
+    pub fn open(path: &Path) -> Result<FileStore, Error> {
         let lock_path = lock_path(path);
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| ExportError::Config {
-                message: format!(
-                    "cannot create the cursor folder {}: {e}. Fix: choose a --cursor-store-path in a folder the export's user can write",
-                    dir.display()
-                ),
+            std::fs::create_dir_all(dir).map_err(|e| {
+                Error::config_fix(
+                    format!("cannot create the cursor folder {}: {e}", dir.display()),
+                    WRITABLE_FOLDER,
+                )
             })?;
         }
         let lock = OpenOptions::new()
@@ -35,18 +39,18 @@ impl FileStore {
             .truncate(false)
             .write(true)
             .open(&lock_path)
-            .map_err(|e| ExportError::Config {
-                message: format!(
-                    "cannot open the cursor lock {}: {e}. Fix: choose a --cursor-store-path in a folder the export's user can write",
-                    lock_path.display()
-                ),
+            .map_err(|e| {
+                Error::config_fix(
+                    format!("cannot open the cursor lock {}: {e}", lock_path.display()),
+                    WRITABLE_FOLDER,
+                )
             })?;
         match lock.try_lock() {
             Ok(()) => Ok(FileStore {
                 path: path.to_owned(),
                 _lock: lock,
             }),
-            Err(std::fs::TryLockError::WouldBlock) => Err(ExportError::Locked {
+            Err(std::fs::TryLockError::WouldBlock) => Err(Error::Locked {
                 message: format!(
                     "another export is running on the cursor {} (it holds {}); \
                      wait for it to finish — runs on one cursor never overlap",
@@ -54,9 +58,10 @@ impl FileStore {
                     lock_path.display()
                 ),
             }),
-            Err(std::fs::TryLockError::Error(e)) => Err(ExportError::Config {
-                message: format!("cannot lock {}: {e}", lock_path.display()),
-            }),
+            Err(std::fs::TryLockError::Error(e)) => Err(Error::config(format!(
+                "cannot lock {}: {e}",
+                lock_path.display()
+            ))),
         }
     }
 
@@ -64,33 +69,29 @@ impl FileStore {
         &self.path
     }
 
-    pub(super) fn load(&self) -> Result<Option<CursorState>, ExportError> {
+    pub(super) fn load(&self) -> Result<Option<CursorState>, Error> {
         let bytes = match std::fs::read(&self.path) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => {
-                return Err(ExportError::Config {
-                    message: format!("cannot read the cursor file {}: {e}", self.path.display()),
-                });
+                return Err(Error::config(format!(
+                    "cannot read the cursor file {}: {e}",
+                    self.path.display()
+                )));
             }
         };
         parse(&bytes)
             .map(Some)
-            .map_err(|reason| ExportError::CorruptCursor {
+            .map_err(|reason| Error::CorruptCursor {
                 path: self.path.display().to_string(),
                 reason,
             })
     }
 
-    pub(super) fn save(&mut self, state: &CursorState, run_rows: u64) -> Result<(), ExportError> {
+    pub(super) fn save(&mut self, state: &CursorState, run_rows: u64) -> Result<(), Error> {
         let text = render(state, run_rows, Timestamp::now());
-        write_atomically(&self.path, text.as_bytes(), Readers::Owner).map_err(|e| {
-            ExportError::Runtime {
-                source: anyhow::anyhow!(
-                    "cannot write the cursor file {}: {e}",
-                    self.path.display()
-                ),
-            }
+        write_atomically(&self.path, text.as_bytes(), Readers::Owner).map_err(|e| Error::Runtime {
+            source: anyhow::anyhow!("cannot write the cursor file {}: {e}", self.path.display()),
         })
     }
 }

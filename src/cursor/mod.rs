@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::error::ExportError;
+use crate::error::Error;
 use crate::export::audit::{AuditState, Fingerprint};
 use crate::s3::{S3Options, S3Uri};
 use crate::time::Timestamp;
@@ -265,7 +265,7 @@ pub enum CursorStoreConfig {
 }
 
 /// Removes a lock left by a run that is gone; says what was done.
-pub async fn unlock(config: &CursorStoreConfig, force: bool) -> Result<String, ExportError> {
+pub async fn unlock(config: &CursorStoreConfig, force: bool) -> Result<String, Error> {
     match config {
         CursorStoreConfig::None => Ok("no cursor store: nothing to unlock".into()),
         CursorStoreConfig::File(path) => Ok(format!(
@@ -288,9 +288,9 @@ pub enum CursorStore {
 }
 
 impl CursorStore {
-    /// Opens the store and takes its lock, failing with [`ExportError::Locked`] when another
+    /// Opens the store and takes its lock, failing with [`Error::Locked`] when another
     /// run holds it.
-    pub async fn open(config: &CursorStoreConfig) -> Result<CursorStore, ExportError> {
+    pub async fn open(config: &CursorStoreConfig) -> Result<CursorStore, Error> {
         Ok(match config {
             CursorStoreConfig::None => CursorStore::None,
             CursorStoreConfig::File(path) => CursorStore::File(FileStore::open(path)?),
@@ -303,7 +303,7 @@ impl CursorStore {
     }
 
     /// Reads the stored state (`None` when nothing is stored yet).
-    pub async fn load(&mut self) -> Result<Option<CursorState>, ExportError> {
+    pub async fn load(&mut self) -> Result<Option<CursorState>, Error> {
         match self {
             CursorStore::None => Ok(None),
             CursorStore::File(store) => store.load(),
@@ -312,7 +312,7 @@ impl CursorStore {
     }
 
     /// Stores the state after `run_rows` rows were delivered in this run.
-    pub async fn save(&mut self, state: &CursorState, run_rows: u64) -> Result<(), ExportError> {
+    pub async fn save(&mut self, state: &CursorState, run_rows: u64) -> Result<(), Error> {
         match self {
             CursorStore::None => Ok(()),
             CursorStore::File(store) => store.save(state, run_rows),
@@ -322,16 +322,14 @@ impl CursorStore {
 
     /// Reads the stored state and its raw text without taking the lock, for inspection while
     /// an export may be running.
-    pub async fn peek(
-        config: &CursorStoreConfig,
-    ) -> Result<Option<(CursorState, String)>, ExportError> {
+    pub async fn peek(config: &CursorStoreConfig) -> Result<Option<(CursorState, String)>, Error> {
         let (bytes, name) = match config {
             CursorStoreConfig::None => return Ok(None),
             CursorStoreConfig::File(path) => match std::fs::read(path) {
                 Ok(bytes) => (bytes, path.display().to_string()),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
                 Err(e) => {
-                    return Err(ExportError::config(format!(
+                    return Err(Error::config(format!(
                         "cannot read the cursor file {}: {e}",
                         path.display()
                     )));
@@ -342,8 +340,7 @@ impl CursorStore {
                 None => return Ok(None),
             },
         };
-        let state =
-            parse(&bytes).map_err(|reason| ExportError::CorruptCursor { path: name, reason })?;
+        let state = parse(&bytes).map_err(|reason| Error::CorruptCursor { path: name, reason })?;
         Ok(Some((
             state,
             String::from_utf8_lossy(&bytes).trim().to_owned(),
@@ -352,7 +349,7 @@ impl CursorStore {
 
     /// Fails when the lock can no longer be trusted (an S3 lease that could not be renewed):
     /// the run must not deliver anything more.
-    pub async fn healthy(&self) -> Result<(), ExportError> {
+    pub async fn healthy(&self) -> Result<(), Error> {
         match self {
             CursorStore::S3(store) => store.healthy().await,
             _ => Ok(()),

@@ -15,7 +15,7 @@ use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload,
 use serde::{Deserialize, Serialize};
 
 use super::{CursorState, parse, render};
-use crate::error::ExportError;
+use crate::error::Error;
 use crate::s3::{S3Options, S3Uri, open_bucket};
 use crate::time::Timestamp;
 
@@ -61,7 +61,7 @@ impl S3Store {
         uri: &S3Uri,
         options: &S3Options,
         duration: Duration,
-    ) -> Result<S3Store, ExportError> {
+    ) -> Result<S3Store, Error> {
         let store = open_bucket(&uri.bucket, options)?;
         let path = ObjectPath::from(uri.key.as_str());
         let lock = ObjectPath::from(format!("{}.lock", uri.key));
@@ -92,7 +92,7 @@ impl S3Store {
     }
 
     /// Fails once the lease could not be renewed.
-    pub(super) async fn healthy(&self) -> Result<(), ExportError> {
+    pub(super) async fn healthy(&self) -> Result<(), Error> {
         match &self.lease.lock().await.lost {
             Some(why) => Err(anyhow::anyhow!("{why}").into()),
             None => Ok(()),
@@ -103,7 +103,7 @@ impl S3Store {
         self.uri.to_string()
     }
 
-    pub(super) async fn load(&mut self) -> Result<Option<CursorState>, ExportError> {
+    pub(super) async fn load(&mut self) -> Result<Option<CursorState>, Error> {
         let result = match self.store.get(&self.path).await {
             Ok(result) => result,
             Err(object_store::Error::NotFound { .. }) => {
@@ -124,18 +124,14 @@ impl S3Store {
             .map_err(|e| anyhow::anyhow!("cannot read the S3 cursor {}: {e}", self.uri))?;
         // Known even when the content is unusable, so that --reset-cursor can replace it.
         self.version = Some(version);
-        let state = parse(&bytes).map_err(|reason| ExportError::CorruptCursor {
+        let state = parse(&bytes).map_err(|reason| Error::CorruptCursor {
             path: self.uri.to_string(),
             reason,
         })?;
         Ok(Some(state))
     }
 
-    pub(super) async fn save(
-        &mut self,
-        state: &CursorState,
-        run_rows: u64,
-    ) -> Result<(), ExportError> {
+    pub(super) async fn save(&mut self, state: &CursorState, run_rows: u64) -> Result<(), Error> {
         self.healthy().await?;
         let mode = match self.version.clone() {
             Some(version) => PutMode::Update(version),
@@ -245,11 +241,7 @@ async fn renew_while_alive(
 
 /// `cursor unlock`: removes the lease when its holder is gone (expired, or a dead process on
 /// this host), or with `force` when it is another host's; never a live process's on this host.
-pub(super) async fn unlock(
-    uri: &S3Uri,
-    options: &S3Options,
-    force: bool,
-) -> Result<String, ExportError> {
+pub(super) async fn unlock(uri: &S3Uri, options: &S3Options, force: bool) -> Result<String, Error> {
     let store = open_bucket(&uri.bucket, options)?;
     let lock = ObjectPath::from(format!("{}.lock", uri.key));
     let read = async { store.get(&lock).await?.bytes().await };
@@ -300,14 +292,14 @@ pub(super) async fn unlock(
                 "removed {who} from {uri}.lock; the next export takes the cursor"
             ))
         }
-        Err(why) => Err(ExportError::Locked {
+        Err(why) => Err(Error::Locked {
             message: format!("the lease {uri}.lock was left in place: {why}"),
         }),
     }
 }
 
 /// The cursor object's bytes, without taking the lease; `None` when it does not exist.
-pub(super) async fn read(uri: &S3Uri, options: &S3Options) -> Result<Option<Bytes>, ExportError> {
+pub(super) async fn read(uri: &S3Uri, options: &S3Options) -> Result<Option<Bytes>, Error> {
     let store = open_bucket(&uri.bucket, options)?;
     let path = ObjectPath::from(uri.key.as_str());
     let read = async { store.get(&path).await?.bytes().await };
@@ -343,7 +335,7 @@ async fn acquire(
     owner: &str,
     uri: &S3Uri,
     duration: Duration,
-) -> Result<UpdateVersion, ExportError> {
+) -> Result<UpdateVersion, Error> {
     for _ in 0..3 {
         match try_acquire(store, lock, owner, uri, duration).await {
             Err(Attempt::Released) => continue,
@@ -360,11 +352,11 @@ async fn acquire(
 enum Attempt {
     /// The lease was there when creating, gone when reading.
     Released,
-    Failed(ExportError),
+    Failed(Error),
 }
 
-impl From<ExportError> for Attempt {
-    fn from(e: ExportError) -> Self {
+impl From<Error> for Attempt {
+    fn from(e: Error) -> Self {
         Attempt::Failed(e)
     }
 }
@@ -396,19 +388,17 @@ async fn try_acquire(
         error,
         object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. }
     ) {
-        return Err(ExportError::from(anyhow::anyhow!(
-            "cannot take the lease {uri}.lock: {error}"
-        ))
-        .into());
+        return Err(
+            Error::from(anyhow::anyhow!("cannot take the lease {uri}.lock: {error}")).into(),
+        );
     }
     let held = match store.get(lock).await {
         Ok(held) => held,
         Err(object_store::Error::NotFound { .. }) => return Err(Attempt::Released),
         Err(e) => {
-            return Err(ExportError::from(anyhow::anyhow!(
-                "cannot read the lease {uri}.lock: {e}"
-            ))
-            .into());
+            return Err(
+                Error::from(anyhow::anyhow!("cannot read the lease {uri}.lock: {e}")).into(),
+            );
         }
     };
     let version = UpdateVersion {
@@ -418,7 +408,7 @@ async fn try_acquire(
     let bytes = held
         .bytes()
         .await
-        .map_err(|e| ExportError::from(anyhow::anyhow!("cannot read the lease {uri}.lock: {e}")))?;
+        .map_err(|e| Error::from(anyhow::anyhow!("cannot read the lease {uri}.lock: {e}")))?;
     let lease = serde_json::from_slice::<Lease>(&bytes).ok();
     let expired = lease
         .as_ref()
@@ -459,7 +449,7 @@ async fn try_acquire(
              no export runs on this cursor, remove it with guardrail-followups cursor unlock --force"
         ),
     };
-    Err(Attempt::Failed(ExportError::Locked { message }))
+    Err(Attempt::Failed(Error::Locked { message }))
 }
 
 /// Whether a process of this host still runs (Linux; elsewhere it is assumed alive).

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use crate::cursor::{CursorState, CursorStore, CursorStoreConfig, Position};
-use crate::error::{ExportError, describe_filter};
+use crate::error::{Error, describe_filter};
 use crate::time::Timestamp;
 use audit::{AuditConfig, AuditState, Fingerprint, bucket_of, bucket_start};
 use batch::{Batching, RepairCounts};
@@ -48,16 +48,16 @@ pub struct ExportConfig {
     pub interrupt: Interrupt,
 }
 
-/// `work`, or [`ExportError::Interrupted`] (saying what was `delivered`) as soon as a signal
+/// `work`, or [`Error::Interrupted`] (saying what was `delivered`) as soon as a signal
 /// arrives.
-async fn unless_interrupted<T, E: From<ExportError>>(
+async fn unless_interrupted<T, E: From<Error>>(
     interrupt: &Interrupt,
     work: impl Future<Output = Result<T, E>>,
     delivered: impl FnOnce() -> String,
 ) -> Result<T, E> {
     tokio::select! {
         biased;
-        signal = interrupt.wait() => Err(ExportError::Interrupted { signal, delivered: delivered() }.into()),
+        signal = interrupt.wait() => Err(Error::Interrupted { signal, delivered: delivered() }.into()),
         result = work => result,
     }
 }
@@ -75,7 +75,7 @@ fn delivered_so_far(ledger: &Ledger<'_>) -> String {
 }
 
 /// Runs one export: everything pending (up to the limit), then the late-row audit.
-pub async fn run_once(config: &ExportConfig) -> Result<Summary, ExportError> {
+pub async fn run_once(config: &ExportConfig) -> Result<Summary, Error> {
     let started = Instant::now();
     let mut store = CursorStore::open(&config.cursor_store).await?;
     let result = run_locked(config, &mut store, started).await;
@@ -88,7 +88,7 @@ async fn run_locked(
     config: &ExportConfig,
     store: &mut CursorStore,
     started: Instant,
-) -> Result<Summary, ExportError> {
+) -> Result<Summary, Error> {
     let state = starting_state(config, store).await?;
     let nothing_yet = || "nothing was delivered yet".to_owned();
     let source = unless_interrupted(
@@ -107,7 +107,7 @@ async fn run_locked(
         ..Query::default()
     };
     let progress = if config.progress {
-        let count = async { Ok::<_, ExportError>(source.count(&query).await.ok()) };
+        let count = async { Ok::<_, Error>(source.count(&query).await.ok()) };
         Progress::start(unless_interrupted(&config.interrupt, count, nothing_yet).await?)
     } else {
         Progress::hidden()
@@ -132,7 +132,7 @@ async fn run_locked(
     loop {
         let next = unless_interrupted(
             &config.interrupt,
-            async { Ok::<_, ExportError>(batches.recv().await) },
+            async { Ok::<_, Error>(batches.recv().await) },
             || delivered_so_far(&ledger),
         )
         .await?;
@@ -155,7 +155,7 @@ async fn run_locked(
         let sent = tokio::select! {
             sent = sink.send(&batch) => sent,
             signal = config.interrupt.grace_over(interrupt::GRACE) => {
-                return Err(ExportError::Interrupted { signal, delivered: delivered_so_far(&ledger) });
+                return Err(Error::Interrupted { signal, delivered: delivered_so_far(&ledger) });
             }
         };
         match sent {
@@ -215,11 +215,11 @@ async fn run_locked(
 
 enum AuditError {
     Closed,
-    Failed(ExportError),
+    Failed(Error),
 }
 
-impl From<ExportError> for AuditError {
-    fn from(e: ExportError) -> Self {
+impl From<Error> for AuditError {
+    fn from(e: Error) -> Self {
         AuditError::Failed(e)
     }
 }
@@ -267,7 +267,7 @@ async fn audit(
     let found = source
         .fingerprints(&window, config.audit.bucket.as_secs())
         .await
-        .map_err(ExportError::from)?;
+        .map_err(Error::from)?;
     let differences = audit::compare(&audit_state.buckets, &found);
     let mut late = LateRows {
         buckets_checked: found.len() as u64,
@@ -386,7 +386,7 @@ struct Ledger<'a> {
 }
 
 impl Ledger<'_> {
-    async fn acknowledged(&mut self, effect: Effect, ack: Ack) -> Result<(), ExportError> {
+    async fn acknowledged(&mut self, effect: Effect, ack: Ack) -> Result<(), Error> {
         match ack {
             Ack::Durable => {
                 self.apply(effect);
@@ -429,7 +429,7 @@ impl Ledger<'_> {
     /// With such a sink the cursor has not moved yet when the audit runs, so a bucket it sent
     /// again holds only rows up to the run's start; the run's own rows in that bucket are added
     /// after it, not replaced by it.
-    async fn finish(&mut self) -> Result<(), ExportError> {
+    async fn finish(&mut self) -> Result<(), Error> {
         let (reaudits, advances): (Vec<Effect>, Vec<Effect>) = std::mem::take(&mut self.pending)
             .into_iter()
             .partition(|effect| matches!(effect, Effect::Reaudit { .. }));
@@ -445,16 +445,16 @@ impl Ledger<'_> {
 async fn starting_state(
     config: &ExportConfig,
     store: &mut CursorStore,
-) -> Result<CursorState, ExportError> {
+) -> Result<CursorState, Error> {
     // Loaded even on --reset-cursor: a conditional store must know the version it replaces.
     let stored = match store.load().await {
         Ok(_) if config.reset_cursor => None,
-        Err(ExportError::CorruptCursor { .. }) if config.reset_cursor => None,
+        Err(Error::CorruptCursor { .. }) if config.reset_cursor => None,
         other => other?,
     };
     let mut state = match stored {
         Some(stored) if !stored.legacy && stored.provider_id != config.provider_id => {
-            return Err(ExportError::CursorMismatch {
+            return Err(Error::CursorMismatch {
                 path: store.describe(),
                 stored: describe_filter(stored.provider_id.as_deref()),
                 requested: describe_filter(config.provider_id.as_deref()),

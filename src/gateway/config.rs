@@ -6,10 +6,10 @@ use clap::Args;
 use secrecy::SecretString;
 
 use crate::env_vars as env;
+use crate::error::Error;
 use crate::gateway::auth::Auth;
 use crate::gateway::lake::{LakeUri, S3Options};
 use crate::logging::LogFormat;
-use crate::server::StartError;
 
 /// 16 MiB: a batch of 1,000 rows is usually well under 1 MiB.
 pub const DEFAULT_MAX_BODY_BYTES: u64 = 16 * 1024 * 1024;
@@ -71,13 +71,12 @@ pub struct GatewayConfig {
 impl GatewayArgs {
     /// Validates the flags: a usable lake URI, and authentication unless only this machine can
     /// reach the gateway.
-    pub fn into_config(self) -> Result<GatewayConfig, StartError> {
-        let lake = LakeUri::parse(&self.lake).map_err(|reason| {
-            StartError::Config(format!("--lake `{}`: {reason}", self.lake.trim()))
-        })?;
+    pub fn into_config(self) -> Result<GatewayConfig, Error> {
+        let lake = LakeUri::parse(&self.lake)
+            .map_err(|reason| Error::config(format!("--lake `{}`: {reason}", self.lake.trim())))?;
         let auth = Auth::new(self.secret, self.token);
         if auth.is_open() && !self.listen.ip().is_loopback() {
-            return Err(StartError::Config(format!(
+            return Err(Error::config(format!(
                 "refusing to listen on {} without authentication: set --secret \
                  (GUARDRAIL_GATEWAY_SECRET) or --token (GUARDRAIL_GATEWAY_TOKEN), \
                  or listen on a loopback address such as 127.0.0.1",

@@ -20,11 +20,12 @@ use std::future::Future;
 use std::sync::Arc;
 
 use anyhow::Context;
+
+use crate::error::Error;
 use axum::Router;
 use axum::routing::{get, post};
 use tokio::net::TcpListener;
 
-pub use crate::server::StartError;
 pub use auth::Auth;
 pub use config::{GatewayArgs, GatewayConfig};
 pub use lake::{Lake, LakeUri, S3Options};
@@ -82,17 +83,16 @@ pub async fn serve(
 
 /// `guardrail-followups gateway`: checks the flags, opens the lake, listens until SIGTERM or
 /// Ctrl-C.
-pub fn run(args: GatewayArgs) -> Result<(), StartError> {
+pub fn run(args: GatewayArgs) -> Result<(), Error> {
     let config = args.into_config()?;
     crate::runtime()?.block_on(run_config(config))
 }
 
-async fn run_config(config: GatewayConfig) -> Result<(), StartError> {
-    let lake =
-        Lake::open(&config.lake, &config.s3).map_err(|e| StartError::Config(format!("{e:#}")))?;
+async fn run_config(config: GatewayConfig) -> Result<(), Error> {
+    let lake = Lake::open(&config.lake, &config.s3).map_err(|e| Error::config(format!("{e:#}")))?;
     lake.prepare()
         .await
-        .map_err(|e| StartError::Config(format!("{e:#}")))?;
+        .map_err(|e| Error::config(format!("{e:#}")))?;
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;

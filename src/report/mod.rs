@@ -6,7 +6,7 @@ mod status;
 
 use secrecy::SecretString;
 
-use crate::error::ExportError;
+use crate::error::Error;
 use crate::export::Summary;
 use crate::redact::Scrubber;
 pub use status::{Status, StatusTarget};
@@ -41,9 +41,9 @@ impl ReportConfig {
 /// Returns an error only when the status could not be written.
 pub async fn after_run(
     config: &ReportConfig,
-    outcome: Result<&Summary, &ExportError>,
+    outcome: Result<&Summary, &Error>,
     scrubber: &Scrubber,
-) -> Result<(), ExportError> {
+) -> Result<(), Error> {
     let mut status_error = None;
     if let (Ok(summary), Some(target)) = (outcome, &config.status) {
         let status = Status::of(summary, config);
@@ -64,7 +64,7 @@ pub async fn after_run(
     }
     match status_error {
         None => Ok(()),
-        Some(e) => Err(ExportError::Runtime {
+        Some(e) => Err(Error::Runtime {
             source: e.context(
                 "the export succeeded and its cursor is saved, but the status JSON was not written",
             ),

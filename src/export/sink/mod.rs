@@ -48,7 +48,7 @@ pub enum Sink {
 }
 
 impl Sink {
-    pub fn open(config: &SinkConfig) -> Result<Sink, crate::error::ExportError> {
+    pub fn open(config: &SinkConfig) -> Result<Sink, crate::error::Error> {
         Ok(match config {
             SinkConfig::Stdout => Sink::Stdout(StdoutSink::new()),
             SinkConfig::File(path) => Sink::File(FileSink::create(path)?),

@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::Context;
 
 use super::{Ack, SinkError};
-use crate::error::ExportError;
+use crate::error::Error;
 use crate::export::batch::Batch;
 use crate::fs::{AtomicFile, Readers};
 
@@ -54,10 +54,10 @@ pub struct FileSink {
 impl FileSink {
     /// Opens a temporary file beside `path`, after removing those that killed runs left there
     /// (the cursor's lock keeps runs apart, so none of them is still being written).
-    pub fn create(path: &Path) -> Result<FileSink, ExportError> {
+    pub fn create(path: &Path) -> Result<FileSink, Error> {
         let dir = crate::fs::folder_of(path);
         if !dir.is_dir() {
-            return Err(ExportError::config(format!(
+            return Err(Error::config(format!(
                 "the folder {} of --file-path does not exist. Fix: create it, or give a path in \
                  an existing folder",
                 dir.display()

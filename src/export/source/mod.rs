@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::cursor::Position;
-use crate::error::ExportError;
+use crate::error::Error;
 use crate::export::audit::Fingerprint;
 use crate::export::batch::{Batch, Batching};
 use crate::time::Timestamp;
@@ -70,7 +70,7 @@ pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(300);
 impl SourceConfig {
     /// Reads a `postgres://` or `postgresql://` URL, a libpq `key=value` string, or a
     /// `sqlite://` URL.
-    pub fn from_url(url: &str) -> Result<SourceConfig, ExportError> {
+    pub fn from_url(url: &str) -> Result<SourceConfig, Error> {
         if crate::pg::conninfo::ConnInfo::is_postgres(url) {
             Ok(SourceConfig::Postgres(PostgresConfig {
                 url: url.to_owned(),
@@ -83,13 +83,13 @@ impl SourceConfig {
         {
             let path = path.split('?').next().unwrap_or_default();
             if path.is_empty() {
-                return Err(ExportError::config(
+                return Err(Error::config(
                     "the SQLite URL has no path: use sqlite://path/to/file.sqlite",
                 ));
             }
             Ok(SourceConfig::Sqlite(PathBuf::from(path)))
         } else {
-            Err(ExportError::config(format!(
+            Err(Error::config(format!(
                 "the database URL `{}` is neither postgres://…, a key=value connection string, nor sqlite://…",
                 crate::redact::url(url)
             )))
@@ -153,7 +153,7 @@ impl BatchReceiver {
 }
 
 impl Source {
-    pub async fn connect(config: &SourceConfig) -> Result<Source, ExportError> {
+    pub async fn connect(config: &SourceConfig) -> Result<Source, Error> {
         Ok(match config {
             SourceConfig::Postgres(config) => {
                 Source::Postgres(PostgresSource::connect(config).await?)

@@ -18,7 +18,7 @@ use tokio_postgres::{Client, Row};
 use uuid::Uuid;
 
 use super::{PostgresConfig, Query, TABLE};
-use crate::error::ExportError;
+use crate::error::Error;
 use crate::export::audit::Fingerprint;
 use crate::export::batch::{Batch, BatchBuilder, Batching};
 use crate::row::SourceRow;
@@ -33,7 +33,7 @@ pub struct PostgresSource {
 }
 
 impl PostgresSource {
-    pub async fn connect(config: &PostgresConfig) -> Result<PostgresSource, ExportError> {
+    pub async fn connect(config: &PostgresConfig) -> Result<PostgresSource, Error> {
         let settings = crate::pg::settings(&config.url).map_err(connect_error)?;
         let client = crate::pg::connect(&settings, config.connect_cap)
             .await
@@ -366,9 +366,9 @@ pub fn fix_for(e: &tokio_postgres::Error) -> &'static str {
 }
 
 /// Connection problems: configuration ones exit 2, the rest 1.
-fn connect_error(e: crate::pg::ConnectError) -> ExportError {
+fn connect_error(e: crate::pg::ConnectError) -> Error {
     match e {
-        crate::pg::ConnectError::Config(message) => ExportError::config(message),
-        crate::pg::ConnectError::Failed(message) => ExportError::from(anyhow::anyhow!(message)),
+        crate::pg::ConnectError::Config(message) => Error::config(message),
+        crate::pg::ConnectError::Failed(message) => Error::from(anyhow::anyhow!(message)),
     }
 }

@@ -10,7 +10,7 @@ use rusqlite::{Connection, OpenFlags, ToSql};
 use tokio::sync::mpsc;
 
 use super::{Query, TABLE};
-use crate::error::ExportError;
+use crate::error::Error;
 use crate::export::audit::{Fingerprint, bucket_of};
 use crate::export::batch::{Batch, BatchBuilder, Batching};
 use crate::row::SourceRow;
@@ -23,9 +23,9 @@ pub struct SqliteSource {
 }
 
 impl SqliteSource {
-    pub fn open(path: &Path) -> Result<SqliteSource, ExportError> {
+    pub fn open(path: &Path) -> Result<SqliteSource, Error> {
         if !path.is_file() {
-            return Err(ExportError::config(format!(
+            return Err(Error::config(format!(
                 "no SQLite database at {}: check the sqlite:// URL, or use --demo for the sample database",
                 path.display()
             )));

@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::cursor::{CursorStoreConfig, Position};
 use crate::env_vars as env;
-use crate::error::ExportError;
+use crate::error::Error;
 use crate::export::ExportConfig;
 use crate::export::audit::AuditConfig;
 use crate::export::retry::Backoff;
@@ -376,7 +376,7 @@ pub enum CursorStoreKind {
 
 impl SourceArgs {
     /// The source database; `--demo` wins over a configured URL.
-    pub fn config(&self) -> Result<SourceConfig, ExportError> {
+    pub fn config(&self) -> Result<SourceConfig, Error> {
         if self.demo {
             return Ok(SourceConfig::Sqlite(PathBuf::from(crate::demo::DEMO_PATH)));
         }
@@ -388,7 +388,7 @@ impl SourceArgs {
                 }
                 Ok(config)
             }
-            _ => Err(ExportError::config(
+            _ => Err(Error::config(
                 "no database: set DATABASE_URL (or --database-url) to postgres://… or sqlite://…, \
                  or pass --demo to try the bundled sample",
             )),
@@ -397,7 +397,7 @@ impl SourceArgs {
 }
 
 impl CursorStoreArgs {
-    pub fn config(&self) -> Result<CursorStoreConfig, ExportError> {
+    pub fn config(&self) -> Result<CursorStoreConfig, Error> {
         Ok(match self.cursor_store {
             CursorStoreKind::None => CursorStoreConfig::None,
             CursorStoreKind::File => CursorStoreConfig::File(self.cursor_store_path.clone()),
@@ -408,10 +408,10 @@ impl CursorStoreArgs {
                     .map(str::trim)
                     .filter(|u| !u.is_empty());
                 let raw = raw.ok_or_else(|| {
-                    ExportError::config("--cursor-store s3 needs --cursor-store-uri s3://bucket/key.json (or GUARDRAIL_EXPORT_CURSOR_S3_URI)")
+                    Error::config("--cursor-store s3 needs --cursor-store-uri s3://bucket/key.json (or GUARDRAIL_EXPORT_CURSOR_S3_URI)")
                 })?;
                 let uri = S3Uri::parse(raw, false)
-                    .map_err(|e| ExportError::config(format!("--cursor-store-uri: {e}")))?;
+                    .map_err(|e| Error::config(format!("--cursor-store-uri: {e}")))?;
                 CursorStoreConfig::S3 {
                     uri,
                     options: self.s3.options(),
@@ -441,20 +441,20 @@ impl S3Args {
 
 impl ExportArgs {
     /// Validates the flags into a typed configuration before any work starts.
-    pub fn into_config(self, stderr_is_terminal: bool) -> Result<ExportConfig, ExportError> {
+    pub fn into_config(self, stderr_is_terminal: bool) -> Result<ExportConfig, Error> {
         let source = self.source.config()?;
         let sink = match self.sink.sink {
             SinkKind::Stdout => SinkConfig::Stdout,
             SinkKind::File => match &self.sink.file_path {
                 Some(path) => SinkConfig::File(path.clone()),
-                None => return Err(ExportError::config("--sink file needs --file-path PATH")),
+                None => return Err(Error::config("--sink file needs --file-path PATH")),
             },
             SinkKind::Webhook => SinkConfig::Webhook(webhook_config(&self.sink, self.source.demo)?),
         };
         let start = match self.cursor.as_deref().map(str::trim) {
             Some(text) if !text.is_empty() => Some(
                 Position::parse(text)
-                    .map_err(|reason| ExportError::config(format!("--cursor: {reason}")))?,
+                    .map_err(|reason| Error::config(format!("--cursor: {reason}")))?,
             ),
             _ => None,
         };
@@ -485,14 +485,14 @@ impl ExportArgs {
 }
 
 /// The webhook settings, checked: an http(s) URL, and demo rows only to a local receiver.
-pub fn webhook_config(args: &SinkArgs, demo: bool) -> Result<WebhookConfig, ExportError> {
+pub fn webhook_config(args: &SinkArgs, demo: bool) -> Result<WebhookConfig, Error> {
     let Some(raw) = args
         .webhook_url
         .as_deref()
         .map(str::trim)
         .filter(|u| !u.is_empty())
     else {
-        return Err(ExportError::config(
+        return Err(Error::config(
             "--sink webhook needs --webhook-url URL (or ANALYTICS_GUARDRAIL_WEBHOOK)",
         ));
     };
@@ -500,13 +500,13 @@ pub fn webhook_config(args: &SinkArgs, demo: bool) -> Result<WebhookConfig, Expo
         .ok()
         .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
         .ok_or_else(|| {
-            ExportError::config(format!(
+            Error::config(format!(
                 "--webhook-url `{}` is not an http(s) URL",
                 crate::redact::url(raw)
             ))
         })?;
     if demo && !is_loopback(&url) {
-        return Err(ExportError::config(format!(
+        return Err(Error::config(format!(
             "--demo rows may only go to a webhook on this machine (localhost), not {}; \
              unset ANALYTICS_GUARDRAIL_WEBHOOK or point it at a local gateway",
             crate::redact::url(raw)
