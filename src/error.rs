@@ -134,7 +134,8 @@ impl Error {
     }
 
     /// The problem and the fix apart, for `check`'s two lines: the typed fix when there is
-    /// one (a configuration fix, or a [`Hint`] at the root of a runtime chain), else `None`.
+    /// one (a configuration fix, a [`Hint`] at the root of a runtime chain, what to do about a
+    /// lock or an unusable cursor), else `None`.
     pub fn problem_and_fix(&self) -> (String, Option<String>) {
         match self {
             Error::Config {
@@ -152,6 +153,16 @@ impl Error {
                     None => (message, None),
                 }
             }
+            Error::Locked { message } => (
+                message.clone(),
+                Some("an export is running right now; check again when it has finished".into()),
+            ),
+            Error::CorruptCursor { .. } | Error::CursorMismatch { .. } => (
+                self.message(),
+                Some(
+                    "inspect it, then `guardrail-followups cursor reset` or `cursor set TS`".into(),
+                ),
+            ),
             other => (other.message(), None),
         }
     }

@@ -22,7 +22,9 @@ pub mod report;
 pub mod row;
 pub mod s3;
 pub mod server;
+pub mod store;
 pub mod time;
+pub mod verdict;
 pub mod wire;
 
 #[cfg(test)]

@@ -5,11 +5,12 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use crate::cli::{CursorArgs, CursorCommand};
-use crate::cursor::{CursorState, CursorStore, CursorStoreConfig, Position};
+use crate::cursor::fingerprint::bucket_start;
+use crate::cursor::{CursorState, Position};
 use crate::error::{Error, describe_filter};
-use crate::export::audit::bucket_start;
-use crate::export::source::{Query, Source};
+use crate::export::source::Query;
 use crate::logging;
+use crate::store::{self, CursorStore, CursorStoreConfig};
 use crate::time::Timestamp;
 
 pub fn cursor(command: CursorCommand) -> ExitCode {
@@ -34,7 +35,7 @@ pub fn cursor(command: CursorCommand) -> ExitCode {
                 }
                 CursorCommand::Reset(args) => replace(args, None).await,
                 CursorCommand::Unlock { force, args } => {
-                    let done = crate::cursor::unlock(&store_config(args)?, *force).await?;
+                    let done = store_config(args)?.unlock(*force).await?;
                     println!("{done}");
                     Ok(())
                 }
@@ -48,12 +49,13 @@ pub fn cursor(command: CursorCommand) -> ExitCode {
 }
 
 fn store_config(args: &CursorArgs) -> Result<CursorStoreConfig, Error> {
-    match args.cursor_store.config()? {
-        CursorStoreConfig::None => Err(Error::config(
+    let location = args.cursor_store.config()?;
+    if !location.keeps_state() {
+        return Err(Error::config(
             "no cursor store: pass --cursor-store file (with --cursor-store-path) or --cursor-store s3 (with --cursor-store-uri)",
-        )),
-        config => Ok(config),
+        ));
     }
+    Ok(location)
 }
 
 fn describe(position: Option<Position>) -> String {
@@ -73,7 +75,7 @@ fn describe(position: Option<Position>) -> String {
 /// Prints the stored cursor, then how far behind the table it is when a database is given.
 async fn show(args: &CursorArgs) -> Result<(), Error> {
     let config = store_config(args)?;
-    let Some((state, raw)) = CursorStore::peek(&config).await? else {
+    let Some((state, raw)) = store::peek(&*config).await? else {
         println!("no cursor stored yet: the next export starts from the beginning of the table");
         return Ok(());
     };
@@ -131,7 +133,7 @@ async fn show(args: &CursorArgs) -> Result<(), Error> {
         println!("rows behind: unknown (give --database-url or DATABASE_URL to count them)");
         return Ok(());
     };
-    let source = Source::connect(&source_config).await?;
+    let source = source_config.connect().await?;
     let query = Query {
         after: state.position,
         provider_id: state.provider_id.clone(),
@@ -145,15 +147,15 @@ async fn show(args: &CursorArgs) -> Result<(), Error> {
 /// Moves the cursor to `position` (`None`: the beginning), under the store's lock.
 async fn replace(args: &CursorArgs, position: Option<Position>) -> Result<(), Error> {
     let config = store_config(args)?;
-    let mut store = CursorStore::open(&config).await?;
-    let result = replace_locked(args, &mut store, position).await;
-    store.close().await;
-    result
+    store::with_lock(&*config, async |store| {
+        replace_locked(args, store, position).await
+    })
+    .await
 }
 
 async fn replace_locked(
     args: &CursorArgs,
-    store: &mut CursorStore,
+    store: &mut dyn CursorStore,
     position: Option<Position>,
 ) -> Result<(), Error> {
     let requested = args

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::ops::AddAssign;
 
 use crate::cursor::Position;
-use crate::export::audit::{Fingerprint, bucket_of};
+use crate::cursor::fingerprint::{Fingerprint, bucket_of};
 use crate::row::{FollowUp, RowRepairs, SourceRow};
 
 /// Counts of what normalisation had to do, for the run's warnings.

@@ -25,9 +25,9 @@ pub enum ConnectError {
     /// The connection string or a TLS file cannot be used: fix the configuration (exit 2).
     #[error("{0}")]
     Config(String),
-    /// Every server was tried and none let us in (exit 1). The text ends with `. Fix: …`.
-    #[error("{0}")]
-    Failed(String),
+    /// Every server was tried and none let us in (exit 1).
+    #[error(transparent)]
+    Failed(crate::error::Hint),
 }
 
 impl From<ConnInfoError> for ConnectError {
@@ -135,9 +135,12 @@ pub async fn connect(settings: &Settings, cap: Option<Duration>) -> Result<Clien
         message.push_str(&format!("{target}: {problem}; "));
     }
     let (target, problem, fix) = last;
-    Err(ConnectError::Failed(format!(
-        "cannot connect to PostgreSQL at {target}/{}: {message}{problem}. Fix: {fix}",
-        settings.dbname
+    Err(ConnectError::Failed(crate::error::Hint::new(
+        format!(
+            "cannot connect to PostgreSQL at {target}/{}: {message}{problem}",
+            settings.dbname
+        ),
+        fix,
     )))
 }
 

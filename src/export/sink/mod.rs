@@ -1,26 +1,54 @@
 //! Sinks: where batches are delivered.
 //!
 //! The contract: [`Sink::send`] returns [`Ack::Durable`] only once the batch cannot be lost any
-//! more (flushed to stdout, answered 2xx by the webhook); [`Ack::UntilFinish`] means it becomes durable only when
-//! [`Sink::finish`] succeeds (the file sink renames its file into place then). The run advances
-//! the cursor over a batch only once it is durable.
+//! more (flushed to stdout, answered 2xx by the webhook); [`Ack::UntilFinish`] means it becomes
+//! durable only when [`Sink::finish`] succeeds (the file sink renames its file into place then).
+//! The run advances the cursor over a batch only once it is durable, so a sink that fails or a
+//! process that dies leaves the cursor before every batch not acknowledged.
+//!
+//! To add a sink: implement [`Sink`] and [`SinkTarget`] in a module here, and construct its
+//! target where `--sink` is read (`src/cli/export.rs`, `ExportArgs::into_config`).
 
+#[cfg(test)]
+pub mod memory;
 mod webhook;
 mod writer;
 
-use std::path::PathBuf;
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use async_trait::async_trait;
 
 pub use webhook::{WebhookConfig, WebhookSink};
-pub use writer::{FileSink, StdoutSink};
+pub use writer::{FileTarget, StdoutTarget};
 
+use crate::error::Error;
 use crate::export::batch::Batch;
+use crate::verdict::Check;
 
 /// Where rows go, as configured.
-#[derive(Debug, Clone)]
-pub enum SinkConfig {
-    Stdout,
-    File(PathBuf),
-    Webhook(WebhookConfig),
+pub type SinkConfig = Arc<dyn SinkTarget>;
+
+/// A sink as configured, before it is opened.
+#[async_trait]
+pub trait SinkTarget: Debug + Send + Sync {
+    /// Opens the sink for one run.
+    fn open(&self) -> Result<Box<dyn Sink>, Error>;
+
+    /// `check`: whether the sink could take a batch now, without delivering anything.
+    async fn check(&self) -> Check;
+}
+
+/// An open sink.
+#[async_trait]
+pub trait Sink: Send {
+    /// Delivers one batch; see the module's contract for what each [`Ack`] promises.
+    async fn send(&mut self, batch: &Batch) -> Result<Ack, SinkError>;
+
+    /// Makes every accepted batch durable. Called once, after the last batch.
+    async fn finish(self: Box<Self>) -> Result<(), SinkError> {
+        Ok(())
+    }
 }
 
 /// What a successful `send` guarantees.
@@ -39,36 +67,4 @@ pub enum SinkError {
     Closed,
     #[error(transparent)]
     Failed(#[from] anyhow::Error),
-}
-
-pub enum Sink {
-    Stdout(StdoutSink),
-    File(FileSink),
-    Webhook(WebhookSink),
-}
-
-impl Sink {
-    pub fn open(config: &SinkConfig) -> Result<Sink, crate::error::Error> {
-        Ok(match config {
-            SinkConfig::Stdout => Sink::Stdout(StdoutSink::new()),
-            SinkConfig::File(path) => Sink::File(FileSink::create(path)?),
-            SinkConfig::Webhook(config) => Sink::Webhook(WebhookSink::new(config.clone())?),
-        })
-    }
-
-    pub async fn send(&mut self, batch: &Batch) -> Result<Ack, SinkError> {
-        match self {
-            Sink::Stdout(sink) => sink.send(batch),
-            Sink::File(sink) => sink.send(batch),
-            Sink::Webhook(sink) => sink.send(batch).await,
-        }
-    }
-
-    /// Makes every accepted batch durable. Called once, after the last batch.
-    pub async fn finish(self) -> Result<(), SinkError> {
-        match self {
-            Sink::Stdout(_) | Sink::Webhook(_) => Ok(()),
-            Sink::File(sink) => sink.finish(),
-        }
-    }
 }

@@ -10,7 +10,10 @@ use bytes::Bytes;
 use reqwest::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER};
 use secrecy::{ExposeSecret, SecretString};
 
-use super::{Ack, SinkError};
+use async_trait::async_trait;
+
+use super::{Ack, Sink, SinkError, SinkTarget};
+use crate::error::Error;
 use crate::export::batch::Batch;
 use crate::export::retry::{Backoff, Verdict, classify_error, classify_status};
 use crate::redact;
@@ -35,23 +38,60 @@ pub struct WebhookConfig {
     pub backoff: Backoff,
 }
 
+#[async_trait]
+impl SinkTarget for WebhookConfig {
+    fn open(&self) -> Result<Box<dyn Sink>, Error> {
+        Ok(Box::new(WebhookSink::new(self.clone())?))
+    }
+
+    /// POSTs an empty, signed batch: the gateway answers 422 (empty) once it has accepted the
+    /// credentials, 401 when it has not. Any answer proves the endpoint reachable.
+    async fn check(&self) -> crate::verdict::Check {
+        use crate::verdict::Verdict as Check;
+        let url = redact::url(self.url.as_str());
+        // The sink's own request — headers, signature, token — with a body never gzipped.
+        let sink = match WebhookSink::new(WebhookConfig {
+            gzip: false,
+            ..self.clone()
+        }) {
+            Ok(sink) => sink,
+            Err(e) => {
+                return (
+                    "webhook",
+                    Check::problem(e.to_string(), "report this as a bug"),
+                );
+            }
+        };
+        let body = Bytes::from_static(br#"{"followUps":[]}"#);
+        let verdict = match sink.post(&wire::idempotency_key(b""), body).await {
+            Ok(response) if matches!(response.status().as_u16(), 401 | 403) => Check::problem(
+                format!("{url} refused the credentials ({})", response.status()),
+                "give the exporter the gateway's secret or token (--webhook-secret / --webhook-token)",
+            ),
+            Ok(response) => Check::Ok(format!(
+                "{url} reachable (answered {} to an empty batch)",
+                response.status()
+            )),
+            Err(e) => Check::problem(
+                format!(
+                    "{url} is unreachable: {}",
+                    redact::error_chain(&e.without_url())
+                ),
+                "start the gateway, or correct --webhook-url / ANALYTICS_GUARDRAIL_WEBHOOK",
+            ),
+        };
+        ("webhook", verdict)
+    }
+}
+
 pub struct WebhookSink {
     config: WebhookConfig,
     client: reqwest::Client,
 }
 
-impl WebhookSink {
-    pub fn new(config: WebhookConfig) -> anyhow::Result<WebhookSink> {
-        let client = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .connect_timeout(config.timeout.min(Duration::from_secs(10)))
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("guardrail-followups/", env!("CARGO_PKG_VERSION")))
-            .build()?;
-        Ok(WebhookSink { config, client })
-    }
-
-    pub async fn send(&mut self, batch: &Batch) -> Result<Ack, SinkError> {
+#[async_trait]
+impl Sink for WebhookSink {
+    async fn send(&mut self, batch: &Batch) -> Result<Ack, SinkError> {
         let key = wire::idempotency_key(&batch.ndjson);
         let body = self.body(batch)?;
         let url = redact::url(self.config.url.as_str());
@@ -110,6 +150,18 @@ impl WebhookSink {
             self.config.max_attempts
         )
         .into())
+    }
+}
+
+impl WebhookSink {
+    fn new(config: WebhookConfig) -> anyhow::Result<WebhookSink> {
+        let client = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .connect_timeout(config.timeout.min(Duration::from_secs(10)))
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("guardrail-followups/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(WebhookSink { config, client })
     }
 
     /// `{"followUps":[…]}`, gzipped when configured.

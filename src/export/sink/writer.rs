@@ -1,28 +1,75 @@
 //! The NDJSON writers: stdout and a file replaced atomically.
 
 use std::io::{ErrorKind, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use super::{Ack, SinkError};
+use async_trait::async_trait;
+
+use super::{Ack, Sink, SinkError, SinkTarget};
 use crate::error::Error;
 use crate::export::batch::Batch;
 use crate::fs::{AtomicFile, Readers};
+use crate::verdict::{Check, Verdict};
+
+/// `--sink stdout`: NDJSON on stdout.
+#[derive(Debug, Clone, Copy)]
+pub struct StdoutTarget;
+
+#[async_trait]
+impl SinkTarget for StdoutTarget {
+    fn open(&self) -> Result<Box<dyn Sink>, Error> {
+        Ok(Box::new(StdoutSink::new()))
+    }
+
+    async fn check(&self) -> Check {
+        ("sink", Verdict::Ok("stdout".into()))
+    }
+}
+
+/// `--sink file`: NDJSON at `--file-path`, replaced when the run ends.
+#[derive(Debug, Clone)]
+pub struct FileTarget {
+    pub path: PathBuf,
+}
+
+#[async_trait]
+impl SinkTarget for FileTarget {
+    fn open(&self) -> Result<Box<dyn Sink>, Error> {
+        Ok(Box::new(FileSink::create(&self.path)?))
+    }
+
+    async fn check(&self) -> Check {
+        let dir = crate::fs::folder_of(&self.path);
+        let verdict = if dir.is_dir() {
+            Verdict::Ok(format!("file {}", self.path.display()))
+        } else {
+            Verdict::problem(
+                format!("the folder {} of --file-path does not exist", dir.display()),
+                "create it, or give a path in an existing folder",
+            )
+        };
+        ("sink", verdict)
+    }
+}
 
 /// NDJSON on stdout. Each batch is written whole and flushed before it counts as delivered.
-pub struct StdoutSink {
+struct StdoutSink {
     out: std::io::Stdout,
 }
 
 impl StdoutSink {
-    pub fn new() -> StdoutSink {
+    fn new() -> StdoutSink {
         StdoutSink {
             out: std::io::stdout(),
         }
     }
+}
 
-    pub fn send(&mut self, batch: &Batch) -> Result<Ack, SinkError> {
+#[async_trait]
+impl Sink for StdoutSink {
+    async fn send(&mut self, batch: &Batch) -> Result<Ack, SinkError> {
         let mut out = self.out.lock();
         // Writing blocks when the reader is slow; keep the runtime's other tasks moving.
         let written = tokio::task::block_in_place(|| {
@@ -39,29 +86,22 @@ impl StdoutSink {
     }
 }
 
-impl Default for StdoutSink {
-    fn default() -> Self {
-        StdoutSink::new()
-    }
-}
-
 /// NDJSON file holding this run's rows. It is written to a temporary file beside the target
 /// and renamed over it only when the run ends, so readers never see a partial file.
-pub struct FileSink {
+struct FileSink {
     file: AtomicFile,
 }
 
 impl FileSink {
     /// Opens a temporary file beside `path`, after removing those that killed runs left there
     /// (the cursor's lock keeps runs apart, so none of them is still being written).
-    pub fn create(path: &Path) -> Result<FileSink, Error> {
+    fn create(path: &Path) -> Result<FileSink, Error> {
         let dir = crate::fs::folder_of(path);
         if !dir.is_dir() {
-            return Err(Error::config(format!(
-                "the folder {} of --file-path does not exist. Fix: create it, or give a path in \
-                 an existing folder",
-                dir.display()
-            )));
+            return Err(Error::config_fix(
+                format!("the folder {} of --file-path does not exist", dir.display()),
+                "create it, or give a path in an existing folder",
+            ));
         }
         let prefix = temp_prefix(path);
         remove_stale_temps(dir, &prefix);
@@ -75,15 +115,18 @@ impl FileSink {
             })?;
         Ok(FileSink { file })
     }
+}
 
-    pub fn send(&mut self, batch: &Batch) -> Result<Ack, SinkError> {
+#[async_trait]
+impl Sink for FileSink {
+    async fn send(&mut self, batch: &Batch) -> Result<Ack, SinkError> {
         self.file
             .write_all(&batch.ndjson)
             .with_context(|| format!("writing {}", self.file.temp_path().display()))?;
         Ok(Ack::UntilFinish)
     }
 
-    pub fn finish(self) -> Result<(), SinkError> {
+    async fn finish(self: Box<Self>) -> Result<(), SinkError> {
         let target = self.file.target().to_owned();
         self.file
             .commit()

@@ -1,25 +1,34 @@
 //! Sources: where follow-ups are read from. Each reads one consistent, ordered stream of rows
 //! for a [`Query`] and hands it over as [`Batch`]es through a bounded channel, so reading,
 //! serialising and delivering overlap while memory stays bounded by a few batches.
+//!
+//! To add a source: implement [`SourceTarget`] and [`Source`] in a module here, and recognise
+//! its URL in [`from_url`].
 
+mod filter;
+#[cfg(test)]
+pub mod memory;
 mod postgres;
 mod sqlite;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::fmt::Debug;
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::cursor::Position;
+use crate::cursor::{Fingerprint, Position};
 use crate::error::Error;
-use crate::export::audit::Fingerprint;
 use crate::export::batch::{Batch, Batching};
 use crate::time::Timestamp;
+use crate::verdict::Check;
 
-pub use postgres::PostgresSource;
-pub use sqlite::SqliteSource;
+pub use postgres::PostgresConfig;
+pub use sqlite::SqliteConfig;
 
 pub use crate::row::schema::TABLE;
 
@@ -46,60 +55,121 @@ pub struct Query {
     pub limit: Option<u64>,
 }
 
-/// Where a source database is.
-#[derive(Debug, Clone)]
-pub enum SourceConfig {
-    Postgres(PostgresConfig),
-    Sqlite(PathBuf),
+/// A source database as configured, before connecting.
+pub type SourceConfig = Arc<dyn SourceTarget>;
+
+/// A source as configured.
+#[async_trait]
+pub trait SourceTarget: Debug + Send + Sync {
+    /// Connects (or opens the file); the error names the database and the fix.
+    async fn connect(&self) -> Result<Arc<dyn Source>, Error>;
+
+    /// The same source, waiting at most `cap` to connect and for each read (for `check`).
+    fn with_wait_cap(&self, cap: Duration) -> SourceConfig;
 }
 
-/// A PostgreSQL connection string and the waits around it.
-#[derive(Debug, Clone)]
-pub struct PostgresConfig {
-    /// A `postgres://` URL or a libpq `key=value` string.
-    pub url: String,
-    /// A read from the server that makes no progress for this long fails the run.
-    pub read_timeout: Duration,
-    /// At most this long to connect, whatever the string's `connect_timeout` (for `check`).
-    pub connect_cap: Option<Duration>,
+/// A connected source.
+///
+/// The contract: [`Source::stream`] yields every row the query selects exactly once, in
+/// `(created_at, id)` order, as one consistent read; an error ends the stream (after the rows
+/// before it). [`Source::fingerprints`] aggregates the same selection per audit bucket.
+#[async_trait]
+pub trait Source: Send + Sync {
+    /// How many rows the query would return, `limit` aside (for the progress bar's ETA).
+    async fn count(&self, query: &Query) -> anyhow::Result<u64>;
+
+    /// Starts reading; batches arrive on the returned receiver.
+    fn stream(&self, query: Query, batching: Batching) -> BatchReceiver;
+
+    /// Fingerprints of the rows the query selects, per bucket of `bucket_seconds`.
+    async fn fingerprints(
+        &self,
+        query: &Query,
+        bucket_seconds: u64,
+    ) -> anyhow::Result<BTreeMap<i64, Fingerprint>>;
+
+    /// The source for messages, without credentials.
+    fn describe(&self) -> String;
+
+    /// `check`'s lines about this source: the table readable, its index, what the role sees.
+    async fn check(&self) -> Vec<Check>;
 }
 
-/// How long a read from PostgreSQL may make no progress before the run fails, by default.
-pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(300);
+/// How many rows the query returns, its limit applied.
+pub async fn pending(source: &dyn Source, query: &Query) -> anyhow::Result<u64> {
+    let pending = source.count(query).await?;
+    Ok(query.limit.map_or(pending, |limit| pending.min(limit)))
+}
 
-impl SourceConfig {
-    /// Reads a `postgres://` or `postgresql://` URL, a libpq `key=value` string, or a
-    /// `sqlite://` URL.
-    pub fn from_url(url: &str) -> Result<SourceConfig, Error> {
-        if crate::pg::conninfo::ConnInfo::is_postgres(url) {
-            Ok(SourceConfig::Postgres(PostgresConfig {
-                url: url.to_owned(),
-                read_timeout: DEFAULT_READ_TIMEOUT,
-                connect_cap: None,
-            }))
-        } else if let Some(path) = url
-            .strip_prefix("sqlite://")
-            .or_else(|| url.strip_prefix("sqlite:"))
-        {
-            let path = path.split('?').next().unwrap_or_default();
-            if path.is_empty() {
-                return Err(Error::config(
-                    "the SQLite URL has no path: use sqlite://path/to/file.sqlite",
-                ));
-            }
-            Ok(SourceConfig::Sqlite(PathBuf::from(path)))
-        } else {
-            Err(Error::config(format!(
-                "the database URL `{}` is neither postgres://…, a key=value connection string, nor sqlite://…",
-                crate::redact::url(url)
-            )))
+/// Reads a `postgres://` or `postgresql://` URL or a libpq `key=value` string (reads making no
+/// progress for `read_timeout` fail), or a `sqlite://` URL: the one place source kinds are
+/// told apart.
+pub fn from_url(url: &str, read_timeout: Duration) -> Result<SourceConfig, Error> {
+    if crate::pg::conninfo::ConnInfo::is_postgres(url) {
+        Ok(Arc::new(PostgresConfig {
+            url: url.to_owned(),
+            read_timeout,
+            connect_cap: None,
+        }))
+    } else if let Some(path) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    {
+        let path = path.split('?').next().unwrap_or_default();
+        if path.is_empty() {
+            return Err(Error::config(
+                "the SQLite URL has no path: use sqlite://path/to/file.sqlite",
+            ));
         }
+        Ok(sqlite(Path::new(path)))
+    } else {
+        Err(Error::config(format!(
+            "the database URL `{}` is neither postgres://…, a key=value connection string, nor sqlite://…",
+            crate::redact::url(url)
+        )))
     }
 }
 
-pub enum Source {
-    Postgres(PostgresSource),
-    Sqlite(SqliteSource),
+/// The SQLite database at `path` (the demo's, or a `sqlite://` URL's).
+pub fn sqlite(path: &Path) -> SourceConfig {
+    Arc::new(SqliteConfig {
+        path: path.to_owned(),
+    })
+}
+
+/// Where batches go from a reader task.
+pub type BatchSender = mpsc::Sender<anyhow::Result<Batch>>;
+
+/// Runs `read` on the runtime, its batches streamed to the returned receiver; the error it
+/// ends with, if any, is the stream's last item.
+pub fn spawn_reader<F, R>(description: String, read: R) -> BatchReceiver
+where
+    R: FnOnce(BatchSender) -> F,
+    F: Future<Output = anyhow::Result<()>> + Send + 'static,
+{
+    let (tx, rx) = mpsc::channel(CHANNEL_BATCHES);
+    let errors = tx.clone();
+    let work = read(tx);
+    let reader = tokio::spawn(async move {
+        if let Err(e) = work.await {
+            let _ = errors.send(Err(e)).await;
+        }
+    });
+    BatchReceiver::new(rx, reader, description)
+}
+
+/// [`spawn_reader`] for a reader that blocks (a synchronous database driver).
+pub fn spawn_blocking_reader<R>(description: String, read: R) -> BatchReceiver
+where
+    R: FnOnce(&BatchSender) -> anyhow::Result<()> + Send + 'static,
+{
+    let (tx, rx) = mpsc::channel(CHANNEL_BATCHES);
+    let reader = tokio::task::spawn_blocking(move || {
+        if let Err(e) = read(&tx) {
+            let _ = tx.blocking_send(Err(e));
+        }
+    });
+    BatchReceiver::new(rx, reader, description)
 }
 
 /// What a source streams: batches, then possibly one error that ended the stream. The reader
@@ -148,56 +218,6 @@ impl BatchReceiver {
                     self.source
                 )))
             }
-        }
-    }
-}
-
-impl Source {
-    pub async fn connect(config: &SourceConfig) -> Result<Source, Error> {
-        Ok(match config {
-            SourceConfig::Postgres(config) => {
-                Source::Postgres(PostgresSource::connect(config).await?)
-            }
-            SourceConfig::Sqlite(path) => Source::Sqlite(SqliteSource::open(path)?),
-        })
-    }
-
-    /// How many rows the query would return (for the progress bar's ETA).
-    pub async fn count(&self, query: &Query) -> anyhow::Result<u64> {
-        let pending = match self {
-            Source::Postgres(source) => source.count(query).await?,
-            Source::Sqlite(source) => source.count(query).await?,
-        };
-        Ok(query.limit.map_or(pending, |limit| pending.min(limit)))
-    }
-
-    /// Starts reading; batches arrive on the returned channel.
-    pub fn stream(&self, query: Query, batching: Batching) -> BatchReceiver {
-        let (tx, rx) = mpsc::channel(CHANNEL_BATCHES);
-        let reader = match self {
-            Source::Postgres(source) => source.stream(query, batching, tx),
-            Source::Sqlite(source) => source.stream(query, batching, tx),
-        };
-        BatchReceiver::new(rx, reader, self.describe())
-    }
-
-    /// Fingerprints of the rows the query selects, per bucket of `bucket_seconds`.
-    pub async fn fingerprints(
-        &self,
-        query: &Query,
-        bucket_seconds: u64,
-    ) -> anyhow::Result<BTreeMap<i64, Fingerprint>> {
-        match self {
-            Source::Postgres(source) => source.fingerprints(query, bucket_seconds).await,
-            Source::Sqlite(source) => source.fingerprints(query, bucket_seconds).await,
-        }
-    }
-
-    /// The source for messages, without credentials.
-    pub fn describe(&self) -> String {
-        match self {
-            Source::Postgres(source) => source.describe(),
-            Source::Sqlite(source) => source.describe(),
         }
     }
 }

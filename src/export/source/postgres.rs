@@ -9,31 +9,59 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use futures_util::{StreamExt, pin_mut};
-use tokio::sync::mpsc;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, Row};
 use uuid::Uuid;
 
-use super::{PostgresConfig, Query, TABLE};
-use crate::error::Error;
-use crate::export::audit::Fingerprint;
-use crate::export::batch::{Batch, BatchBuilder, Batching};
+use super::filter::{self, Param};
+use super::{BatchReceiver, BatchSender, Query, Source, SourceConfig, SourceTarget, TABLE};
+use crate::cursor::Fingerprint;
+use crate::error::{Error, Hint};
+use crate::export::batch::{BatchBuilder, Batching};
 use crate::row::SourceRow;
 use crate::row::schema::{self, col};
 use crate::time::Timestamp;
+use crate::verdict::{Check, Verdict};
+
+/// A PostgreSQL connection string and the waits around it.
+#[derive(Debug, Clone)]
+pub struct PostgresConfig {
+    /// A `postgres://` URL or a libpq `key=value` string.
+    pub url: String,
+    /// A read from the server that makes no progress for this long fails the run.
+    pub read_timeout: Duration,
+    /// At most this long to connect, whatever the string's `connect_timeout` (for `check`).
+    pub connect_cap: Option<Duration>,
+}
+
+#[async_trait]
+impl SourceTarget for PostgresConfig {
+    async fn connect(&self) -> Result<Arc<dyn Source>, Error> {
+        Ok(Arc::new(PostgresSource::connect(self).await?))
+    }
+
+    fn with_wait_cap(&self, cap: Duration) -> SourceConfig {
+        Arc::new(PostgresConfig {
+            connect_cap: Some(cap),
+            read_timeout: self.read_timeout.min(cap),
+            ..self.clone()
+        })
+    }
+}
 
 #[derive(Clone)]
-pub struct PostgresSource {
+struct PostgresSource {
     client: Arc<Client>,
     description: String,
     read_timeout: Duration,
 }
 
 impl PostgresSource {
-    pub async fn connect(config: &PostgresConfig) -> Result<PostgresSource, Error> {
+    async fn connect(config: &PostgresConfig) -> Result<PostgresSource, Error> {
         let settings = crate::pg::settings(&config.url).map_err(connect_error)?;
         let client = crate::pg::connect(&settings, config.connect_cap)
             .await
@@ -53,23 +81,30 @@ impl PostgresSource {
     ) -> anyhow::Result<T> {
         match tokio::time::timeout(self.read_timeout, work).await {
             Ok(result) => result.map_err(|e| self.query_error(e)),
-            Err(_) => Err(anyhow::anyhow!(
-                "PostgreSQL at {} sent nothing for {} s while {what} (a stopped or overloaded \
-                 server, or a broken network path). Fix: look at the server (pg_stat_activity, \
-                 its log); if a very large first export legitimately sorts for longer, raise \
-                 --db-read-timeout-seconds ({})",
-                self.description,
-                self.read_timeout.as_secs(),
-                crate::env_vars::DB_READ_TIMEOUT_SECONDS
-            )),
+            Err(_) => Err(anyhow::Error::new(Hint::new(
+                format!(
+                    "PostgreSQL at {} sent nothing for {} s while {what} (a stopped or \
+                     overloaded server, or a broken network path)",
+                    self.description,
+                    self.read_timeout.as_secs(),
+                ),
+                format!(
+                    "look at the server (pg_stat_activity, its log); if a very large first \
+                     export legitimately sorts for longer, raise --db-read-timeout-seconds ({})",
+                    crate::env_vars::DB_READ_TIMEOUT_SECONDS
+                ),
+            ))),
         }
     }
+}
 
-    pub fn describe(&self) -> String {
+#[async_trait]
+impl Source for PostgresSource {
+    fn describe(&self) -> String {
         self.description.clone()
     }
 
-    pub async fn count(&self, query: &Query) -> anyhow::Result<u64> {
+    async fn count(&self, query: &Query) -> anyhow::Result<u64> {
         let (filter, params) = where_clause(query);
         let sql = format!("SELECT count(*) FROM {TABLE} WHERE {filter}");
         let row = self
@@ -81,25 +116,35 @@ impl PostgresSource {
         Ok(u64::try_from(row.get::<_, i64>(0)).unwrap_or(0))
     }
 
-    pub fn stream(
-        &self,
-        query: Query,
-        batching: Batching,
-        tx: mpsc::Sender<anyhow::Result<Batch>>,
-    ) -> tokio::task::JoinHandle<()> {
+    fn stream(&self, query: Query, batching: Batching) -> BatchReceiver {
         let source = self.clone();
-        tokio::spawn(async move {
-            if let Err(e) = source.read_into(&query, batching, &tx).await {
-                let _ = tx.send(Err(e)).await;
-            }
+        super::spawn_reader(self.describe(), move |tx| async move {
+            source.read_into(&query, batching, &tx).await
         })
     }
 
+    /// Fingerprints per bucket in one aggregate query: the bucket from the whole seconds of
+    /// `created_at` (exact whatever the server's float settings), the hash from the id's first
+    /// 64 bits read as a signed bigint and summed as numeric.
+    async fn fingerprints(
+        &self,
+        query: &Query,
+        bucket_seconds: u64,
+    ) -> anyhow::Result<BTreeMap<i64, Fingerprint>> {
+        self.fingerprints_by_bucket(query, bucket_seconds).await
+    }
+
+    async fn check(&self) -> Vec<Check> {
+        self.checks().await
+    }
+}
+
+impl PostgresSource {
     async fn read_into(
         &self,
         query: &Query,
         batching: Batching,
-        tx: &mpsc::Sender<anyhow::Result<Batch>>,
+        tx: &BatchSender,
     ) -> anyhow::Result<()> {
         let (filter, mut params) = where_clause(query);
         // The json column arrives as its text, exactly as stored.
@@ -146,24 +191,22 @@ impl PostgresSource {
 
     fn query_error(&self, e: tokio_postgres::Error) -> anyhow::Error {
         if e.code() == Some(&SqlState::UNDEFINED_TABLE) {
-            return anyhow::anyhow!(
-                "table {TABLE} does not exist in {}. Fix: {}",
-                self.description,
-                fix_for(&e)
-            );
+            return anyhow::Error::new(Hint::new(
+                format!("table {TABLE} does not exist in {}", self.description),
+                fix_for(&e),
+            ));
         }
-        anyhow::anyhow!(
-            "reading {TABLE} from {} failed: {}. Fix: {}",
-            self.description,
-            crate::redact::error_chain(&e),
-            fix_for(&e)
-        )
+        anyhow::Error::new(Hint::new(
+            format!(
+                "reading {TABLE} from {} failed: {}",
+                self.description,
+                crate::redact::error_chain(&e)
+            ),
+            fix_for(&e),
+        ))
     }
 
-    /// Fingerprints per bucket in one aggregate query: the bucket from the whole seconds of
-    /// `created_at` (exact whatever the server's float settings), the hash from the id's first
-    /// 64 bits read as a signed bigint and summed as numeric.
-    pub async fn fingerprints(
+    async fn fingerprints_by_bucket(
         &self,
         query: &Query,
         bucket_seconds: u64,
@@ -199,7 +242,7 @@ impl PostgresSource {
 
     /// Reads one row, to prove the table exists and the role may read it; returns the
     /// planner's estimate of the table's rows.
-    pub async fn probe(&self) -> anyhow::Result<u64> {
+    async fn probe(&self) -> anyhow::Result<u64> {
         let sql = format!("SELECT 1 FROM {TABLE} LIMIT 1");
         self.wait("reading one row", self.client.query_typed(&sql, &[]))
             .await?;
@@ -217,7 +260,7 @@ impl PostgresSource {
 
     /// Whether this role sees other roles' transactions in `pg_stat_activity` (superuser or
     /// member of `pg_read_all_stats`), which the hold-back before open transactions needs.
-    pub async fn sees_all_sessions(&self) -> anyhow::Result<bool> {
+    async fn sees_all_sessions(&self) -> anyhow::Result<bool> {
         let row = self
             .wait(
                 "reading the role's privileges",
@@ -232,7 +275,7 @@ impl PostgresSource {
     }
 
     /// The definitions of the table's indexes whose first column is `created_at`.
-    pub async fn created_at_indexes(&self) -> anyhow::Result<Vec<String>> {
+    async fn created_at_indexes(&self) -> anyhow::Result<Vec<String>> {
         let rows = self
             .wait(
                 "reading the table's indexes",
@@ -245,6 +288,56 @@ impl PostgresSource {
             )
             .await?;
         Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+}
+
+impl PostgresSource {
+    /// `check`: the table readable, the `(created_at, id)` index, what the role sees.
+    async fn checks(&self) -> Vec<Check> {
+        let error = |e: anyhow::Error| Verdict::from_error(&e.into(), "see the problem above");
+        let rows = match self.probe().await {
+            Ok(rows) => rows,
+            Err(e) => return vec![("database", error(e))],
+        };
+        let mut checks = vec![(
+            "database",
+            Verdict::Ok(format!(
+                "{}: {TABLE} readable (~{rows} rows)",
+                self.description
+            )),
+        )];
+        let index = match self.created_at_indexes().await {
+            Ok(indexes) if indexes.iter().any(|d| d.contains("(created_at, id)")) => {
+                Verdict::Ok(format!("{TABLE} (created_at, id) is indexed"))
+            }
+            Ok(indexes) => Verdict::problem(
+                if indexes.is_empty() {
+                    format!(
+                        "{TABLE} has no index on (created_at, id): every run scans and sorts the table"
+                    )
+                } else {
+                    format!("{TABLE} has an index on created_at but not on (created_at, id)")
+                },
+                schema::CREATED_AT_INDEX,
+            ),
+            Err(e) => error(e),
+        };
+        checks.push(("index", index));
+        let hold_back = match self.sees_all_sessions().await {
+            Ok(true) => Verdict::Ok(
+                "pg_stat_activity shows every session: runs stop before open transactions".into(),
+            ),
+            Ok(false) => Verdict::Note {
+                note: "this role sees only its own sessions in pg_stat_activity: runs cannot stop \
+                       before other roles' open transactions (the late-row audit still delivers \
+                       their rows afterwards)"
+                    .into(),
+                how: "GRANT pg_read_all_stats TO <export role>;".into(),
+            },
+            Err(e) => error(e),
+        };
+        checks.push(("hold-back", hold_back));
+        checks
     }
 }
 
@@ -267,42 +360,15 @@ fn where_clause(query: &Query) -> (String, Params) {
             params.len()
         ));
     }
-    if let Some(after) = query.after {
-        params.push((Box::new(after.created_at.to_datetime()), Type::TIMESTAMPTZ));
-        match after.id {
-            Some(id) => {
-                params.push((Box::new(id), Type::UUID));
-                filter.push_str(&format!(
-                    " AND (created_at, id) > (${}, ${})",
-                    params.len() - 1,
-                    params.len()
-                ));
-            }
-            None => filter.push_str(&format!(" AND created_at >= ${}", params.len())),
-        }
-    }
-    if let Some(until) = query.until {
-        params.push((Box::new(until.created_at.to_datetime()), Type::TIMESTAMPTZ));
-        match until.id {
-            Some(id) => {
-                params.push((Box::new(id), Type::UUID));
-                filter.push_str(&format!(
-                    " AND (created_at, id) <= (${}, ${})",
-                    params.len() - 1,
-                    params.len()
-                ));
-            }
-            None => filter.push_str(&format!(" AND created_at <= ${}", params.len())),
-        }
-    }
-    if let Some(before) = query.before {
-        params.push((Box::new(before.to_datetime()), Type::TIMESTAMPTZ));
-        filter.push_str(&format!(" AND created_at < ${}", params.len()));
-    }
-    if let Some(provider) = &query.provider_id {
-        params.push((Box::new(provider.clone()), Type::TEXT));
-        filter.push_str(&format!(" AND provider_id = ${}", params.len()));
-    }
+    let conditions = filter::conditions(query, |param| {
+        params.push(match param {
+            Param::Time(at) => (Box::new(at.to_datetime()), Type::TIMESTAMPTZ),
+            Param::Id(id) => (Box::new(id), Type::UUID),
+            Param::Text(text) => (Box::new(text), Type::TEXT),
+        });
+        format!("${}", params.len())
+    });
+    filter.push_str(&conditions);
     (filter, params)
 }
 
@@ -369,6 +435,6 @@ pub fn fix_for(e: &tokio_postgres::Error) -> &'static str {
 fn connect_error(e: crate::pg::ConnectError) -> Error {
     match e {
         crate::pg::ConnectError::Config(message) => Error::config(message),
-        crate::pg::ConnectError::Failed(message) => Error::from(anyhow::anyhow!(message)),
+        crate::pg::ConnectError::Failed(hint) => Error::runtime(hint),
     }
 }

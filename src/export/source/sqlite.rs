@@ -5,25 +5,48 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
-use rusqlite::{Connection, OpenFlags, ToSql};
-use tokio::sync::mpsc;
+use std::sync::Arc;
+use std::time::Duration;
 
-use super::{Query, TABLE};
+use anyhow::Context;
+use async_trait::async_trait;
+use rusqlite::{Connection, OpenFlags, ToSql};
+
+use super::filter::{self, Param};
+use super::{BatchReceiver, BatchSender, Query, Source, SourceConfig, SourceTarget, TABLE};
+use crate::cursor::Fingerprint;
+use crate::cursor::fingerprint::bucket_of;
 use crate::error::Error;
-use crate::export::audit::{Fingerprint, bucket_of};
-use crate::export::batch::{Batch, BatchBuilder, Batching};
+use crate::export::batch::{BatchBuilder, Batching};
 use crate::row::SourceRow;
 use crate::row::schema::{self, col};
 use crate::time::Timestamp;
+use crate::verdict::{Check, Verdict};
+
+/// A SQLite database file.
+#[derive(Debug, Clone)]
+pub struct SqliteConfig {
+    pub path: PathBuf,
+}
+
+#[async_trait]
+impl SourceTarget for SqliteConfig {
+    async fn connect(&self) -> Result<Arc<dyn Source>, Error> {
+        Ok(Arc::new(SqliteSource::open(&self.path)?))
+    }
+
+    fn with_wait_cap(&self, _cap: Duration) -> SourceConfig {
+        Arc::new(self.clone())
+    }
+}
 
 #[derive(Clone)]
-pub struct SqliteSource {
+struct SqliteSource {
     path: PathBuf,
 }
 
 impl SqliteSource {
-    pub fn open(path: &Path) -> Result<SqliteSource, Error> {
+    fn open(path: &Path) -> Result<SqliteSource, Error> {
         if !path.is_file() {
             return Err(Error::config(format!(
                 "no SQLite database at {}: check the sqlite:// URL, or use --demo for the sample database",
@@ -35,10 +58,6 @@ impl SqliteSource {
         })
     }
 
-    pub fn describe(&self) -> String {
-        format!("sqlite {}", self.path.display())
-    }
-
     fn connect(&self) -> anyhow::Result<Connection> {
         Connection::open_with_flags(
             &self.path,
@@ -47,7 +66,21 @@ impl SqliteSource {
         .with_context(|| format!("opening SQLite database {}", self.path.display()))
     }
 
-    pub async fn count(&self, query: &Query) -> anyhow::Result<u64> {
+    fn query_error(&self, e: rusqlite::Error) -> anyhow::Error {
+        if e.to_string().contains("no such table") {
+            return anyhow::anyhow!("table {TABLE} does not exist in {}", self.describe());
+        }
+        anyhow::anyhow!("reading {TABLE} from {} failed: {e}", self.describe())
+    }
+}
+
+#[async_trait]
+impl Source for SqliteSource {
+    fn describe(&self) -> String {
+        format!("sqlite {}", self.path.display())
+    }
+
+    async fn count(&self, query: &Query) -> anyhow::Result<u64> {
         let conn = self.connect()?;
         let (filter, params) = where_clause(query);
         let sql = format!("SELECT count(*) FROM {TABLE} WHERE {filter}");
@@ -59,26 +92,39 @@ impl SqliteSource {
         Ok(u64::try_from(count).unwrap_or(0))
     }
 
-    pub fn stream(
-        &self,
-        query: Query,
-        batching: Batching,
-        tx: mpsc::Sender<anyhow::Result<Batch>>,
-    ) -> tokio::task::JoinHandle<()> {
+    fn stream(&self, query: Query, batching: Batching) -> BatchReceiver {
         let source = self.clone();
-        tokio::task::spawn_blocking(move || {
-            if let Err(e) = source.read_into(&query, batching, &tx) {
-                let _ = tx.blocking_send(Err(e));
-            }
+        super::spawn_blocking_reader(self.describe(), move |tx| {
+            source.read_into(&query, batching, tx)
         })
     }
 
-    fn read_into(
+    /// Fingerprints per bucket, computed here from the ids (SQLite has no hash to aggregate).
+    async fn fingerprints(
         &self,
         query: &Query,
-        batching: Batching,
-        tx: &mpsc::Sender<anyhow::Result<Batch>>,
-    ) -> anyhow::Result<()> {
+        bucket_seconds: u64,
+    ) -> anyhow::Result<BTreeMap<i64, Fingerprint>> {
+        self.fingerprints_by_bucket(query, bucket_seconds)
+    }
+
+    async fn check(&self) -> Vec<Check> {
+        let database = match self.count(&Query::default()).await {
+            Ok(rows) => Verdict::Ok(format!(
+                "{}: {TABLE} readable ({rows} rows)",
+                self.describe()
+            )),
+            Err(e) => Verdict::problem(format!("{e:#}"), "check the sqlite:// path"),
+        };
+        vec![
+            ("database", database),
+            ("index", Verdict::Ok("not checked for SQLite".into())),
+        ]
+    }
+}
+
+impl SqliteSource {
+    fn read_into(&self, query: &Query, batching: Batching, tx: &BatchSender) -> anyhow::Result<()> {
         let conn = self.connect()?;
         let (filter, mut params) = where_clause(query);
         let mut sql = format!(
@@ -108,8 +154,7 @@ impl SqliteSource {
         Ok(())
     }
 
-    /// Fingerprints per bucket, computed here from the ids (SQLite has no hash to aggregate).
-    pub async fn fingerprints(
+    fn fingerprints_by_bucket(
         &self,
         query: &Query,
         bucket_seconds: u64,
@@ -132,18 +177,11 @@ impl SqliteSource {
         }
         Ok(fingerprints)
     }
-
-    fn query_error(&self, e: rusqlite::Error) -> anyhow::Error {
-        if e.to_string().contains("no such table") {
-            return anyhow::anyhow!("table {TABLE} does not exist in {}", self.describe());
-        }
-        anyhow::anyhow!("reading {TABLE} from {} failed: {e}", self.describe())
-    }
 }
 
 /// The id and created_at of a `SELECT id, created_at` row.
 fn decode_key(row: &rusqlite::Row<'_>) -> anyhow::Result<(uuid::Uuid, Timestamp)> {
-    parse_key(row.get(0)?, row.get(col::PROVIDER_ID)?)
+    parse_key(row.get(0)?, row.get(1)?)
 }
 
 fn parse_key(raw_id: String, raw_created: String) -> anyhow::Result<(uuid::Uuid, Timestamp)> {
@@ -164,44 +202,14 @@ fn where_clause(query: &Query) -> (String, Vec<Box<dyn ToSql + Send>>) {
     );
     let mut params: Vec<Box<dyn ToSql + Send>> = vec![Box::new(bound.to_string())];
     let mut filter = String::from("created_at <= ?");
-    if let Some(after) = query.after {
-        let ts = after.created_at.to_string();
-        match after.id {
-            Some(id) => {
-                filter.push_str(" AND (created_at > ? OR (created_at = ? AND id > ?))");
-                params.push(Box::new(ts.clone()));
-                params.push(Box::new(ts));
-                params.push(Box::new(id.to_string()));
-            }
-            None => {
-                filter.push_str(" AND created_at >= ?");
-                params.push(Box::new(ts));
-            }
-        }
-    }
-    if let Some(until) = query.until {
-        let ts = until.created_at.to_string();
-        match until.id {
-            Some(id) => {
-                filter.push_str(" AND (created_at < ? OR (created_at = ? AND id <= ?))");
-                params.push(Box::new(ts.clone()));
-                params.push(Box::new(ts));
-                params.push(Box::new(id.to_string()));
-            }
-            None => {
-                filter.push_str(" AND created_at <= ?");
-                params.push(Box::new(ts));
-            }
-        }
-    }
-    if let Some(before) = query.before {
-        filter.push_str(" AND created_at < ?");
-        params.push(Box::new(before.to_string()));
-    }
-    if let Some(provider) = &query.provider_id {
-        filter.push_str(" AND provider_id = ?");
-        params.push(Box::new(provider.clone()));
-    }
+    filter.push_str(&filter::conditions(query, |param| {
+        params.push(match param {
+            Param::Time(at) => Box::new(at.to_string()),
+            Param::Id(id) => Box::new(id.to_string()),
+            Param::Text(text) => Box::new(text),
+        });
+        "?".into()
+    }));
     (filter, params)
 }
 

@@ -3,7 +3,10 @@
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 
-use super::{CursorState, parse, render};
+use async_trait::async_trait;
+
+use super::{CursorLocation, CursorStore};
+use crate::cursor::{CursorState, parse, render};
 use crate::error::Error;
 use crate::fs::{Readers, write_atomically};
 use crate::time::Timestamp;
@@ -11,6 +14,51 @@ use crate::time::Timestamp;
 /// The fix when the cursor's folder cannot be written.
 const WRITABLE_FOLDER: &str =
     "choose a --cursor-store-path in a folder the export's user can write";
+
+/// `--cursor-store file`: a JSON file at `--cursor-store-path`.
+#[derive(Debug, Clone)]
+pub struct FileLocation {
+    pub path: PathBuf,
+}
+
+#[async_trait]
+impl CursorLocation for FileLocation {
+    async fn open(&self) -> Result<Box<dyn CursorStore>, Error> {
+        Ok(Box::new(FileStore::open(&self.path)?))
+    }
+
+    async fn read(&self) -> Result<Option<Vec<u8>>, Error> {
+        match std::fs::read(&self.path) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::config(format!(
+                "cannot read the cursor file {}: {e}",
+                self.path.display()
+            ))),
+        }
+    }
+
+    async fn unlock(&self, _force: bool) -> Result<String, Error> {
+        Ok(format!(
+            "{} is locked by the running process only, and the kernel releases the lock when \
+             that process ends (even on a crash): nothing to unlock",
+            self.path.display()
+        ))
+    }
+
+    async fn probe_write(&self) -> anyhow::Result<()> {
+        let mut name = self.path.file_name().unwrap_or_default().to_os_string();
+        name.push(".check");
+        let probe = self.path.with_file_name(name);
+        write_atomically(&probe, b"check\n", Readers::Owner)?;
+        std::fs::remove_file(&probe)?;
+        Ok(())
+    }
+
+    fn describe(&self) -> String {
+        self.path.display().to_string()
+    }
+}
 
 /// A cursor file, locked for the lifetime of the store, written atomically.
 #[derive(Debug)]
@@ -64,21 +112,16 @@ impl FileStore {
             ))),
         }
     }
+}
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    pub(super) fn load(&self) -> Result<Option<CursorState>, Error> {
-        let bytes = match std::fs::read(&self.path) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => {
-                return Err(Error::config(format!(
-                    "cannot read the cursor file {}: {e}",
-                    self.path.display()
-                )));
-            }
+#[async_trait]
+impl CursorStore for FileStore {
+    async fn load(&mut self) -> Result<Option<CursorState>, Error> {
+        let location = FileLocation {
+            path: self.path.clone(),
+        };
+        let Some(bytes) = location.read().await? else {
+            return Ok(None);
         };
         parse(&bytes)
             .map(Some)
@@ -88,11 +131,15 @@ impl FileStore {
             })
     }
 
-    pub(super) fn save(&mut self, state: &CursorState, run_rows: u64) -> Result<(), Error> {
+    async fn save(&mut self, state: &CursorState, run_rows: u64) -> Result<(), Error> {
         let text = render(state, run_rows, Timestamp::now());
         write_atomically(&self.path, text.as_bytes(), Readers::Owner).map_err(|e| Error::Runtime {
             source: anyhow::anyhow!("cannot write the cursor file {}: {e}", self.path.display()),
         })
+    }
+
+    fn describe(&self) -> String {
+        self.path.display().to_string()
     }
 }
 

@@ -1,0 +1,268 @@
+//! The cursor file: version 2 (JSON with the position, its provider binding and the audit's
+//! fingerprints) and the legacy formats of the old script, read and written.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::{AuditState, CursorState, Fingerprint, Position};
+use crate::time::Timestamp;
+
+/// The cursor file, version 2. `cursor`, `rows` and `updatedAt` keep the meaning readers of the
+/// old `{cursor, rows, updatedAt}` file expect; the rest is what exactness needs.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CursorFile {
+    /// `createdAt` of the last row delivered, or null before any.
+    cursor: Option<String>,
+    /// `followUpId` of the last row delivered.
+    cursor_id: Option<Uuid>,
+    /// Rows delivered by the run that wrote this file.
+    rows: u64,
+    updated_at: String,
+    provider_id: Option<String>,
+    total_rows: u64,
+    version: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    audit: Option<AuditFile>,
+}
+
+/// The audit state in the cursor file: `buckets` are `[bucket, rows, "id hash"]`, the hash a
+/// decimal string because it does not fit in a JSON number.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AuditFile {
+    since: Option<String>,
+    since_id: Option<Uuid>,
+    bucket_seconds: u64,
+    buckets: Vec<(i64, u64, String)>,
+}
+
+impl AuditFile {
+    fn of(state: &AuditState) -> AuditFile {
+        AuditFile {
+            since: state.since.map(|p| p.created_at.to_string()),
+            since_id: state.since.and_then(|p| p.id),
+            bucket_seconds: state.bucket_seconds,
+            buckets: state
+                .buckets
+                .iter()
+                .map(|(b, f)| (*b, f.count, f.sum.to_string()))
+                .collect(),
+        }
+    }
+
+    fn into_state(self) -> Result<AuditState, String> {
+        let since = match self.since {
+            Some(ts) => Some(Position {
+                created_at: Timestamp::parse(&ts)?,
+                id: self.since_id,
+            }),
+            None => None,
+        };
+        if self.bucket_seconds == 0 || self.bucket_seconds > 86_400 {
+            return Err(format!(
+                "its audit bucketSeconds {} is not between 1 and 86400",
+                self.bucket_seconds
+            ));
+        }
+        let bucket_micros = i64::try_from(self.bucket_seconds * 1_000_000).unwrap_or(i64::MAX);
+        let mut buckets = std::collections::BTreeMap::new();
+        for (bucket, count, sum) in self.buckets {
+            // Each bucket starts at an instant the cursor can print (years 1 to 9999).
+            if !bucket
+                .checked_mul(bucket_micros)
+                .is_some_and(Timestamp::is_printable)
+            {
+                return Err(format!(
+                    "its audit bucket {bucket} is not a time between the years 1 and 9999"
+                ));
+            }
+            let sum = sum
+                .parse::<u64>()
+                .map_err(|_| format!("its audit hash `{sum}` is not a number"))?;
+            buckets.insert(bucket, Fingerprint { count, sum });
+        }
+        Ok(AuditState {
+            since,
+            bucket_seconds: self.bucket_seconds,
+            buckets,
+        })
+    }
+}
+
+/// Renders the state as cursor-file JSON (pretty, with a trailing newline).
+pub fn render(state: &CursorState, run_rows: u64, updated_at: Timestamp) -> String {
+    let file = CursorFile {
+        cursor: state.position.map(|p| p.created_at.to_string()),
+        cursor_id: state.position.and_then(|p| p.id),
+        rows: run_rows,
+        updated_at: updated_at.to_string(),
+        provider_id: state.provider_id.clone(),
+        total_rows: state.total_rows,
+        version: 2,
+        audit: state.audit.as_ref().map(AuditFile::of),
+    };
+    let mut text = serde_json::to_string_pretty(&file).expect("cursor serialises");
+    text.push('\n');
+    text
+}
+
+/// Parses cursor-file bytes: the current format, the old script's `{"cursor": "…+00:00", …}`
+/// object, or a bare timestamp (quoted or not). Returns the reason when it is none of them.
+pub fn parse(bytes: &[u8]) -> Result<CursorState, String> {
+    let text = std::str::from_utf8(bytes).map_err(|_| "it is not UTF-8 text".to_owned())?;
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        return Err("it is empty".into());
+    }
+    let value: Value = match serde_json::from_str(trimmed) {
+        Ok(value) => value,
+        // A bare, unquoted timestamp: the oldest legacy format.
+        Err(_) if !trimmed.starts_with(['{', '[', '"']) => Value::String(trimmed.to_owned()),
+        Err(e) => return Err(format!("it is not valid JSON ({e})")),
+    };
+    match value {
+        Value::String(ts) => legacy(Some(&ts)),
+        Value::Object(map) if map.contains_key("version") => {
+            let file: CursorFile = serde_json::from_value(Value::Object(map))
+                .map_err(|e| format!("it does not match the cursor format ({e})"))?;
+            let position = match (file.cursor, file.cursor_id) {
+                (Some(ts), id) => Some(Position {
+                    created_at: Timestamp::parse(&ts)?,
+                    id,
+                }),
+                (None, None) => None,
+                (None, Some(_)) => return Err("it has a cursorId without a cursor".into()),
+            };
+            let audit = file.audit.map(AuditFile::into_state).transpose()?;
+            Ok(CursorState {
+                position,
+                provider_id: file.provider_id,
+                total_rows: file.total_rows,
+                legacy: false,
+                audit,
+            })
+        }
+        Value::Object(map) => match map.get("cursor") {
+            Some(Value::String(ts)) => legacy(Some(ts)),
+            Some(Value::Null) => legacy(None),
+            Some(other) => Err(format!("its \"cursor\" is {other}, not a timestamp string")),
+            None => Err("it has no \"cursor\" key".into()),
+        },
+        other => Err(format!("it holds {}, not a cursor", kind_of(&other))),
+    }
+}
+
+fn legacy(ts: Option<&str>) -> Result<CursorState, String> {
+    let position = match ts {
+        Some(ts) => Some(Position {
+            created_at: Timestamp::parse(ts)?,
+            id: None,
+        }),
+        None => None,
+    };
+    Ok(CursorState {
+        position,
+        provider_id: None,
+        total_rows: 0,
+        legacy: true,
+        audit: None,
+    })
+}
+
+fn kind_of(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ts(text: &str) -> Timestamp {
+        Timestamp::parse(text).unwrap()
+    }
+
+    #[test]
+    fn the_current_format_round_trips() {
+        let state = CursorState {
+            position: Some(Position {
+                created_at: ts("2026-01-22T04:00:00.123456Z"),
+                id: Some("0b6f5a2e-6d1c-4a53-9a5e-2f0c8d1e7b11".parse().unwrap()),
+            }),
+            provider_id: Some("provider-123".into()),
+            total_rows: 900,
+            legacy: false,
+            audit: None,
+        };
+        let text = render(&state, 42, ts("2026-01-22T05:00:00Z"));
+        assert!(
+            text.contains(r#""cursor": "2026-01-22T04:00:00.123456Z""#),
+            "{text}"
+        );
+        assert!(text.contains(r#""rows": 42"#), "{text}");
+        assert!(
+            text.contains(r#""updatedAt": "2026-01-22T05:00:00.000000Z""#),
+            "{text}"
+        );
+        assert_eq!(parse(text.as_bytes()).unwrap(), state);
+    }
+
+    #[test]
+    fn the_old_scripts_object_is_read_as_a_timestamp_cursor() {
+        let state = parse(br#"{"cursor": "2026-01-22T04:00:00+00:00", "rows": 842, "updatedAt": "2026-01-22T04:05:09+00:00"}"#).unwrap();
+        assert_eq!(
+            state.position,
+            Some(Position {
+                created_at: ts("2026-01-22T04:00:00Z"),
+                id: None
+            })
+        );
+        assert!(state.legacy);
+        assert_eq!(state.provider_id, None);
+    }
+
+    #[test]
+    fn a_bare_timestamp_file_is_read_quoted_or_not() {
+        for text in ["2026-01-22T04:00:00+00:00\n", "\"2026-01-22T04:00:00Z\""] {
+            let state = parse(text.as_bytes()).unwrap();
+            assert_eq!(
+                state.position.unwrap().created_at,
+                ts("2026-01-22T04:00:00Z"),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn corrupt_files_say_why() {
+        let cases: [(&[u8], &str); 6] = [
+            (b"", "empty"),
+            (b"{\"cursor\": ", "not valid JSON"),
+            (b"[1,2]", "an array"),
+            (b"{\"rows\": 3}", "no \"cursor\""),
+            (b"{\"cursor\": \"soon\"}", "not a timestamp"),
+            (b"\xff\xfe", "not UTF-8"),
+        ];
+        for (bytes, reason) in cases {
+            let err = parse(bytes).unwrap_err();
+            assert!(err.contains(reason), "{err} should mention {reason}");
+        }
+    }
+
+    #[test]
+    fn a_position_parses_with_or_without_an_id() {
+        let p =
+            Position::parse("2026-01-22T04:00:00Z/0b6f5a2e-6d1c-4a53-9a5e-2f0c8d1e7b11").unwrap();
+        assert!(p.id.is_some());
+        assert_eq!(Position::parse("2026-01-22T04:00:00Z").unwrap().id, None);
+        assert!(Position::parse("2026-01-22T04:00:00Z/nope").is_err());
+    }
+}
