@@ -18,6 +18,30 @@ pub mod exit {
     pub const SIGTERM: u8 = 143;
 }
 
+/// The signal that stopped a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    Term,
+    Int,
+}
+
+impl Signal {
+    pub fn name(self) -> &'static str {
+        match self {
+            Signal::Term => "SIGTERM",
+            Signal::Int => "SIGINT",
+        }
+    }
+
+    /// The shell's convention, 128 + the signal's number.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Signal::Term => exit::SIGTERM,
+            Signal::Int => exit::SIGINT,
+        }
+    }
+}
+
 /// A problem and what to do about it. Shown as `<problem>. Fix: <fix>`; `check` prints the two
 /// on their own lines. Runtime errors carry one as the root of their chain
 /// (`anyhow::Error::new(Hint::new(…))`), so the fix survives the context added above it.
@@ -70,7 +94,7 @@ pub enum Error {
     /// SIGTERM or SIGINT stopped the run; what was acknowledged is in the cursor.
     #[error("stopped by {}: {delivered}; the next run resumes after them", signal.name())]
     Interrupted {
-        signal: crate::export::Signal,
+        signal: Signal,
         /// What this run delivered, for the message.
         delivered: String,
     },

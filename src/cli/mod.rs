@@ -1,14 +1,16 @@
 //! Command-line flags: every flag, its environment variable and its help text.
 
 mod export;
+mod validate;
 
 use clap::{Args, Parser, Subcommand};
 
 use crate::env_vars as env;
 pub use export::{
     CursorStoreArgs, CursorStoreKind, ExportArgs, OutputArgs, ReportArgs, S3Args, SinkArgs,
-    SinkKind, SourceArgs, webhook_config,
+    SinkKind, SourceArgs,
 };
+pub use validate::webhook_config;
 
 const EXIT_CODES: &str = "\
 Exit codes:

@@ -1,7 +1,6 @@
 //! The cursor: how far the feed has been delivered (a position and, for the late-row audit,
 //! fingerprints of what was delivered recently), and its file format with the legacy formats of
-//! the old script. Pure values: the stores that keep a cursor between runs are in
-//! [`crate::store`].
+//! the old script. Pure values: the stores that keep a cursor between runs build on these.
 
 pub mod fingerprint;
 mod format;

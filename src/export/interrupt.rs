@@ -6,31 +6,10 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+pub use crate::error::Signal;
+
 /// How long the batch in flight may take to be acknowledged after a signal.
 pub const GRACE: Duration = Duration::from_secs(20);
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Signal {
-    Term,
-    Int,
-}
-
-impl Signal {
-    pub fn name(self) -> &'static str {
-        match self {
-            Signal::Term => "SIGTERM",
-            Signal::Int => "SIGINT",
-        }
-    }
-
-    /// The shell's convention, 128 + the signal's number.
-    pub fn exit_code(self) -> u8 {
-        match self {
-            Signal::Term => crate::error::exit::SIGTERM,
-            Signal::Int => crate::error::exit::SIGINT,
-        }
-    }
-}
 
 /// Whether a stop was asked for. Cloning shares it.
 #[derive(Debug, Clone)]

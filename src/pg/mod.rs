@@ -5,7 +5,9 @@
 pub mod conninfo;
 mod pgpass;
 pub mod settings;
+mod targets;
 mod tls;
+mod verify;
 
 #[cfg(test)]
 mod tests;
