@@ -76,7 +76,10 @@ pub enum Error {
          Inspect or move it, then rerun with --reset-cursor to start from the beginning \
          (or --reset-cursor --cursor TS to start from a timestamp)"
     )]
-    CorruptCursor { path: String, reason: String },
+    CorruptCursor {
+        path: String,
+        reason: crate::cursor::CursorFileError,
+    },
     /// The cursor belongs to another provider filter. It is left untouched.
     #[error(
         "the cursor file {path} belongs to {stored}, but this run exports {requested}. \

@@ -50,7 +50,7 @@ impl Timestamp {
 
     /// Parses RFC 3339 with any offset (`Z`, `+00:00`, `+02:00`), a space instead of `T`, or a
     /// bare date (midnight UTC). Digits beyond microseconds are truncated.
-    pub fn parse(text: &str) -> Result<Timestamp, String> {
+    pub fn parse(text: &str) -> Result<Timestamp, TimestampError> {
         let text = text.trim();
         let parsed = DateTime::parse_from_rfc3339(text)
             .or_else(|_| DateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f%#z"))
@@ -64,14 +64,19 @@ impl Timestamp {
             Ok(t) if Timestamp::is_printable(t.timestamp_micros()) => {
                 Ok(Timestamp(t.timestamp_micros()))
             }
-            Ok(_) => Err(format!(
-                "`{text}` is outside the years 1 to 9999; expected RFC 3339 such as 2026-01-22T04:00:00Z"
-            )),
-            Err(_) => Err(format!(
-                "`{text}` is not a timestamp; expected RFC 3339 such as 2026-01-22T04:00:00Z"
-            )),
+            Ok(_) => Err(TimestampError::OutOfRange(text.to_owned())),
+            Err(_) => Err(TimestampError::NotATimestamp(text.to_owned())),
         }
     }
+}
+
+/// Why a text is not a [`Timestamp`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TimestampError {
+    #[error("`{0}` is not a timestamp; expected RFC 3339 such as 2026-01-22T04:00:00Z")]
+    NotATimestamp(String),
+    #[error("`{0}` is outside the years 1 to 9999; expected RFC 3339 such as 2026-01-22T04:00:00Z")]
+    OutOfRange(String),
 }
 
 impl fmt::Display for Timestamp {

@@ -30,7 +30,8 @@ pub fn cursor(command: CursorCommand) -> ExitCode {
             match &command {
                 CursorCommand::Show(args) => show(args).await,
                 CursorCommand::Set { position, args } => {
-                    let position = Position::parse(position).map_err(Error::config)?;
+                    let position =
+                        Position::parse(position).map_err(|e| Error::config(e.to_string()))?;
                     replace(args, Some(position)).await
                 }
                 CursorCommand::Reset(args) => replace(args, None).await,

@@ -64,17 +64,22 @@ impl Fingerprint {
 
     /// From PostgreSQL's `sum(<signed first 64 bits>)::text`, a decimal that may be negative
     /// or exceed 64 bits: reduced modulo 2^64, it equals the wrapping sum of the unsigned values.
-    pub fn from_sql_sum(count: u64, sum_text: &str) -> Result<Fingerprint, String> {
+    pub fn from_sql_sum(count: u64, sum_text: &str) -> Result<Fingerprint, SumError> {
         let sum: i128 = sum_text
             .trim()
             .parse()
-            .map_err(|_| format!("`{sum_text}` is not an integer sum"))?;
+            .map_err(|_| SumError(sum_text.to_owned()))?;
         Ok(Fingerprint {
             count,
             sum: sum.rem_euclid(1i128 << 64) as u64,
         })
     }
 }
+
+/// A database's fingerprint sum that is not an integer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not an integer sum")]
+pub struct SumError(String);
 
 /// The bucket a timestamp falls in.
 pub fn bucket_of(at: Timestamp, bucket_micros: i64) -> i64 {

@@ -6,7 +6,36 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::{AuditState, CursorState, Fingerprint, Position};
-use crate::time::Timestamp;
+use crate::time::{Timestamp, TimestampError};
+
+/// Why bytes are not a cursor file; each says what is wrong with "it", the file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CursorFileError {
+    #[error("it is not UTF-8 text")]
+    NotUtf8,
+    #[error("it is empty")]
+    Empty,
+    #[error("it is not valid JSON ({0})")]
+    NotJson(String),
+    #[error("it does not match the cursor format ({0})")]
+    NotTheFormat(String),
+    #[error("it has a cursorId without a cursor")]
+    IdWithoutCursor,
+    #[error("its \"cursor\" is {0}, not a timestamp string")]
+    CursorNotText(String),
+    #[error("it has no \"cursor\" key")]
+    NoCursorKey,
+    #[error("it holds {0}, not a cursor")]
+    NotACursor(&'static str),
+    #[error("its audit bucketSeconds {0} is not between 1 and 86400")]
+    BucketSeconds(u64),
+    #[error("its audit bucket {0} is not a time between the years 1 and 9999")]
+    Bucket(i64),
+    #[error("its audit hash `{0}` is not a number")]
+    Hash(String),
+    #[error(transparent)]
+    Timestamp(#[from] TimestampError),
+}
 
 /// The cursor file, version 2. `cursor`, `rows` and `updatedAt` keep the meaning readers of the
 /// old `{cursor, rows, updatedAt}` file expect; the rest is what exactness needs.
@@ -52,7 +81,7 @@ impl AuditFile {
         }
     }
 
-    fn into_state(self) -> Result<AuditState, String> {
+    fn into_state(self) -> Result<AuditState, CursorFileError> {
         let since = match self.since {
             Some(ts) => Some(Position {
                 created_at: Timestamp::parse(&ts)?,
@@ -61,10 +90,7 @@ impl AuditFile {
             None => None,
         };
         if self.bucket_seconds == 0 || self.bucket_seconds > 86_400 {
-            return Err(format!(
-                "its audit bucketSeconds {} is not between 1 and 86400",
-                self.bucket_seconds
-            ));
+            return Err(CursorFileError::BucketSeconds(self.bucket_seconds));
         }
         let bucket_micros = i64::try_from(self.bucket_seconds * 1_000_000).unwrap_or(i64::MAX);
         let mut buckets = std::collections::BTreeMap::new();
@@ -74,13 +100,11 @@ impl AuditFile {
                 .checked_mul(bucket_micros)
                 .is_some_and(Timestamp::is_printable)
             {
-                return Err(format!(
-                    "its audit bucket {bucket} is not a time between the years 1 and 9999"
-                ));
+                return Err(CursorFileError::Bucket(bucket));
             }
             let sum = sum
                 .parse::<u64>()
-                .map_err(|_| format!("its audit hash `{sum}` is not a number"))?;
+                .map_err(|_| CursorFileError::Hash(sum.clone()))?;
             buckets.insert(bucket, Fingerprint { count, sum });
         }
         Ok(AuditState {
@@ -110,30 +134,30 @@ pub fn render(state: &CursorState, run_rows: u64, updated_at: Timestamp) -> Stri
 
 /// Parses cursor-file bytes: the current format, the old script's `{"cursor": "…+00:00", …}`
 /// object, or a bare timestamp (quoted or not). Returns the reason when it is none of them.
-pub fn parse(bytes: &[u8]) -> Result<CursorState, String> {
-    let text = std::str::from_utf8(bytes).map_err(|_| "it is not UTF-8 text".to_owned())?;
+pub fn parse(bytes: &[u8]) -> Result<CursorState, CursorFileError> {
+    let text = std::str::from_utf8(bytes).map_err(|_| CursorFileError::NotUtf8)?;
     let trimmed = text.trim();
     if trimmed.is_empty() {
-        return Err("it is empty".into());
+        return Err(CursorFileError::Empty);
     }
     let value: Value = match serde_json::from_str(trimmed) {
         Ok(value) => value,
         // A bare, unquoted timestamp: the oldest legacy format.
         Err(_) if !trimmed.starts_with(['{', '[', '"']) => Value::String(trimmed.to_owned()),
-        Err(e) => return Err(format!("it is not valid JSON ({e})")),
+        Err(e) => return Err(CursorFileError::NotJson(e.to_string())),
     };
     match value {
         Value::String(ts) => legacy(Some(&ts)),
         Value::Object(map) if map.contains_key("version") => {
             let file: CursorFile = serde_json::from_value(Value::Object(map))
-                .map_err(|e| format!("it does not match the cursor format ({e})"))?;
+                .map_err(|e| CursorFileError::NotTheFormat(e.to_string()))?;
             let position = match (file.cursor, file.cursor_id) {
                 (Some(ts), id) => Some(Position {
                     created_at: Timestamp::parse(&ts)?,
                     id,
                 }),
                 (None, None) => None,
-                (None, Some(_)) => return Err("it has a cursorId without a cursor".into()),
+                (None, Some(_)) => return Err(CursorFileError::IdWithoutCursor),
             };
             let audit = file.audit.map(AuditFile::into_state).transpose()?;
             Ok(CursorState {
@@ -147,14 +171,14 @@ pub fn parse(bytes: &[u8]) -> Result<CursorState, String> {
         Value::Object(map) => match map.get("cursor") {
             Some(Value::String(ts)) => legacy(Some(ts)),
             Some(Value::Null) => legacy(None),
-            Some(other) => Err(format!("its \"cursor\" is {other}, not a timestamp string")),
-            None => Err("it has no \"cursor\" key".into()),
+            Some(other) => Err(CursorFileError::CursorNotText(other.to_string())),
+            None => Err(CursorFileError::NoCursorKey),
         },
-        other => Err(format!("it holds {}, not a cursor", kind_of(&other))),
+        other => Err(CursorFileError::NotACursor(kind_of(&other))),
     }
 }
 
-fn legacy(ts: Option<&str>) -> Result<CursorState, String> {
+fn legacy(ts: Option<&str>) -> Result<CursorState, CursorFileError> {
     let position = match ts {
         Some(ts) => Some(Position {
             created_at: Timestamp::parse(ts)?,
@@ -252,7 +276,7 @@ mod tests {
             (b"\xff\xfe", "not UTF-8"),
         ];
         for (bytes, reason) in cases {
-            let err = parse(bytes).unwrap_err();
+            let err = parse(bytes).unwrap_err().to_string();
             assert!(err.contains(reason), "{err} should mention {reason}");
         }
     }

@@ -7,9 +7,18 @@ mod format;
 
 use uuid::Uuid;
 
-use crate::time::Timestamp;
+use crate::time::{Timestamp, TimestampError};
 pub use fingerprint::{AuditConfig, AuditState, Fingerprint};
-pub use format::{parse, render};
+pub use format::{CursorFileError, parse, render};
+
+/// Why a text is not a [`Position`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PositionError {
+    #[error("`{0}` after the `/` is not a follow-up id (a uuid)")]
+    NotAnId(String),
+    #[error(transparent)]
+    Timestamp(#[from] TimestampError),
+}
 
 /// The position after which the next run starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,11 +43,11 @@ impl std::fmt::Display for Position {
 
 impl Position {
     /// Parses `TS` or `TS/UUID` (the form `cursor show` prints).
-    pub fn parse(text: &str) -> Result<Position, String> {
+    pub fn parse(text: &str) -> Result<Position, PositionError> {
         let (ts, id) = match text.trim().split_once('/') {
             Some((ts, id)) => {
                 let id = Uuid::parse_str(id.trim())
-                    .map_err(|_| format!("`{id}` after the `/` is not a follow-up id (a uuid)"))?;
+                    .map_err(|_| PositionError::NotAnId(id.to_owned()))?;
                 (ts, Some(id))
             }
             None => (text, None),

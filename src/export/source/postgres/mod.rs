@@ -235,8 +235,7 @@ impl PostgresSource {
             let bucket: i64 = row.get(0);
             let count = u64::try_from(row.get::<_, i64>(1)).unwrap_or(0);
             let sum: String = row.get(2);
-            let fingerprint =
-                Fingerprint::from_sql_sum(count, &sum).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let fingerprint = Fingerprint::from_sql_sum(count, &sum)?;
             fingerprints.insert(bucket, fingerprint);
         }
         Ok(fingerprints)
