@@ -51,13 +51,12 @@ pub fn classify_error(error: &reqwest::Error) -> Verdict {
 /// `Retry-After` as delay-seconds or an HTTP date, capped at [`MAX_RETRY_AFTER`].
 pub fn parse_retry_after(value: &HeaderValue) -> Option<Duration> {
     let text = value.to_str().ok()?.trim();
-    let delay = match text.parse::<u64>() {
-        Ok(seconds) => Duration::from_secs(seconds),
-        Err(_) => {
-            let when = httpdate::parse_http_date(text).ok()?;
-            when.duration_since(SystemTime::now())
-                .unwrap_or(Duration::ZERO)
-        }
+    let delay = if let Ok(seconds) = text.parse::<u64>() {
+        Duration::from_secs(seconds)
+    } else {
+        let when = httpdate::parse_http_date(text).ok()?;
+        when.duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO)
     };
     Some(delay.min(MAX_RETRY_AFTER))
 }

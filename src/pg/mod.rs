@@ -12,6 +12,7 @@ mod verify;
 #[cfg(test)]
 mod tests;
 
+use std::fmt::Write as _;
 use std::time::Duration;
 
 use tokio_postgres::config::{ChannelBinding, SslNegotiation, TargetSessionAttrs};
@@ -134,7 +135,7 @@ pub async fn connect(settings: &Settings, cap: Option<Duration>) -> Result<Clien
     };
     let mut message = String::new();
     for (target, problem, _) in &failures {
-        message.push_str(&format!("{target}: {problem}; "));
+        let _ = write!(message, "{target}: {problem}; ");
     }
     let (target, problem, fix) = last;
     Err(ConnectError::Failed(crate::error::Hint::new(

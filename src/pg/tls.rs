@@ -117,7 +117,7 @@ fn load_roots(root: &RootCert, mode: SslMode) -> Result<RootCertStore, TlsSetupE
                 return Err(no_root_file(mode, Some(path)));
             }
             let certs = CertificateDer::pem_file_iter(path)
-                .and_then(|iter| iter.collect::<Result<Vec<_>, _>>())
+                .and_then(Iterator::collect::<Result<Vec<_>, _>>)
                 .map_err(|e| {
                     TlsSetupError(format!(
                         "cannot read the root certificate file {} (sslrootcert): {e}. Fix: make \
@@ -143,7 +143,7 @@ fn load_client_cert(
     key: &std::path::Path,
 ) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), TlsSetupError> {
     let certs = CertificateDer::pem_file_iter(cert)
-        .and_then(|iter| iter.collect::<Result<Vec<_>, _>>())
+        .and_then(Iterator::collect::<Result<Vec<_>, _>>)
         .map_err(|e| {
             TlsSetupError(format!(
                 "cannot read the client certificate file {} (sslcert): {e}",

@@ -1,5 +1,7 @@
 //! Slack incoming-webhook messages. Sending never fails the run: trouble is a warning.
 
+use std::fmt::Write as _;
+
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
@@ -10,8 +12,7 @@ use crate::export::Summary;
 pub fn success(summary: &Summary, config: &ReportConfig) -> String {
     let cursor = summary
         .cursor
-        .map(|p| p.created_at.to_string())
-        .unwrap_or_else(|| "none yet".into());
+        .map_or_else(|| "none yet".into(), |p| p.created_at.to_string());
     let late = match summary.late.found {
         0 => String::new(),
         found => format!(" {found} late rows found and delivered."),
@@ -33,7 +34,7 @@ pub fn failure(problem: &str, config: &ReportConfig) -> String {
 
 fn push_link(text: &mut String, config: &ReportConfig) {
     if let Some(url) = &config.workflow_url {
-        text.push_str(&format!(" <{url}|View run>"));
+        let _ = write!(text, " <{url}|View run>");
     }
 }
 

@@ -1,6 +1,8 @@
 //! The conditions on position and provider that every source's `WHERE` shares, written once
 //! with the placeholders and parameter types of the database at hand.
 
+use std::fmt::Write as _;
+
 use uuid::Uuid;
 
 use super::Query;
@@ -23,9 +25,11 @@ pub fn conditions(query: &Query, mut bind: impl FnMut(Param) -> String) -> Strin
         match after.id {
             Some(id) => {
                 let id = bind(Param::Id(id));
-                sql.push_str(&format!(" AND (created_at, id) > ({at}, {id})"));
+                let _ = write!(sql, " AND (created_at, id) > ({at}, {id})");
             }
-            None => sql.push_str(&format!(" AND created_at >= {at}")),
+            None => {
+                let _ = write!(sql, " AND created_at >= {at}");
+            }
         }
     }
     if let Some(until) = query.until {
@@ -33,18 +37,20 @@ pub fn conditions(query: &Query, mut bind: impl FnMut(Param) -> String) -> Strin
         match until.id {
             Some(id) => {
                 let id = bind(Param::Id(id));
-                sql.push_str(&format!(" AND (created_at, id) <= ({at}, {id})"));
+                let _ = write!(sql, " AND (created_at, id) <= ({at}, {id})");
             }
-            None => sql.push_str(&format!(" AND created_at <= {at}")),
+            None => {
+                let _ = write!(sql, " AND created_at <= {at}");
+            }
         }
     }
     if let Some(before) = query.before {
         let at = bind(Param::Time(before));
-        sql.push_str(&format!(" AND created_at < {at}"));
+        let _ = write!(sql, " AND created_at < {at}");
     }
     if let Some(provider) = &query.provider_id {
         let provider = bind(Param::Text(provider.clone()));
-        sql.push_str(&format!(" AND provider_id = {provider}"));
+        let _ = write!(sql, " AND provider_id = {provider}");
     }
     sql
 }

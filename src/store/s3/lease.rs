@@ -103,7 +103,7 @@ pub(super) async fn acquire(
 ) -> Result<UpdateVersion, Error> {
     for _ in 0..3 {
         match try_acquire(store, lock, owner, uri, duration).await {
-            Err(Attempt::Released) => continue,
+            Err(Attempt::Released) => {}
             Err(Attempt::Failed(e)) => return Err(e),
             Ok(version) => return Ok(version),
         }

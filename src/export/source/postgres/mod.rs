@@ -5,6 +5,7 @@
 //! scans and sorts once; tokio-postgres applies backpressure, so memory stays bounded.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -161,7 +162,7 @@ impl PostgresSource {
                 Box::new(i64::try_from(limit).unwrap_or(i64::MAX)),
                 Type::INT8,
             ));
-            sql.push_str(&format!(" LIMIT ${}", params.len()));
+            let _ = write!(sql, " LIMIT ${}", params.len());
         }
         // One unnamed statement (parse, bind and execute in one round trip): nothing is left
         // prepared on the server, so PgBouncer in transaction pooling mode works.
@@ -254,12 +255,13 @@ fn where_clause(query: &Query) -> (String, Params) {
         // oldest one, so they are not passed over. Sessions of other roles are visible only
         // with pg_read_all_stats; without it this cap is simply absent.
         params.push((Box::new(hold_back.as_secs_f64()), Type::FLOAT8));
-        filter.push_str(&format!(
+        let _ = write!(
+            filter,
             " AND created_at < coalesce((SELECT min(xact_start) FROM pg_stat_activity \
              WHERE datname = current_database() AND pid <> pg_backend_pid() \
              AND backend_type = 'client backend' AND xact_start > now() - make_interval(secs => ${})), 'infinity')",
             params.len()
-        ));
+        );
     }
     let conditions = filter::conditions(query, |param| {
         params.push(match param {
