@@ -16,7 +16,8 @@ pub const DEMO_PATH: &str = "guardrail-demo.sqlite";
 /// Rows in the sample.
 pub const DEMO_ROWS: usize = 640;
 
-/// The table as the application defines it, in SQLite types.
+/// The table as the application defines it, in SQLite types: the columns of
+/// [`crate::row::schema::COLUMNS`] (a unit test holds the two together) and `attachments`.
 pub const SQLITE_SCHEMA: &str = "CREATE TABLE provider_guardrail_followup (
     id                TEXT PRIMARY KEY,
     provider_id       TEXT NOT NULL,
@@ -180,4 +181,35 @@ pub fn fill(conn: &mut Connection) -> rusqlite::Result<()> {
         }
     }
     tx.commit()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::row::schema::{COLUMNS, TABLE};
+
+    #[test]
+    fn the_sqlite_table_has_every_exported_column_with_its_nullability() {
+        assert!(SQLITE_SCHEMA.starts_with(&format!("CREATE TABLE {TABLE} (")));
+        for column in COLUMNS {
+            let line = SQLITE_SCHEMA
+                .lines()
+                .find(|line| line.starts_with(&format!("    {} ", column.sql)))
+                .unwrap_or_else(|| panic!("{} is missing from SQLITE_SCHEMA", column.sql));
+            let not_null = line.contains("NOT NULL") || line.contains("PRIMARY KEY");
+            assert_eq!(column.nullable, !not_null, "{line}");
+        }
+    }
+
+    #[test]
+    fn the_sample_fills_the_table() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        fill(&mut conn).unwrap();
+        let rows: usize = conn
+            .query_row(&format!("SELECT count(*) FROM {TABLE}"), [], |row| {
+                row.get(0)
+            })
+            .unwrap();
+        assert_eq!(rows, DEMO_ROWS);
+    }
 }

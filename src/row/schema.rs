@@ -19,23 +19,37 @@ pub struct Column {
     pub sql: &'static str,
     /// The key in an exported row.
     pub json: &'static str,
+    /// Whether the column may be NULL (then the key may hold `null`).
+    pub nullable: bool,
 }
 
-const fn column(sql: &'static str, json: &'static str) -> Column {
-    Column { sql, json }
+const fn required(sql: &'static str, json: &'static str) -> Column {
+    Column {
+        sql,
+        json,
+        nullable: false,
+    }
+}
+
+const fn nullable(sql: &'static str, json: &'static str) -> Column {
+    Column {
+        sql,
+        json,
+        nullable: true,
+    }
 }
 
 /// Every exported column, in export order (the order of an NDJSON line's keys).
 pub const COLUMNS: [Column; 9] = [
-    column("id", "followUpId"),
-    column("provider_id", "providerId"),
-    column("provider_name", "providerName"),
-    column("action", "action"),
-    column("notes", "notes"),
-    column("platform_context", "platformContext"),
-    column("conversion_cursor", "conversionCursor"),
-    column("conversion_href", "conversionHref"),
-    column("created_at", "createdAt"),
+    required("id", "followUpId"),
+    required("provider_id", "providerId"),
+    nullable("provider_name", "providerName"),
+    required("action", "action"),
+    nullable("notes", "notes"),
+    nullable("platform_context", "platformContext"),
+    nullable("conversion_cursor", "conversionCursor"),
+    nullable("conversion_href", "conversionHref"),
+    required("created_at", "createdAt"),
 ];
 
 /// Positions in [`COLUMNS`], and in a row selected with [`select_list`].
@@ -78,11 +92,13 @@ mod tests {
     #[test]
     fn the_ddl_defines_every_exported_column() {
         for column in COLUMNS {
-            assert!(
-                POSTGRES_DDL.contains(&format!("\n    {} ", column.sql)),
-                "{} is missing from schema/postgres.sql",
-                column.sql
-            );
+            let line = POSTGRES_DDL
+                .lines()
+                .find(|line| line.starts_with(&format!("    {} ", column.sql)))
+                .unwrap_or_else(|| panic!("{} is missing from schema/postgres.sql", column.sql));
+            // The primary key is NOT NULL without saying so.
+            let not_null = line.contains("NOT NULL") || line.contains("PRIMARY KEY");
+            assert_eq!(column.nullable, !not_null, "{line}");
         }
         assert!(POSTGRES_DDL.contains(&format!("CREATE TABLE {TABLE} (")));
         assert_eq!(COLUMNS[col::CREATED_AT].json, "createdAt");
