@@ -15,6 +15,8 @@ pub mod error;
 pub mod handlers;
 pub mod lake;
 pub mod metrics;
+#[cfg(test)]
+mod tests;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -28,7 +30,7 @@ use tokio::net::TcpListener;
 
 pub use auth::Auth;
 pub use config::{GatewayArgs, GatewayConfig};
-pub use lake::{Lake, LakeUri, S3Options};
+pub use lake::{Lake, LakeStore, LakeUri, MemoryLake, S3Options};
 pub use metrics::Metrics;
 
 /// Where the exporter's `--webhook-url` points: `http://host:port/v1/followups`.
