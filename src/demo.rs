@@ -76,7 +76,7 @@ const CONTEXTS: [Option<&str>; 14] = [
         r#"{"id":5005,"label":"Shopify","slug":"cafe-envios","platformType":"shopify","followers":12000}"#,
     ),
     Some(r#"{"handle":"@orphan","platformType":"instagram"}"#),
-    Some(r#"{}"#),
+    Some(r"{}"),
     Some(r#""instagram""#),
     Some(r#"["ig-1001","tt-2002"]"#),
     Some("null"),

@@ -102,8 +102,7 @@ fn mac(secret: &[u8], timestamp: u64, body: &[u8]) -> Hmac<Sha256> {
 pub fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+        .map_or(0, |d| d.as_secs())
 }
 
 #[cfg(test)]

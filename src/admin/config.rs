@@ -57,17 +57,16 @@ impl AuthConfig {
     /// The key that signs cookies: derived from the configured session key, so that replicas
     /// given the same one accept each other's cookies; random without one.
     pub fn session_key(configured: Option<&SecretString>) -> [u8; 32] {
-        match configured {
-            Some(key) => Sha256::new()
+        if let Some(key) = configured {
+            Sha256::new()
                 .chain_update(b"guardrail-followups admin session key\0")
                 .chain_update(key.expose_secret().as_bytes())
                 .finalize()
-                .into(),
-            None => {
-                let mut key = [0u8; 32];
-                rand::Rng::fill(&mut rand::rng(), &mut key);
-                key
-            }
+                .into()
+        } else {
+            let mut key = [0u8; 32];
+            rand::Rng::fill(&mut rand::rng(), &mut key);
+            key
         }
     }
 }

@@ -13,6 +13,7 @@ use serde::Deserialize;
 use crate::admin::auth::{LOGIN_PATH, Login, Session};
 use crate::admin::csrf;
 use crate::admin::pages::{self, LoginPage, ReportsPage};
+use crate::admin::status::StatusSource;
 use crate::admin::view::{self, CardSettings};
 use crate::admin::{AdminState, REPORTS_PATH};
 
@@ -27,7 +28,7 @@ pub async fn reports(
         cache_ttl: state.cache_ttl,
         workflow_override: state.workflow_url.as_ref(),
         trigger: &state.trigger,
-        source: state.status.source().map(|s| s.describe()),
+        source: state.status.source().map(StatusSource::describe),
     };
     let page = ReportsPage {
         card: view::card(&snapshot, &settings, Utc::now()),

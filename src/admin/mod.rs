@@ -156,12 +156,13 @@ pub fn run(config: AdminConfig) -> Result<(), Error> {
                     crate::env_vars::ADMIN_PASSWORD
                 );
             }
-            match source {
-                Some(source) => tracing::info!("export status from {source}"),
-                None => tracing::warn!(
+            if let Some(source) = source {
+                tracing::info!("export status from {source}");
+            } else {
+                tracing::warn!(
                     "{} is not set: the card will say the status is not configured",
                     crate::env_vars::EXPORT_STATUS_URL
-                ),
+                );
             }
             tracing::info!(address = %address, "admin page on http://{address}{REPORTS_PATH}");
         })

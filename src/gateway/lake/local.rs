@@ -1,7 +1,7 @@
 //! A lake in a local folder.
 //!
 //! A put writes a temporary file, fsyncs it, renames it into place and fsyncs its folder
-//! ([`crate::fs::AtomicFile`]; object_store's `LocalFileSystem` does not fsync, so the folder is
+//! ([`crate::fs::AtomicFile`]; `object_store`'s `LocalFileSystem` does not fsync, so the folder is
 //! written here by hand). Temporary files live in `<lake>/.tmp/`, on the same filesystem as the
 //! objects (so the rename is atomic) but outside `guardrail_followups/`: a crash mid-write
 //! leaves nothing where the stage reads, and [`LocalLake`]'s `prepare` removes the leftovers

@@ -1,4 +1,4 @@
-//! A lake under a key prefix of an S3 bucket, through object_store. A PUT is atomic, and the
+//! A lake under a key prefix of an S3 bucket, through `object_store`. A PUT is atomic, and the
 //! store acknowledges it only once the object is stored.
 
 use std::sync::Arc;
