@@ -2,8 +2,8 @@
 //!
 //! The token is an HMAC of the session id under the server's key: a page from another site
 //! cannot read it, and it is worth nothing with another session. Requests the browser marks as
-//! cross-site (`Sec-Fetch-Site`) are refused even with a token. A handler of such a form takes
-//! a [`Checked`] request, so no form can forget the check.
+//! cross-site (`Sec-Fetch-Site`) are refused even with a token. The handler of such a form takes
+//! a [`Checked`] request: extracting it runs the check.
 
 use std::sync::Arc;
 

@@ -144,7 +144,7 @@ pub async fn run_export(
                 "Request refused",
                 &format!(
                     "Nothing was started: {reason}. Open the report again and use its Run export \
-                 now button."
+                     now button."
                 ),
             );
         }
