@@ -173,3 +173,46 @@ fn trigger_setting(
 fn non_empty(secret: Option<SecretString>) -> Option<SecretString> {
     secret.filter(|s| !s.expose_secret().trim().is_empty())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Flags {
+        #[command(flatten)]
+        admin: AdminArgs,
+    }
+
+    fn config(flags: &[&str]) -> Result<AdminConfig, Error> {
+        let mut argv = vec!["admin"];
+        argv.extend_from_slice(flags);
+        Flags::try_parse_from(argv).unwrap().admin.into_config()
+    }
+
+    #[test]
+    fn a_session_key_signs_alike_on_every_replica_and_must_be_long() {
+        let key = "k".repeat(32);
+        let one = config(&["--session-key", &key]).unwrap();
+        let two = config(&["--session-key", &key]).unwrap();
+        assert_eq!(one.auth.key, two.auth.key);
+        assert_ne!(AuthConfig::session_key(None), AuthConfig::session_key(None));
+        let short = config(&["--session-key", "short"]).unwrap_err();
+        assert!(short.message().contains("at least 32 characters"));
+    }
+
+    #[test]
+    fn the_trigger_is_ready_only_with_both_url_and_token() {
+        let url = "https://api.github.com/repos/o/r/actions/workflows/x.yml/dispatches";
+        let ready = config(&["--trigger-url", url, "--trigger-token", "t"]).unwrap();
+        assert!(matches!(ready.trigger, TriggerSetting::Ready(_)));
+        let missing = config(&["--trigger-url", url]).unwrap();
+        assert!(
+            matches!(missing.trigger, TriggerSetting::Missing(names) if names == [env::EXPORT_TRIGGER_TOKEN])
+        );
+        assert!(config(&["--trigger-url", "ftp://x"]).is_err());
+        let beyond_loopback = config(&["--listen", "0.0.0.0:8081", "--password", "pw"]).unwrap();
+        assert!(beyond_loopback.auth.secure_cookies);
+    }
+}

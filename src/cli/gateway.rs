@@ -83,3 +83,59 @@ impl GatewayArgs {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Flags {
+        #[command(flatten)]
+        gateway: GatewayArgs,
+    }
+
+    fn config(flags: &[&str]) -> Result<GatewayConfig, Error> {
+        let mut argv = vec!["gateway"];
+        argv.extend_from_slice(flags);
+        Flags::try_parse_from(argv).unwrap().gateway.into_config()
+    }
+
+    #[test]
+    fn only_a_loopback_gateway_may_run_without_credentials() {
+        let open = config(&["--lake", "/srv/lake", "--secret", ""]).unwrap();
+        assert!(open.auth.is_open());
+        let refused = config(&["--listen", "0.0.0.0:8080", "--lake", "/srv/lake"]).unwrap_err();
+        assert!(
+            refused
+                .message()
+                .starts_with("refusing to listen on 0.0.0.0:8080")
+        );
+        let signed = config(&[
+            "--listen",
+            "0.0.0.0:8080",
+            "--lake",
+            "s3://b/p",
+            "--secret",
+            "s",
+        ]);
+        assert_eq!(
+            signed.unwrap().lake,
+            LakeUri::S3 {
+                bucket: "b".into(),
+                prefix: "p".into()
+            }
+        );
+    }
+
+    #[test]
+    fn a_bad_lake_uri_is_a_configuration_error_naming_it() {
+        let error = config(&["--lake", "gs://b/p"]).unwrap_err();
+        assert_eq!(error.exit_code(), crate::error::exit::CONFIG);
+        assert!(
+            error.message().starts_with("--lake `gs://b/p`: "),
+            "{}",
+            error.message()
+        );
+    }
+}
