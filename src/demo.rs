@@ -16,7 +16,8 @@ pub const DEMO_PATH: &str = "guardrail-demo.sqlite";
 /// Rows in the sample.
 pub const DEMO_ROWS: usize = 640;
 
-/// The table as the application defines it, in SQLite types.
+/// The table as the application defines it, in SQLite types: the columns of
+/// [`crate::row::schema::COLUMNS`] (a unit test holds the two together) and `attachments`.
 pub const SQLITE_SCHEMA: &str = "CREATE TABLE provider_guardrail_followup (
     id                TEXT PRIMARY KEY,
     provider_id       TEXT NOT NULL,
@@ -75,7 +76,7 @@ const CONTEXTS: [Option<&str>; 14] = [
         r#"{"id":5005,"label":"Shopify","slug":"cafe-envios","platformType":"shopify","followers":12000}"#,
     ),
     Some(r#"{"handle":"@orphan","platformType":"instagram"}"#),
-    Some(r#"{}"#),
+    Some(r"{}"),
     Some(r#""instagram""#),
     Some(r#"["ig-1001","tt-2002"]"#),
     Some("null"),
@@ -180,4 +181,28 @@ pub fn fill(conn: &mut Connection) -> rusqlite::Result<()> {
         }
     }
     tx.commit()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::row::schema::{self, TABLE};
+
+    #[test]
+    fn the_sqlite_table_has_every_exported_column_with_its_nullability() {
+        assert!(SQLITE_SCHEMA.starts_with(&format!("CREATE TABLE {TABLE} (")));
+        assert_eq!(schema::declares_every_column(SQLITE_SCHEMA), Ok(()));
+    }
+
+    #[test]
+    fn the_sample_fills_the_table() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        fill(&mut conn).unwrap();
+        let rows: usize = conn
+            .query_row(&format!("SELECT count(*) FROM {TABLE}"), [], |row| {
+                row.get(0)
+            })
+            .unwrap();
+        assert_eq!(rows, DEMO_ROWS);
+    }
 }

@@ -15,6 +15,7 @@ pub mod error;
 pub mod export;
 pub mod fs;
 pub mod gateway;
+pub mod json;
 pub mod logging;
 pub mod pg;
 pub mod redact;

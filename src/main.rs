@@ -37,12 +37,12 @@ fn run(cli: Cli) -> ExitCode {
         Command::Cursor(command) => commands::cursor(command),
         Command::Gateway(args) => {
             logging::init(args.log_format, false, secrets([&args.secret, &args.token]));
-            error::exit_code(gateway::run(args))
+            error::exit_code(args.into_config().and_then(gateway::run))
         }
         Command::Admin(args) => {
             let scrubber = secrets([&args.trigger_token, &args.password, &args.session_key]);
             logging::init(args.log_format, false, scrubber);
-            error::exit_code(admin::run(args))
+            error::exit_code(args.into_config().and_then(admin::run))
         }
     }
 }

@@ -1,4 +1,49 @@
-//! What the long-running servers (gateway, admin page) share: the signal that stops them.
+//! What the long-running servers (gateway, admin page) share: listening, serving until SIGTERM
+//! or Ctrl-C, and letting the requests in flight finish.
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use axum::Router;
+use tokio::net::TcpListener;
+
+use crate::error::Error;
+
+/// Listens on `address`, tells `announce` the address it got (the chosen port for `:0`), then
+/// serves `router` until SIGTERM or Ctrl-C and returns once the requests in flight are done.
+/// `name` names the server in the last log line.
+pub async fn run(
+    name: &str,
+    address: SocketAddr,
+    router: Router,
+    announce: impl FnOnce(SocketAddr),
+) -> Result<(), Error> {
+    let listener = TcpListener::bind(address)
+        .await
+        .with_context(|| format!("cannot listen on {address}"))?;
+    let bound = listener
+        .local_addr()
+        .context("reading the listening address")?;
+    announce(bound);
+    serve(listener, router, shutdown_signal())
+        .await
+        .context("serving")?;
+    tracing::info!("{name} stopped");
+    Ok(())
+}
+
+/// Serves `router` on `listener` until `shutdown` completes, then lets the requests in flight
+/// finish before returning.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
 
 /// Completes on SIGTERM or Ctrl-C (SIGINT).
 pub async fn shutdown_signal() {

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::{Request, State};
+use axum::http::uri::Authority;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -94,7 +95,7 @@ impl Sessions {
         let mut id = [0u8; 16];
         rand::Rng::fill(&mut rand::rng(), &mut id);
         let id = hex::encode(id);
-        let expires = (now.timestamp() + SESSION_LIFETIME.as_secs() as i64).to_string();
+        let expires = (now + SESSION_LIFETIME).timestamp().to_string();
         let signature = hex::encode(self.session_mac(&expires, &id).finalize().into_bytes());
         let cookie = self.cookie(
             &format!("{expires}.{id}.{signature}"),
@@ -223,7 +224,7 @@ fn host_is_loopback(request: &Request) -> bool {
         .headers()
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
-        .or_else(|| request.uri().authority().map(|a| a.as_str()));
+        .or_else(|| request.uri().authority().map(Authority::as_str));
     let Some(host) = host else {
         return false;
     };
@@ -269,7 +270,7 @@ mod tests {
     fn a_tampered_or_foreign_cookie_is_refused() {
         let now = Utc::now();
         let (_, cookie) = sessions(Some("pw")).issue(now);
-        let text = cookie.to_str().unwrap().replacen(".", ".0", 1);
+        let text = cookie.to_str().unwrap().replacen('.', ".0", 1);
         let tampered = headers_with(&HeaderValue::from_str(&text).unwrap());
         assert_eq!(sessions(Some("pw")).from_headers(&tampered, now), None);
         // Same key, another password: a password change signs everybody out.

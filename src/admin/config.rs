@@ -1,79 +1,14 @@
-//! The admin page's flags and the typed configuration they are checked into before it starts.
+//! The configuration the admin page runs with, already checked (the flags are in
+//! [`crate::cli::AdminArgs`]).
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use clap::Args;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use url::Url;
 
 use crate::admin::status::StatusSource;
-use crate::env_vars as env;
-use crate::error::Error;
-use crate::logging::LogFormat;
-
-#[derive(Debug, Args)]
-pub struct AdminArgs {
-    /// Address to listen on. Without --password only a loopback address is allowed.
-    #[arg(long, env = env::ADMIN_LISTEN, default_value = "127.0.0.1:8081", value_name = "ADDR")]
-    pub listen: SocketAddr,
-
-    /// The exporter's status JSON ({cursor, rows, updatedAt, downloadUrl, workflowUrl}): an
-    /// http(s) URL or a local file path.
-    #[arg(long, env = env::EXPORT_STATUS_URL, value_name = "URL|PATH")]
-    pub status_url: Option<String>,
-
-    /// Link for "View workflow"; overrides the status' workflowUrl.
-    #[arg(long, env = env::WORKFLOW_URL, value_name = "URL")]
-    pub workflow_url: Option<String>,
-
-    /// Endpoint that "Run export now" POSTs {"ref": …} to, e.g. GitHub's
-    /// https://api.github.com/repos/OWNER/REPO/actions/workflows/FILE/dispatches.
-    #[arg(long, env = env::EXPORT_TRIGGER_URL, value_name = "URL")]
-    pub trigger_url: Option<String>,
-
-    /// Bearer token for the trigger endpoint (for GitHub: a token allowed to run workflows).
-    /// It is sent only to --trigger-url, never to the browser.
-    #[arg(long, env = env::EXPORT_TRIGGER_TOKEN, hide_env_values = true, value_name = "TOKEN",
-          value_parser = parse_secret)]
-    pub trigger_token: Option<SecretString>,
-
-    /// Git ref the dispatched workflow runs on.
-    #[arg(long, env = env::EXPORT_TRIGGER_REF, default_value = "main", value_name = "REF")]
-    pub trigger_ref: String,
-
-    /// Password of the login form. Every page and action needs a signed-in session. Prefer the
-    /// environment variable: a command line is visible to other users of the machine.
-    #[arg(long, env = env::ADMIN_PASSWORD, hide_env_values = true, value_name = "PASSWORD",
-          value_parser = parse_secret)]
-    pub password: Option<SecretString>,
-
-    /// Key that signs session cookies (at least 32 characters). Without it a random key is made
-    /// at start, so a restart signs everybody out; set it when several replicas serve the page.
-    #[arg(long, env = env::ADMIN_SESSION_KEY, hide_env_values = true, value_name = "KEY",
-          value_parser = parse_secret)]
-    pub session_key: Option<SecretString>,
-
-    /// The card warns when the status' last update is older than this (the export runs hourly).
-    #[arg(long, env = env::ADMIN_STALE_AFTER_MINUTES, default_value_t = 120, value_name = "MINUTES",
-          value_parser = clap::value_parser!(u64).range(1..=60 * 24 * 31))]
-    pub stale_after_minutes: u64,
-
-    /// How long a status read is reused before it is read again (at most an hour). A successful
-    /// "Run export now" drops it at once.
-    #[arg(long, env = env::ADMIN_STATUS_CACHE_SECONDS, default_value_t = 300, value_name = "SECONDS",
-          value_parser = clap::value_parser!(u64).range(0..=3600))]
-    pub status_cache_seconds: u64,
-
-    /// Log lines on stderr as text or as JSON objects (for Datadog, filebeat…).
-    #[arg(long, env = env::ADMIN_LOG_FORMAT, value_enum, default_value_t = LogFormat::Text)]
-    pub log_format: LogFormat,
-}
-
-fn parse_secret(text: &str) -> Result<SecretString, std::convert::Infallible> {
-    Ok(SecretString::from(text))
-}
 
 /// The checked configuration.
 #[derive(Debug)]
@@ -118,121 +53,22 @@ impl AuthConfig {
     pub fn is_open(&self) -> bool {
         self.password.is_none()
     }
-}
 
-impl AdminArgs {
-    /// Validates the flags: usable URLs, and a password unless only this machine can reach the
-    /// page.
-    pub fn into_config(self) -> Result<AdminConfig, Error> {
-        let password = non_empty(self.password);
-        if password.is_none() && !self.listen.ip().is_loopback() {
-            return Err(Error::config(format!(
-                "refusing to listen on {} without authentication: set --password \
-                 ({}) or listen on a loopback address such as 127.0.0.1",
-                self.listen,
-                env::ADMIN_PASSWORD
-            )));
-        }
-        let key = match non_empty(self.session_key) {
-            Some(key) if key.expose_secret().len() < 32 => {
-                return Err(Error::config(format!(
-                    "--session-key ({}) must be at least 32 characters long",
-                    env::ADMIN_SESSION_KEY
-                )));
-            }
-            Some(key) => Sha256::new()
+    /// The key that signs cookies: derived from the configured session key, so that replicas
+    /// given the same one accept each other's cookies; random without one.
+    pub fn session_key(configured: Option<&SecretString>) -> [u8; 32] {
+        if let Some(key) = configured {
+            Sha256::new()
                 .chain_update(b"guardrail-followups admin session key\0")
                 .chain_update(key.expose_secret().as_bytes())
                 .finalize()
-                .into(),
-            None => {
-                let mut key = [0u8; 32];
-                rand::Rng::fill(&mut rand::rng(), &mut key);
-                key
-            }
-        };
-        let status = match self.status_url.as_deref().map(str::trim) {
-            Some(text) if !text.is_empty() => {
-                Some(StatusSource::parse(text).map_err(|reason| {
-                    Error::config(format!("{} `{text}`: {reason}", env::EXPORT_STATUS_URL))
-                })?)
-            }
-            _ => None,
-        };
-        let workflow_url = match self.workflow_url.as_deref().map(str::trim) {
-            Some(text) if !text.is_empty() => Some(http_url(text).ok_or_else(|| {
-                Error::config(format!(
-                    "{} `{text}` is not an http(s) URL",
-                    env::WORKFLOW_URL
-                ))
-            })?),
-            _ => None,
-        };
-        let trigger = trigger_setting(
-            self.trigger_url.as_deref(),
-            non_empty(self.trigger_token),
-            self.trigger_ref.trim(),
-        )?;
-        Ok(AdminConfig {
-            listen: self.listen,
-            status,
-            workflow_url,
-            trigger,
-            auth: AuthConfig {
-                password,
-                key,
-                secure_cookies: !self.listen.ip().is_loopback(),
-            },
-            stale_after: Duration::from_secs(self.stale_after_minutes * 60),
-            cache_ttl: Duration::from_secs(self.status_cache_seconds),
-        })
-    }
-}
-
-fn trigger_setting(
-    url: Option<&str>,
-    token: Option<SecretString>,
-    git_ref: &str,
-) -> Result<TriggerSetting, Error> {
-    let url = url.map(str::trim).filter(|u| !u.is_empty());
-    let url = match url {
-        Some(text) => Some(http_url(text).ok_or_else(|| {
-            Error::config(format!(
-                "{} `{}` is not an http(s) URL",
-                env::EXPORT_TRIGGER_URL,
-                crate::redact::url(text)
-            ))
-        })?),
-        None => None,
-    };
-    if git_ref.is_empty() {
-        return Err(Error::config(format!(
-            "{} must name a branch or tag, e.g. main",
-            env::EXPORT_TRIGGER_REF
-        )));
-    }
-    Ok(match (url, token) {
-        (Some(url), Some(token)) => TriggerSetting::Ready(TriggerConfig {
-            url,
-            token,
-            git_ref: git_ref.to_owned(),
-        }),
-        (url, token) => {
-            let mut missing = Vec::new();
-            if url.is_none() {
-                missing.push(env::EXPORT_TRIGGER_URL);
-            }
-            if token.is_none() {
-                missing.push(env::EXPORT_TRIGGER_TOKEN);
-            }
-            TriggerSetting::Missing(missing)
+                .into()
+        } else {
+            let mut key = [0u8; 32];
+            rand::Rng::fill(&mut rand::rng(), &mut key);
+            key
         }
-    })
-}
-
-/// Empty values count as unset.
-fn non_empty(secret: Option<SecretString>) -> Option<SecretString> {
-    secret.filter(|s| !s.expose_secret().trim().is_empty())
+    }
 }
 
 /// `text` as an absolute http(s) URL with a host.

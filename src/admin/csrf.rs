@@ -2,13 +2,19 @@
 //!
 //! The token is an HMAC of the session id under the server's key: a page from another site
 //! cannot read it, and it is worth nothing with another session. Requests the browser marks as
-//! cross-site (`Sec-Fetch-Site`) are refused even with a token.
+//! cross-site (`Sec-Fetch-Site`) are refused even with a token. The handler of such a form takes
+//! a [`Checked`] request: extracting it runs the check.
 
-use axum::http::HeaderMap;
+use std::sync::Arc;
+
+use axum::extract::{Form, FromRequest, Request};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use hmac::Mac;
 use serde::Deserialize;
 
 use crate::admin::auth::{Session, Sessions};
+use crate::admin::{AdminState, pages};
 
 /// The hidden form field that carries the token.
 pub const FIELD: &str = "csrf_token";
@@ -50,6 +56,42 @@ pub fn check(
         .mac(&[b"csrf", session.id.as_bytes()])
         .verify_slice(&presented)
         .map_err(|_| "the form's security token does not belong to this session")
+}
+
+/// A form request that passed [`check`]: from this site, with this session's token.
+#[derive(Debug, Clone)]
+pub struct Checked {
+    pub session: Session,
+}
+
+/// Why a form request was refused. As a response: 403 with the reason; a handler that must
+/// say more takes `Result<Checked, Refused>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refused(pub &'static str);
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        pages::message(StatusCode::FORBIDDEN, "Request refused", self.0)
+    }
+}
+
+impl FromRequest<Arc<AdminState>> for Checked {
+    type Rejection = Refused;
+
+    /// Reads the form (an unreadable one has no token) of a request on a protected route,
+    /// whose session [`crate::admin::auth::require_session`] has put in its extensions.
+    async fn from_request(request: Request, state: &Arc<AdminState>) -> Result<Checked, Refused> {
+        let Some(session) = request.extensions().get::<Session>().cloned() else {
+            return Err(Refused("the request has no session"));
+        };
+        let headers = request.headers().clone();
+        let presented = Form::<TokenForm>::from_request(request, state)
+            .await
+            .map(|Form(form)| form.csrf_token)
+            .unwrap_or_default();
+        check(&state.sessions, &session, &headers, &presented).map_err(Refused)?;
+        Ok(Checked { session })
+    }
 }
 
 #[cfg(test)]

@@ -11,8 +11,9 @@ use chrono::Utc;
 use serde::Deserialize;
 
 use crate::admin::auth::{LOGIN_PATH, Login, Session};
-use crate::admin::csrf::{self, TokenForm};
+use crate::admin::csrf;
 use crate::admin::pages::{self, LoginPage, ReportsPage};
+use crate::admin::status::StatusSource;
 use crate::admin::view::{self, CardSettings};
 use crate::admin::{AdminState, REPORTS_PATH};
 
@@ -27,7 +28,7 @@ pub async fn reports(
         cache_ttl: state.cache_ttl,
         workflow_override: state.workflow_url.as_ref(),
         trigger: &state.trigger,
-        source: state.status.source().map(|s| s.describe()),
+        source: state.status.source().map(StatusSource::describe),
     };
     let page = ReportsPage {
         card: view::card(&snapshot, &settings, Utc::now()),
@@ -82,16 +83,7 @@ pub async fn login(
 }
 
 /// `POST /admin/logout` (with the CSRF token, so other sites cannot sign people out).
-pub async fn logout(
-    State(state): State<Arc<AdminState>>,
-    Extension(session): Extension<Session>,
-    headers: HeaderMap,
-    form: Result<Form<TokenForm>, FormRejection>,
-) -> Response {
-    let presented = form.map(|Form(f)| f.csrf_token).unwrap_or_default();
-    if let Err(reason) = csrf::check(&state.sessions, &session, &headers, &presented) {
-        return pages::message(StatusCode::FORBIDDEN, "Request refused", reason);
-    }
+pub async fn logout(State(state): State<Arc<AdminState>>, _: csrf::Checked) -> Response {
     let mut response = Redirect::to(LOGIN_PATH).into_response();
     response
         .headers_mut()

@@ -21,7 +21,6 @@ pub mod trigger;
 pub mod upstream;
 pub mod view;
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -33,15 +32,15 @@ use axum::http::{HeaderName, HeaderValue, header};
 use axum::middleware;
 use axum::response::Response;
 use axum::routing::{get, post};
-use tokio::net::TcpListener;
 use url::Url;
 
-pub use config::{AdminArgs, AdminConfig};
+pub use config::AdminConfig;
 
 use crate::admin::auth::Sessions;
 use crate::admin::config::TriggerSetting;
 use crate::admin::flash::Flashes;
 use crate::admin::source::StatusCache;
+use crate::admin::status::StatusSource;
 
 pub const REPORTS_PATH: &str = "/admin/reports";
 pub const DOWNLOAD_PATH: &str = "/api/reporting/guardrail-followups/export";
@@ -142,49 +141,31 @@ pub async fn security_headers(mut response: Response) -> Response {
     response
 }
 
-/// Serves the page on `listener` until `shutdown` completes.
-pub async fn serve(
-    listener: TcpListener,
-    state: Arc<AdminState>,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
+/// `guardrail-followups admin`: listens until SIGTERM or Ctrl-C.
+pub fn run(config: AdminConfig) -> Result<(), Error> {
+    crate::runtime()?.block_on(async {
+        let listen = config.listen;
+        let open = config.auth.is_open();
+        let source = config.status.as_ref().map(StatusSource::describe);
+        let state = AdminState::new(config)?;
+        crate::server::run("admin page", listen, router(state), |address| {
+            if open {
+                tracing::warn!(
+                    "no password ({}): anyone on this machine can use the page; \
+                     set it before exposing the page",
+                    crate::env_vars::ADMIN_PASSWORD
+                );
+            }
+            if let Some(source) = source {
+                tracing::info!("export status from {source}");
+            } else {
+                tracing::warn!(
+                    "{} is not set: the card will say the status is not configured",
+                    crate::env_vars::EXPORT_STATUS_URL
+                );
+            }
+            tracing::info!(address = %address, "admin page on http://{address}{REPORTS_PATH}");
+        })
         .await
-}
-
-/// `guardrail-followups admin`: checks the flags, listens until SIGTERM or Ctrl-C.
-pub fn run(args: AdminArgs) -> Result<(), Error> {
-    let config = args.into_config()?;
-    crate::runtime()?.block_on(run_config(config))
-}
-
-async fn run_config(config: AdminConfig) -> Result<(), Error> {
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.listen))?;
-    let address = listener
-        .local_addr()
-        .context("reading the listening address")?;
-    if config.auth.is_open() {
-        tracing::warn!(
-            "no password ({}): anyone on this machine can use the page; \
-             set it before exposing the page",
-            crate::env_vars::ADMIN_PASSWORD
-        );
-    }
-    match &config.status {
-        Some(source) => tracing::info!("export status from {}", source.describe()),
-        None => tracing::warn!(
-            "{} is not set: the card will say the status is not configured",
-            crate::env_vars::EXPORT_STATUS_URL
-        ),
-    }
-    let state = AdminState::new(config)?;
-    tracing::info!(address = %address, "admin page on http://{address}{REPORTS_PATH}");
-    serve(listener, state, crate::server::shutdown_signal())
-        .await
-        .context("serving")?;
-    tracing::info!("admin page stopped");
-    Ok(())
+    })
 }

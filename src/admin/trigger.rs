@@ -5,16 +5,13 @@
 
 use std::sync::Arc;
 
-use axum::Extension;
-use axum::extract::rejection::FormRejection;
-use axum::extract::{Form, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::State;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use secrecy::ExposeSecret;
 
-use crate::admin::auth::Session;
 use crate::admin::config::{TriggerConfig, TriggerSetting};
-use crate::admin::csrf::{self, TokenForm};
+use crate::admin::csrf;
 use crate::admin::flash::{Flash, FlashKind};
 use crate::admin::{AdminState, REPORTS_PATH, pages};
 use crate::env_vars as env;
@@ -136,22 +133,22 @@ pub fn flash(outcome: &Outcome, trigger: &TriggerConfig) -> Flash {
 /// `POST` handler of the card's "Run export now" form.
 pub async fn run_export(
     State(state): State<Arc<AdminState>>,
-    Extension(session): Extension<Session>,
-    headers: HeaderMap,
-    form: Result<Form<TokenForm>, FormRejection>,
+    form: Result<csrf::Checked, csrf::Refused>,
 ) -> Response {
-    let presented = form.map(|Form(f)| f.csrf_token).unwrap_or_default();
-    if let Err(reason) = csrf::check(&state.sessions, &session, &headers, &presented) {
-        tracing::warn!("refused a Run export now request: {reason}");
-        return pages::message(
-            StatusCode::FORBIDDEN,
-            "Request refused",
-            &format!(
-                "Nothing was started: {reason}. Open the report again and use its Run export \
-                 now button."
-            ),
-        );
-    }
+    let session = match form {
+        Ok(checked) => checked.session,
+        Err(csrf::Refused(reason)) => {
+            tracing::warn!("refused a Run export now request: {reason}");
+            return pages::message(
+                StatusCode::FORBIDDEN,
+                "Request refused",
+                &format!(
+                    "Nothing was started: {reason}. Open the report again and use its Run export \
+                     now button."
+                ),
+            );
+        }
+    };
     let flash = match &state.trigger {
         TriggerSetting::Missing(names) => Flash {
             kind: FlashKind::Error,

@@ -16,9 +16,7 @@ const MAX_REDIRECTS: usize = 5;
 
 /// For the status document: small, so a whole-request timeout is fine.
 pub fn status_client() -> reqwest::Result<reqwest::Client> {
-    reqwest::Client::builder()
-        .user_agent(USER_AGENT)
-        .connect_timeout(Duration::from_secs(10))
+    builder()
         .timeout(Duration::from_secs(15))
         .redirect(same_origin_redirects())
         .build()
@@ -27,9 +25,7 @@ pub fn status_client() -> reqwest::Result<reqwest::Client> {
 /// For the NDJSON download: no overall timeout, since a large file takes as long as it takes,
 /// but a stalled upstream (nothing for a minute) is given up.
 pub fn download_client() -> reqwest::Result<reqwest::Client> {
-    reqwest::Client::builder()
-        .user_agent(USER_AGENT)
-        .connect_timeout(Duration::from_secs(10))
+    builder()
         .read_timeout(Duration::from_secs(60))
         .redirect(same_origin_redirects())
         .build()
@@ -37,12 +33,17 @@ pub fn download_client() -> reqwest::Result<reqwest::Client> {
 
 /// For the workflow dispatch: no redirects (the token must not travel), 30 s at most.
 pub fn trigger_client() -> reqwest::Result<reqwest::Client> {
-    reqwest::Client::builder()
-        .user_agent(USER_AGENT)
-        .connect_timeout(Duration::from_secs(10))
+    builder()
         .timeout(Duration::from_secs(30))
         .redirect(Policy::none())
         .build()
+}
+
+/// What every client shares: who is asking, and 10 s to connect.
+fn builder() -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .user_agent(USER_AGENT)
+        .connect_timeout(Duration::from_secs(10))
 }
 
 fn same_origin_redirects() -> Policy {

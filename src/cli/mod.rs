@@ -12,6 +12,12 @@ pub use export::{
 };
 pub use validate::webhook_config;
 
+mod admin;
+mod gateway;
+
+pub use admin::AdminArgs;
+pub use gateway::GatewayArgs;
+
 const EXIT_CODES: &str = "\
 Exit codes:
   0  success (including \"nothing new to export\")
@@ -51,7 +57,7 @@ pub enum Command {
     /// validates every row, and answers 200 only once the batch is durable at
     /// guardrail_followups/dt=YYYY-MM-DD/<idempotency-key>.ndjson. Also GET /healthz and
     /// GET /metrics. Stops gracefully on SIGTERM or Ctrl-C.
-    Gateway(crate::gateway::GatewayArgs),
+    Gateway(GatewayArgs),
     /// Serve the ops page: /admin/reports with the "Guardrail export health" card.
     ///
     /// The card reads the exporter's status JSON (GUARDRAIL_EXPORT_STATUS_URL), offers the
@@ -59,7 +65,7 @@ pub enum Command {
     /// downloadUrl) and, when GUARDRAIL_EXPORT_TRIGGER_URL and GUARDRAIL_EXPORT_TRIGGER_TOKEN are
     /// set, a "Run export now" button that dispatches the export workflow. Every page needs the
     /// password (--password); without one the page listens on loopback only.
-    Admin(crate::admin::AdminArgs),
+    Admin(AdminArgs),
 }
 
 #[derive(Debug, Args)]

@@ -1,7 +1,8 @@
 //! Turning a request body into a valid batch, or the reasons it is refused.
 //!
 //! The body is `{"followUps": [row, …]}`; every row must be exactly the exported row of
-//! [`crate::row::FollowUp`]: all nine keys and no others, the right types, `createdAt` as
+//! [`crate::row::FollowUp`]: the keys of [`crate::row::schema::COLUMNS`] and no others, each of its
+//! column's type (null only where the column is nullable), `createdAt` as
 //! `2026-01-22T04:00:00.000000Z`, `followUpId` a lowercase hyphenated uuid, `providerId` and
 //! `action` strings (blank ones too: the source's columns allow them), `action` trimmed and
 //! lowercase, `platformContext` null or all four of its keys, each a trimmed non-empty string or
@@ -14,24 +15,13 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use crate::gateway::error::{ApiError, RowError};
+use crate::json::kind_of;
+use crate::row::schema::{self, Column, col};
 use crate::row::{FollowUp, PlatformContext};
 use crate::time::Timestamp;
 
 /// How many bad rows a refusal lists.
 pub const REPORTED_ROWS: usize = 10;
-
-const ROW_KEYS: [&str; 9] = [
-    "followUpId",
-    "providerId",
-    "providerName",
-    "action",
-    "notes",
-    "platformContext",
-    "conversionCursor",
-    "conversionHref",
-    "createdAt",
-];
-const CONTEXT_KEYS: [&str; 4] = ["id", "label", "handle", "platformType"];
 
 /// A batch that passed validation, ready to store.
 #[derive(Debug)]
@@ -122,21 +112,16 @@ fn envelope_rows(value: Value) -> Result<Vec<Value>, ApiError> {
     }
 }
 
-/// One row, checked key by key so that the reason names the field.
+/// One row, checked key by key (in the schema's order) so that the reason names the field.
 fn check_row(row: &Value) -> Result<FollowUp, String> {
     let Value::Object(map) = row else {
         return Err(format!("the row is {}, not an object", kind_of(row)));
     };
-    check_keys(map, &ROW_KEYS, "")?;
-    field::<Uuid>(map, "followUpId")?;
-    field::<String>(map, "providerId")?;
-    field::<Option<String>>(map, "providerName")?;
-    field::<String>(map, "action")?;
-    field::<Option<String>>(map, "notes")?;
-    field::<Option<PlatformContext>>(map, "platformContext")?;
-    field::<Option<String>>(map, "conversionCursor")?;
-    field::<Option<String>>(map, "conversionHref")?;
-    field::<Timestamp>(map, "createdAt")?;
+    check_keys(map, &schema::JSON_KEYS, "")?;
+    for (index, column) in schema::COLUMNS.iter().enumerate() {
+        check_column(index, column, &map[column.json])
+            .map_err(|e| format!("`{}`: {e}", column.json))?;
+    }
     let follow_up = FollowUp::deserialize(row).map_err(|e| e.to_string())?;
 
     let written = map["followUpId"].as_str().unwrap_or_default();
@@ -147,12 +132,31 @@ fn check_row(row: &Value) -> Result<FollowUp, String> {
         ));
     }
     if let Value::Object(context) = &map["platformContext"] {
-        check_keys(context, &CONTEXT_KEYS, "platformContext.")?;
+        check_keys(context, &schema::CONTEXT_KEYS, "platformContext.")?;
     }
     // The values as the exporter writes them: the contract lives beside the exporter's own
     // normalisation, in `crate::row`.
     follow_up.check_canonical()?;
     Ok(follow_up)
+}
+
+/// The value of column `index` of [`schema::COLUMNS`] has the column's type, or is null where
+/// the column is nullable. Every column is text but the id, the context and the timestamp.
+fn check_column(index: usize, column: &Column, value: &Value) -> Result<(), serde_json::Error> {
+    match index {
+        col::ID => typed::<Uuid>(value, column.nullable),
+        col::PLATFORM_CONTEXT => typed::<PlatformContext>(value, column.nullable),
+        col::CREATED_AT => typed::<Timestamp>(value, column.nullable),
+        _ => typed::<String>(value, column.nullable),
+    }
+}
+
+fn typed<T: DeserializeOwned>(value: &Value, nullable: bool) -> Result<(), serde_json::Error> {
+    if nullable {
+        Option::<T>::deserialize(value).map(drop)
+    } else {
+        T::deserialize(value).map(drop)
+    }
 }
 
 /// Every key of `expected` present, no other.
@@ -167,23 +171,6 @@ fn check_keys(map: &Map<String, Value>, expected: &[&str], path: &str) -> Result
         return Err(format!("missing field `{path}{key}`"));
     }
     Ok(())
-}
-
-fn field<T: DeserializeOwned>(map: &Map<String, Value>, key: &str) -> Result<(), String> {
-    T::deserialize(&map[key])
-        .map(|_| ())
-        .map_err(|e| format!("`{key}`: {e}"))
-}
-
-fn kind_of(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 #[cfg(test)]

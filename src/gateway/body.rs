@@ -34,12 +34,12 @@ pub async fn read(body: Body, headers: &HeaderMap, max: usize) -> Result<Vec<u8>
     let declared = headers
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > max as u64) {
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > max) {
         return Err(too_large());
     }
     let collect = async {
-        let mut bytes = Vec::with_capacity(declared.unwrap_or(0) as usize);
+        let mut bytes = Vec::with_capacity(declared.unwrap_or(0));
         let mut stream = body.into_data_stream();
         while let Some(chunk) = stream.next().await {
             let chunk = chunk

@@ -121,7 +121,7 @@ fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
     }
 }
 
-/// `GET /healthz`: 200 `ok` when the lake can be written (see [`Lake::check`]), else 503.
+/// `GET /healthz`: 200 `ok` when the lake can be written (see [`LakeStore::check`](crate::gateway::LakeStore::check)), else 503.
 pub async fn healthz(State(state): State<Arc<GatewayState>>) -> Response {
     match state.lake.check().await {
         Ok(()) => (StatusCode::OK, "ok\n").into_response(),

@@ -15,20 +15,21 @@ pub mod error;
 pub mod handlers;
 pub mod lake;
 pub mod metrics;
+#[cfg(test)]
+mod tests;
 
 use std::future::Future;
 use std::sync::Arc;
 
-use anyhow::Context;
-
-use crate::error::Error;
 use axum::Router;
 use axum::routing::{get, post};
 use tokio::net::TcpListener;
 
+use crate::error::Error;
+
 pub use auth::Auth;
-pub use config::{GatewayArgs, GatewayConfig};
-pub use lake::{Lake, LakeUri, S3Options};
+pub use config::GatewayConfig;
+pub use lake::{Lake, LakeStore, LakeUri, MemoryLake, S3Options};
 pub use metrics::Metrics;
 
 /// Where the exporter's `--webhook-url` points: `http://host:port/v1/followups`.
@@ -76,45 +77,36 @@ pub async fn serve(
     state: Arc<GatewayState>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    crate::server::serve(listener, router(state), shutdown).await
 }
 
-/// `guardrail-followups gateway`: checks the flags, opens the lake, listens until SIGTERM or
-/// Ctrl-C.
-pub fn run(args: GatewayArgs) -> Result<(), Error> {
-    let config = args.into_config()?;
-    crate::runtime()?.block_on(run_config(config))
+/// `guardrail-followups gateway`: opens the lake, listens until SIGTERM or Ctrl-C.
+pub fn run(config: GatewayConfig) -> Result<(), Error> {
+    crate::runtime()?.block_on(run_async(config))
 }
 
-async fn run_config(config: GatewayConfig) -> Result<(), Error> {
+async fn run_async(config: GatewayConfig) -> Result<(), Error> {
     let lake = Lake::open(&config.lake, &config.s3).map_err(|e| Error::config(format!("{e:#}")))?;
     lake.prepare()
         .await
         .map_err(|e| Error::config(format!("{e:#}")))?;
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.listen))?;
-    let address = listener
-        .local_addr()
-        .context("reading the listening address")?;
-    if config.auth.is_open() {
-        tracing::warn!(
-            "no --secret or --token: any process on this machine may post batches; \
-             set GUARDRAIL_GATEWAY_SECRET or GUARDRAIL_GATEWAY_TOKEN before exposing the gateway"
-        );
-    }
-    tracing::info!(
-        address = %address,
-        lake = %lake.describe(),
-        "gateway listening on http://{address}{INGEST_PATH}; lake {}",
-        lake.describe()
-    );
+    let open = config.auth.is_open();
+    let described = lake.describe();
     let state = GatewayState::new(lake, config.auth, config.max_body_bytes);
-    serve(listener, state, crate::server::shutdown_signal())
-        .await
-        .context("serving")?;
-    tracing::info!("gateway stopped");
-    Ok(())
+    crate::server::run("gateway", config.listen, router(state), |address| {
+        if open {
+            tracing::warn!(
+                "no --secret or --token: any process on this machine may post batches; \
+                 set {} or {} before exposing the gateway",
+                crate::env_vars::GATEWAY_SECRET,
+                crate::env_vars::GATEWAY_TOKEN
+            );
+        }
+        tracing::info!(
+            address = %address,
+            lake = %described,
+            "gateway listening on http://{address}{INGEST_PATH}; lake {described}"
+        );
+    })
+    .await
 }

@@ -1,0 +1,218 @@
+//! `guardrail-followups admin`'s flags, and their check into the typed [`AdminConfig`].
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Args;
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::admin::config::{AdminConfig, AuthConfig, TriggerConfig, TriggerSetting, http_url};
+use crate::admin::status::StatusSource;
+use crate::env_vars as env;
+use crate::error::Error;
+use crate::logging::LogFormat;
+
+#[derive(Debug, Args)]
+pub struct AdminArgs {
+    /// Address to listen on. Without --password only a loopback address is allowed.
+    #[arg(long, env = env::ADMIN_LISTEN, default_value = "127.0.0.1:8081", value_name = "ADDR")]
+    pub listen: SocketAddr,
+
+    /// The exporter's status JSON ({cursor, rows, updatedAt, downloadUrl, workflowUrl}): an
+    /// http(s) URL or a local file path.
+    #[arg(long, env = env::EXPORT_STATUS_URL, value_name = "URL|PATH")]
+    pub status_url: Option<String>,
+
+    /// Link for "View workflow"; overrides the status' workflowUrl.
+    #[arg(long, env = env::WORKFLOW_URL, value_name = "URL")]
+    pub workflow_url: Option<String>,
+
+    /// Endpoint that "Run export now" POSTs {"ref": …} to, e.g. GitHub's
+    /// https://api.github.com/repos/OWNER/REPO/actions/workflows/FILE/dispatches.
+    #[arg(long, env = env::EXPORT_TRIGGER_URL, value_name = "URL")]
+    pub trigger_url: Option<String>,
+
+    /// Bearer token for the trigger endpoint (for GitHub: a token allowed to run workflows).
+    /// It is sent only to --trigger-url, never to the browser.
+    #[arg(long, env = env::EXPORT_TRIGGER_TOKEN, hide_env_values = true, value_name = "TOKEN")]
+    pub trigger_token: Option<SecretString>,
+
+    /// Git ref the dispatched workflow runs on.
+    #[arg(long, env = env::EXPORT_TRIGGER_REF, default_value = "main", value_name = "REF")]
+    pub trigger_ref: String,
+
+    /// Password of the login form. Every page and action needs a signed-in session. Prefer the
+    /// environment variable: a command line is visible to other users of the machine.
+    #[arg(long, env = env::ADMIN_PASSWORD, hide_env_values = true, value_name = "PASSWORD")]
+    pub password: Option<SecretString>,
+
+    /// Key that signs session cookies (at least 32 characters). Without it a random key is made
+    /// at start, so a restart signs everybody out; set it when several replicas serve the page.
+    #[arg(long, env = env::ADMIN_SESSION_KEY, hide_env_values = true, value_name = "KEY")]
+    pub session_key: Option<SecretString>,
+
+    /// The card warns when the status' last update is older than this (the export runs hourly).
+    #[arg(long, env = env::ADMIN_STALE_AFTER_MINUTES, default_value_t = 120, value_name = "MINUTES",
+          value_parser = clap::value_parser!(u64).range(1..=60 * 24 * 31))]
+    pub stale_after_minutes: u64,
+
+    /// How long a status read is reused before it is read again (at most an hour). A successful
+    /// "Run export now" drops it at once.
+    #[arg(long, env = env::ADMIN_STATUS_CACHE_SECONDS, default_value_t = 300, value_name = "SECONDS",
+          value_parser = clap::value_parser!(u64).range(0..=3600))]
+    pub status_cache_seconds: u64,
+
+    /// Log lines on stderr as text or as JSON objects (for Datadog, filebeat…).
+    #[arg(long, env = env::ADMIN_LOG_FORMAT, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+impl AdminArgs {
+    /// Validates the flags: usable URLs, and a password unless only this machine can reach the
+    /// page.
+    pub fn into_config(self) -> Result<AdminConfig, Error> {
+        let password = non_empty(self.password);
+        if password.is_none() && !self.listen.ip().is_loopback() {
+            return Err(Error::config(format!(
+                "refusing to listen on {} without authentication: set --password \
+                 ({}) or listen on a loopback address such as 127.0.0.1",
+                self.listen,
+                env::ADMIN_PASSWORD
+            )));
+        }
+        let session_key = non_empty(self.session_key);
+        if session_key
+            .as_ref()
+            .is_some_and(|key| key.expose_secret().len() < 32)
+        {
+            return Err(Error::config(format!(
+                "--session-key ({}) must be at least 32 characters long",
+                env::ADMIN_SESSION_KEY
+            )));
+        }
+        let status = match self.status_url.as_deref().map(str::trim) {
+            Some(text) if !text.is_empty() => {
+                Some(StatusSource::parse(text).map_err(|reason| {
+                    Error::config(format!("{} `{text}`: {reason}", env::EXPORT_STATUS_URL))
+                })?)
+            }
+            _ => None,
+        };
+        let workflow_url = match self.workflow_url.as_deref().map(str::trim) {
+            Some(text) if !text.is_empty() => Some(http_url(text).ok_or_else(|| {
+                Error::config(format!(
+                    "{} `{text}` is not an http(s) URL",
+                    env::WORKFLOW_URL
+                ))
+            })?),
+            _ => None,
+        };
+        let trigger = trigger_setting(
+            self.trigger_url.as_deref(),
+            non_empty(self.trigger_token),
+            self.trigger_ref.trim(),
+        )?;
+        Ok(AdminConfig {
+            listen: self.listen,
+            status,
+            workflow_url,
+            trigger,
+            auth: AuthConfig {
+                password,
+                key: AuthConfig::session_key(session_key.as_ref()),
+                secure_cookies: !self.listen.ip().is_loopback(),
+            },
+            stale_after: Duration::from_secs(self.stale_after_minutes * 60),
+            cache_ttl: Duration::from_secs(self.status_cache_seconds),
+        })
+    }
+}
+
+fn trigger_setting(
+    url: Option<&str>,
+    token: Option<SecretString>,
+    git_ref: &str,
+) -> Result<TriggerSetting, Error> {
+    let url = url.map(str::trim).filter(|u| !u.is_empty());
+    let url = match url {
+        Some(text) => Some(http_url(text).ok_or_else(|| {
+            Error::config(format!(
+                "{} `{}` is not an http(s) URL",
+                env::EXPORT_TRIGGER_URL,
+                crate::redact::url(text)
+            ))
+        })?),
+        None => None,
+    };
+    if git_ref.is_empty() {
+        return Err(Error::config(format!(
+            "{} must name a branch or tag, e.g. main",
+            env::EXPORT_TRIGGER_REF
+        )));
+    }
+    Ok(match (url, token) {
+        (Some(url), Some(token)) => TriggerSetting::Ready(TriggerConfig {
+            url,
+            token,
+            git_ref: git_ref.to_owned(),
+        }),
+        (url, token) => {
+            let mut missing = Vec::new();
+            if url.is_none() {
+                missing.push(env::EXPORT_TRIGGER_URL);
+            }
+            if token.is_none() {
+                missing.push(env::EXPORT_TRIGGER_TOKEN);
+            }
+            TriggerSetting::Missing(missing)
+        }
+    })
+}
+
+/// Empty values count as unset.
+fn non_empty(secret: Option<SecretString>) -> Option<SecretString> {
+    secret.filter(|s| !s.expose_secret().trim().is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Flags {
+        #[command(flatten)]
+        admin: AdminArgs,
+    }
+
+    fn config(flags: &[&str]) -> Result<AdminConfig, Error> {
+        let mut argv = vec!["admin"];
+        argv.extend_from_slice(flags);
+        Flags::try_parse_from(argv).unwrap().admin.into_config()
+    }
+
+    #[test]
+    fn a_session_key_signs_alike_on_every_replica_and_must_be_long() {
+        let key = "k".repeat(32);
+        let one = config(&["--session-key", &key]).unwrap();
+        let two = config(&["--session-key", &key]).unwrap();
+        assert_eq!(one.auth.key, two.auth.key);
+        assert_ne!(AuthConfig::session_key(None), AuthConfig::session_key(None));
+        let short = config(&["--session-key", "short"]).unwrap_err();
+        assert!(short.message().contains("at least 32 characters"));
+    }
+
+    #[test]
+    fn the_trigger_is_ready_only_with_both_url_and_token() {
+        let url = "https://api.github.com/repos/o/r/actions/workflows/x.yml/dispatches";
+        let ready = config(&["--trigger-url", url, "--trigger-token", "t"]).unwrap();
+        assert!(matches!(ready.trigger, TriggerSetting::Ready(_)));
+        let missing = config(&["--trigger-url", url]).unwrap();
+        assert!(
+            matches!(missing.trigger, TriggerSetting::Missing(names) if names == [env::EXPORT_TRIGGER_TOKEN])
+        );
+        assert!(config(&["--trigger-url", "ftp://x"]).is_err());
+        let beyond_loopback = config(&["--listen", "0.0.0.0:8081", "--password", "pw"]).unwrap();
+        assert!(beyond_loopback.auth.secure_cookies);
+    }
+}
