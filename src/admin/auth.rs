@@ -21,15 +21,14 @@ use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 
-use crate::admin::AdminState;
 use crate::admin::config::AuthConfig;
 use crate::admin::pages;
+use crate::admin::{AdminState, LOGIN_PATH};
 
 type HmacSha256 = Hmac<Sha256>;
 
 pub const SESSION_COOKIE: &str = "guardrail_admin_session";
 pub const SESSION_LIFETIME: Duration = Duration::from_secs(12 * 3600);
-pub const LOGIN_PATH: &str = "/admin/login";
 /// Failed logins allowed per minute (for the whole server) before it answers 429.
 const LOGIN_FAILURES_PER_MINUTE: usize = 10;
 

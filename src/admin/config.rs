@@ -1,5 +1,5 @@
 //! The configuration the admin page runs with, already checked (the flags are in
-//! [`crate::cli::AdminArgs`]).
+//! `cli::AdminArgs`).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -8,7 +8,7 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use url::Url;
 
-use crate::admin::status::StatusSource;
+use crate::admin::source::StatusSource;
 
 /// The checked configuration.
 #[derive(Debug)]
@@ -69,11 +69,4 @@ impl AuthConfig {
             key
         }
     }
-}
-
-/// `text` as an absolute http(s) URL with a host.
-pub fn http_url(text: &str) -> Option<Url> {
-    Url::parse(text.trim())
-        .ok()
-        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
 }

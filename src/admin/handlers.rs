@@ -10,10 +10,11 @@ use axum::response::{IntoResponse, Redirect, Response};
 use chrono::Utc;
 use serde::Deserialize;
 
-use crate::admin::auth::{LOGIN_PATH, Login, Session};
+use crate::admin::LOGIN_PATH;
+use crate::admin::auth::{Login, Session};
 use crate::admin::csrf;
 use crate::admin::pages::{self, LoginPage, ReportsPage};
-use crate::admin::status::StatusSource;
+use crate::admin::source::StatusSource;
 use crate::admin::view::{self, CardSettings};
 use crate::admin::{AdminState, REPORTS_PATH};
 

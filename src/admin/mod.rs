@@ -40,9 +40,11 @@ use crate::admin::auth::Sessions;
 use crate::admin::config::TriggerSetting;
 use crate::admin::flash::Flashes;
 use crate::admin::source::StatusCache;
-use crate::admin::status::StatusSource;
+use crate::admin::source::StatusSource;
 
 pub const REPORTS_PATH: &str = "/admin/reports";
+/// The login form, where a request without a session is sent.
+pub const LOGIN_PATH: &str = "/admin/login";
 pub const DOWNLOAD_PATH: &str = "/api/reporting/guardrail-followups/export";
 pub const TRIGGER_PATH: &str = "/api/reporting/guardrail-followups/trigger";
 pub const LOGOUT_PATH: &str = "/admin/logout";
@@ -96,10 +98,7 @@ pub fn router(state: Arc<AdminState>) -> Router {
         ));
     Router::new()
         .merge(protected)
-        .route(
-            auth::LOGIN_PATH,
-            get(handlers::login_form).post(handlers::login),
-        )
+        .route(LOGIN_PATH, get(handlers::login_form).post(handlers::login))
         .route(STYLESHEET_PATH, get(pages::stylesheet))
         .fallback(handlers::not_found)
         .layer(middleware::map_response(security_headers))

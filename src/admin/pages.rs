@@ -5,7 +5,7 @@ use askama::Template;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 
-use crate::admin::auth::LOGIN_PATH;
+use crate::admin::LOGIN_PATH;
 use crate::admin::flash::Flash;
 use crate::admin::view::Card;
 

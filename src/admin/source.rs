@@ -35,7 +35,7 @@ impl StatusSource {
     pub fn parse(text: &str) -> Result<StatusSource, String> {
         let lower = text.to_ascii_lowercase();
         if lower.starts_with("http://") || lower.starts_with("https://") {
-            crate::admin::config::http_url(text)
+            crate::admin::upstream::http_url(text)
                 .map(StatusSource::Http)
                 .ok_or_else(|| "not a valid http(s) URL".into())
         } else if lower.starts_with("file://") {

@@ -10,8 +10,6 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::{Map, Value};
 use url::Url;
 
-pub use crate::admin::source::StatusSource;
-
 /// One field of the status, as found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Field<T> {
@@ -86,10 +84,10 @@ pub fn parse(bytes: &[u8]) -> Result<Status, Unreadable> {
         rows: field(&object, "rows", count),
         updated_at: field(&object, "updatedAt", |v| timestamp(v.as_str()?)),
         download_url: field(&object, "downloadUrl", |v| {
-            crate::admin::config::http_url(v.as_str()?)
+            crate::admin::upstream::http_url(v.as_str()?)
         }),
         workflow_url: field(&object, "workflowUrl", |v| {
-            crate::admin::config::http_url(v.as_str()?)
+            crate::admin::upstream::http_url(v.as_str()?)
         }),
     })
 }

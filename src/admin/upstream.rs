@@ -64,3 +64,10 @@ fn same_origin_redirects() -> Policy {
         }
     })
 }
+
+/// `text` as an absolute http(s) URL with a host.
+pub fn http_url(text: &str) -> Option<url::Url> {
+    url::Url::parse(text.trim())
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+}

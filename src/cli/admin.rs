@@ -6,8 +6,9 @@ use std::time::Duration;
 use clap::Args;
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::admin::config::{AdminConfig, AuthConfig, TriggerConfig, TriggerSetting, http_url};
-use crate::admin::status::StatusSource;
+use crate::admin::config::{AdminConfig, AuthConfig, TriggerConfig, TriggerSetting};
+use crate::admin::source::StatusSource;
+use crate::admin::upstream::http_url;
 use crate::env_vars as env;
 use crate::error::Error;
 use crate::logging::LogFormat;

@@ -6,6 +6,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::{AuditState, CursorState, Fingerprint, Position};
+use crate::json::kind_of;
 use crate::time::{Timestamp, TimestampError};
 
 /// Why bytes are not a cursor file; each says what is wrong with "it", the file.
@@ -193,17 +194,6 @@ fn legacy(ts: Option<&str>) -> Result<CursorState, CursorFileError> {
         legacy: true,
         audit: None,
     })
-}
-
-fn kind_of(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 //! The configuration the gateway runs with, already checked (the flags are in
-//! [`crate::cli::GatewayArgs`]).
+//! `cli::GatewayArgs`).
 
 use std::net::SocketAddr;
 

@@ -14,7 +14,7 @@ use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::get;
 use guardrail_followups::admin::router;
-use guardrail_followups::admin::status::StatusSource;
+use guardrail_followups::admin::source::StatusSource;
 
 use crate::helpers::admin_server::{
     AdminProcess, PASSWORD, client, config, sign_in, spawn_router, state,

@@ -5,7 +5,7 @@ use axum::Router;
 use axum::http::StatusCode;
 use axum::response::Redirect;
 use axum::routing::get;
-use guardrail_followups::admin::status::StatusSource;
+use guardrail_followups::admin::source::StatusSource;
 
 use super::{card_html, unescape};
 use crate::helpers::admin_server::{spawn_router, status_json};

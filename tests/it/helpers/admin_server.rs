@@ -15,7 +15,7 @@ use axum::response::IntoResponse;
 use axum::routing::post;
 use guardrail_followups::admin::auth::SESSION_COOKIE;
 use guardrail_followups::admin::config::{AuthConfig, TriggerConfig, TriggerSetting};
-use guardrail_followups::admin::status::StatusSource;
+use guardrail_followups::admin::source::StatusSource;
 use guardrail_followups::admin::{AdminConfig, AdminState};
 use secrecy::SecretString;
 use tokio::net::TcpListener;
