@@ -26,16 +26,28 @@ use settings::{Defaults, Settings, SslMode, Target};
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
     /// The connection string or a TLS file cannot be used: fix the configuration (exit 2).
-    #[error("{0}")]
-    Config(String),
+    #[error("{problem}{}", fix.as_ref().map(|f| format!(". Fix: {f}")).unwrap_or_default())]
+    Config {
+        problem: String,
+        fix: Option<String>,
+    },
     /// Every server was tried and none let us in (exit 1).
     #[error(transparent)]
     Failed(crate::error::Hint),
 }
 
+impl ConnectError {
+    fn config(problem: impl Into<String>) -> ConnectError {
+        ConnectError::Config {
+            problem: problem.into(),
+            fix: None,
+        }
+    }
+}
+
 impl From<ConnInfoError> for ConnectError {
     fn from(e: ConnInfoError) -> Self {
-        ConnectError::Config(e.to_string())
+        ConnectError::config(e.to_string())
     }
 }
 
@@ -68,7 +80,10 @@ pub fn secrets(text: &str) -> Vec<String> {
 /// Connects to the first server of `settings` that lets us in, within `cap` when given (for
 /// `check`) or the connection's own timeout. The connection is driven in the background.
 pub async fn connect(settings: &Settings, cap: Option<Duration>) -> Result<Client, ConnectError> {
-    let tls = tls::configure(settings).map_err(|e| ConnectError::Config(e.to_string()))?;
+    let tls = tls::configure(settings).map_err(|e| ConnectError::Config {
+        problem: e.problem,
+        fix: e.fix,
+    })?;
     let timeout = match (settings.connect_timeout, cap) {
         (Some(t), Some(cap)) => Some(t.min(cap)),
         (t, cap) => t.or(cap),
@@ -131,7 +146,7 @@ pub async fn connect(settings: &Settings, cap: Option<Duration>) -> Result<Clien
         }
     }
     let Some(last) = failures.pop() else {
-        return Err(ConnectError::Config("DATABASE_URL names no server".into()));
+        return Err(ConnectError::config("DATABASE_URL names no server"));
     };
     let mut message = String::new();
     for (target, problem, _) in &failures {
@@ -215,7 +230,7 @@ fn describe_failure(
     settings: &Settings,
     target: &Target,
     error: Option<&tokio_postgres::Error>,
-    verify_failure: Option<String>,
+    verify_failure: Option<crate::error::Hint>,
     timeout: Option<Duration>,
 ) -> (String, String, String) {
     let place = target.describe();
@@ -233,13 +248,8 @@ fn describe_failure(
             ),
         );
     };
-    if let Some(sentence) = verify_failure {
-        let (problem, fix) = sentence
-            .split_once(". Fix: ")
-            .map_or((sentence.clone(), String::new()), |(p, f)| {
-                (p.to_owned(), f.to_owned())
-            });
-        return (place, format!("TLS: {problem}"), fix);
+    if let Some(hint) = verify_failure {
+        return (place, format!("TLS: {}", hint.problem), hint.fix);
     }
     let chain = crate::redact::error_chain(error);
     if chain.contains("server does not support TLS") {

@@ -22,13 +22,33 @@ use super::verify::{ChainCheck, Verifier};
 /// leaves its explanation.
 pub struct Tls {
     pub config: rustls::ClientConfig,
-    pub failure: Arc<Mutex<Option<String>>>,
+    pub failure: Arc<Mutex<Option<crate::error::Hint>>>,
 }
 
 /// Why TLS could not be set up; each names the file and the fix.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct TlsSetupError(pub String);
+#[error("{problem}{}", fix.as_ref().map(|f| format!(". Fix: {f}")).unwrap_or_default())]
+pub struct TlsSetupError {
+    pub problem: String,
+    /// What to change; `None` when the problem says it.
+    pub fix: Option<String>,
+}
+
+impl TlsSetupError {
+    fn plain(problem: impl Into<String>) -> TlsSetupError {
+        TlsSetupError {
+            problem: problem.into(),
+            fix: None,
+        }
+    }
+
+    fn new(problem: impl Into<String>, fix: impl Into<String>) -> TlsSetupError {
+        TlsSetupError {
+            problem: problem.into(),
+            fix: Some(fix.into()),
+        }
+    }
+}
 
 pub fn configure(settings: &Settings) -> Result<Tls, TlsSetupError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -60,24 +80,28 @@ pub fn configure(settings: &Settings) -> Result<Tls, TlsSetupError> {
         };
     let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(versions)
-        .map_err(|e| TlsSetupError(format!("TLS versions: {e}")))?
+        .map_err(|e| TlsSetupError::plain(format!("TLS versions: {e}")))?
         .dangerous()
         .with_custom_certificate_verifier(verifier);
-    let mut config =
-        match &settings.client_cert {
-            None => builder.with_no_client_auth(),
-            Some((cert, key)) => {
-                let (chain, private_key) = load_client_cert(cert, key)?;
-                builder.with_client_auth_cert(chain, private_key).map_err(|e| {
-                TlsSetupError(format!(
-                    "cannot use the client certificate {} with the key {}: {e}. Fix: give an \
+    let mut config = match &settings.client_cert {
+        None => builder.with_no_client_auth(),
+        Some((cert, key)) => {
+            let (chain, private_key) = load_client_cert(cert, key)?;
+            builder
+                .with_client_auth_cert(chain, private_key)
+                .map_err(|e| {
+                    TlsSetupError::new(
+                        format!(
+                            "cannot use the client certificate {} with the key {}: {e}",
+                            cert.display(),
+                            key.display()
+                        ),
+                        "give an \
                      X.509 v3 certificate (sslcert=) and the key that belongs to it (sslkey=)",
-                    cert.display(),
-                    key.display()
-                ))
-            })?
-            }
-        };
+                    )
+                })?
+        }
+    };
     config.enable_sni = settings.sni;
     Ok(Tls { config, failure })
 }
@@ -87,13 +111,16 @@ fn no_root_file(mode: SslMode, path: Option<&std::path::Path>) -> TlsSetupError 
         || "no root certificate was given and ~/.postgresql/root.crt does not exist".to_owned(),
         |p| format!("the root certificate file {} does not exist", p.display()),
     );
-    TlsSetupError(format!(
-        "sslmode={} verifies the server's certificate, but {which}. Fix: give the CA that \
+    TlsSetupError::new(
+        format!(
+            "sslmode={} verifies the server's certificate, but {which}",
+            mode.name()
+        ),
+        "give the CA that \
          issued it with sslrootcert=/path/to/ca.pem (for Amazon RDS, the region's or the global \
          bundle from https://truststore.pki.rds.amazonaws.com), use the system's trusted CAs \
          with sslrootcert=system, or encrypt without verifying with sslmode=require",
-        mode.name()
-    ))
+    )
 }
 
 fn load_roots(root: &RootCert, mode: SslMode) -> Result<RootCertStore, TlsSetupError> {
@@ -105,11 +132,14 @@ fn load_roots(root: &RootCert, mode: SslMode) -> Result<RootCertStore, TlsSetupE
                 let _ = store.add(cert);
             }
             if store.is_empty() {
-                return Err(TlsSetupError(format!(
-                    "sslrootcert=system: no trusted CAs found on this machine ({} error(s)). Fix: \
+                return Err(TlsSetupError::new(
+                    format!(
+                        "sslrootcert=system: no trusted CAs found on this machine ({} error(s))",
+                        found.errors.len()
+                    ),
+                    "\
                      install the ca-certificates package, or give a CA file with sslrootcert=/path/to/ca.pem",
-                    found.errors.len()
-                )));
+                ));
             }
         }
         RootCert::File(path) => {
@@ -119,19 +149,19 @@ fn load_roots(root: &RootCert, mode: SslMode) -> Result<RootCertStore, TlsSetupE
             let certs = CertificateDer::pem_file_iter(path)
                 .and_then(Iterator::collect::<Result<Vec<_>, _>>)
                 .map_err(|e| {
-                    TlsSetupError(format!(
-                        "cannot read the root certificate file {} (sslrootcert): {e}. Fix: make \
-                         it readable by this user and give a PEM file (-----BEGIN CERTIFICATE-----)",
-                        path.display()
-                    ))
+                    TlsSetupError::new(format!("cannot read the root certificate file {} (sslrootcert): {e}", path.display()), "make \
+                         it readable by this user and give a PEM file (-----BEGIN CERTIFICATE-----)")
                 })?;
             let (added, _) = store.add_parsable_certificates(certs);
             if added == 0 {
-                return Err(TlsSetupError(format!(
-                    "the root certificate file {} (sslrootcert) holds no usable certificate. Fix: \
+                return Err(TlsSetupError::new(
+                    format!(
+                        "the root certificate file {} (sslrootcert) holds no usable certificate",
+                        path.display()
+                    ),
+                    "\
                      give the CA's certificate in PEM form (-----BEGIN CERTIFICATE-----)",
-                    path.display()
-                )));
+                ));
             }
         }
     }
@@ -145,24 +175,27 @@ fn load_client_cert(
     let certs = CertificateDer::pem_file_iter(cert)
         .and_then(Iterator::collect::<Result<Vec<_>, _>>)
         .map_err(|e| {
-            TlsSetupError(format!(
+            TlsSetupError::plain(format!(
                 "cannot read the client certificate file {} (sslcert): {e}",
                 cert.display()
             ))
         })?;
     if certs.is_empty() {
-        return Err(TlsSetupError(format!(
+        return Err(TlsSetupError::plain(format!(
             "the client certificate file {} (sslcert) holds no certificate",
             cert.display()
         )));
     }
     check_key_permissions(key)?;
     let key = PrivateKeyDer::from_pem_file(key).map_err(|e| {
-        TlsSetupError(format!(
-            "cannot read the client key file {} (sslkey): {e}. Fix: give an unencrypted PEM key \
+        TlsSetupError::new(
+            format!(
+                "cannot read the client key file {} (sslkey): {e}",
+                key.display()
+            ),
+            "give an unencrypted PEM key \
              (PKCS#1, PKCS#8 or SEC1)",
-            key.display()
-        ))
+        )
     })?;
     Ok((certs, key))
 }
@@ -172,7 +205,7 @@ fn load_client_cert(
 fn check_key_permissions(key: &std::path::Path) -> Result<(), TlsSetupError> {
     use std::os::unix::fs::MetadataExt;
     let meta = std::fs::metadata(key).map_err(|e| {
-        TlsSetupError(format!(
+        TlsSetupError::plain(format!(
             "cannot read the client key file {} (sslkey): {e}",
             key.display()
         ))
@@ -181,11 +214,13 @@ fn check_key_permissions(key: &std::path::Path) -> Result<(), TlsSetupError> {
     let owner_is_root = meta.uid() == 0;
     let limit = if owner_is_root { 0o640 } else { 0o600 };
     if meta.mode() & 0o777 & !limit != 0 {
-        return Err(TlsSetupError(format!(
-            "the client key file {} (sslkey) has group or world access. Fix: chmod 600 {}",
-            key.display(),
-            key.display()
-        )));
+        return Err(TlsSetupError::new(
+            format!(
+                "the client key file {} (sslkey) has group or world access",
+                key.display()
+            ),
+            format!("chmod 600 {}", key.display()),
+        ));
     }
     Ok(())
 }

@@ -11,6 +11,7 @@ use rustls::server::ParsedCertificate;
 use rustls::{CertificateError, DigitallySignedStruct, Error as TlsError, RootCertStore};
 
 use super::settings::SslMode;
+use crate::error::Hint;
 
 /// Checks the server's certificate as the mode asks: `chain` is `None` for `prefer`, `allow`
 /// and `require` without a root (any certificate). The handshake's signature is always checked.
@@ -27,18 +28,21 @@ pub(super) struct ChainCheck {
     pub(super) check_host: bool,
     pub(super) mode: SslMode,
     pub(super) roots_described: String,
-    pub(super) failure: Arc<Mutex<Option<String>>>,
+    pub(super) failure: Arc<Mutex<Option<Hint>>>,
 }
 
 impl ChainCheck {
     fn fail(&self, what: String, fix: &str, error: TlsError) -> TlsError {
-        let sentence = format!(
-            "the server's certificate did not verify (sslmode={}, {}): {what}. Fix: {fix}",
-            self.mode.name(),
-            self.roots_described
+        let hint = Hint::new(
+            format!(
+                "the server's certificate did not verify (sslmode={}, {}): {what}",
+                self.mode.name(),
+                self.roots_described
+            ),
+            fix,
         );
         if let Ok(mut slot) = self.failure.lock() {
-            *slot = Some(sentence);
+            *slot = Some(hint);
         }
         error
     }

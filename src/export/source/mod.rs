@@ -211,12 +211,14 @@ impl BatchReceiver {
                         .unwrap_or_else(|| "a panic".into()),
                     Err(e) => e.to_string(),
                 };
-                Some(Err(anyhow::anyhow!(
-                    "reading {TABLE} from {} stopped unexpectedly ({why}); the rows delivered \
-                     before are in the cursor. Fix: rerun; if it happens again, report it with \
-                     the run's log",
-                    self.source
-                )))
+                Some(Err(anyhow::Error::new(crate::error::Hint::new(
+                    format!(
+                        "reading {TABLE} from {} stopped unexpectedly ({why}); the rows \
+                         delivered before are in the cursor",
+                        self.source
+                    ),
+                    "rerun; if it happens again, report it with the run's log",
+                ))))
             }
         }
     }

@@ -337,7 +337,7 @@ pub fn fix_for(e: &tokio_postgres::Error) -> &'static str {
 /// Connection problems: configuration ones exit 2, the rest 1.
 fn connect_error(e: crate::pg::ConnectError) -> Error {
     match e {
-        crate::pg::ConnectError::Config(message) => Error::config(message),
+        crate::pg::ConnectError::Config { problem, fix } => Error::Config { problem, fix },
         crate::pg::ConnectError::Failed(hint) => Error::runtime(hint),
     }
 }
