@@ -66,6 +66,20 @@ impl AtomicFile {
         &self.target
     }
 
+    /// fsync, then move into place only if the target does not exist, fsync the target's
+    /// folder. `Ok(false)` when the target exists: it is left as it is and this file removed.
+    pub fn commit_new(self) -> std::io::Result<bool> {
+        let AtomicFile { temp, target } = self;
+        temp.as_file().sync_all()?;
+        match temp.persist_noclobber(&target) {
+            Ok(_) => {}
+            Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => return Ok(false),
+            Err(e) => return Err(e.error),
+        }
+        sync_dir(folder_of(&target))?;
+        Ok(true)
+    }
+
     /// fsync, rename over the target, fsync the target's folder.
     pub fn commit(self) -> std::io::Result<()> {
         let AtomicFile { temp, target } = self;

@@ -168,15 +168,16 @@ proptest! {
         skew in -1_000i64..1_000,
         flip in any::<prop::sample::Index>(),
     ) {
-        let header = crate::wire::sign(&secret, sent, &body);
+        let request = |body| crate::wire::Signed { key: "gf1-k", encoding: "gzip", body };
+        let header = crate::wire::sign(&secret, sent, request(&body));
         let now = sent.saturating_add_signed(skew);
-        let verdict = crate::wire::verify(&secret, Some(&header), &body, now);
+        let verdict = crate::wire::verify(&secret, Some(&header), request(&body), now);
         prop_assert_eq!(verdict.is_ok(), skew.unsigned_abs() <= 300, "{:?}", verdict);
         let mut tampered = body.clone();
         let i = flip.index(tampered.len());
         tampered[i] ^= 0x01;
         prop_assert_eq!(
-            crate::wire::verify(&secret, Some(&header), &tampered, sent),
+            crate::wire::verify(&secret, Some(&header), request(&tampered), sent),
             Err(crate::wire::SignatureError::Mismatch)
         );
     }

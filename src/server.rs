@@ -3,10 +3,20 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
+use axum::extract::ConnectInfo;
+use axum::http::Request;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tower::ServiceExt;
 
 use crate::error::Error;
 
@@ -17,6 +27,7 @@ pub async fn run(
     name: &str,
     address: SocketAddr,
     router: Router,
+    limits: Limits,
     announce: impl FnOnce(SocketAddr),
 ) -> Result<(), Error> {
     let listener = TcpListener::bind(address)
@@ -26,23 +37,103 @@ pub async fn run(
         .local_addr()
         .context("reading the listening address")?;
     announce(bound);
-    serve(listener, router, shutdown_signal())
+    serve(listener, router, limits, shutdown_signal())
         .await
         .context("serving")?;
     tracing::info!("{name} stopped");
     Ok(())
 }
 
+/// How a server treats its clients' connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// A client must send a request's headers within this, on a new connection and between
+    /// requests on a kept-alive one (hyper's header read timeout, which is also the idle
+    /// keep-alive timeout): a slow or idle client loses its connection.
+    pub header_timeout: Duration,
+    /// Connections served at once; further clients wait in the listen backlog until one ends.
+    /// Keep it well under the open-file limit (`LimitNOFILE`).
+    pub max_connections: usize,
+    /// After SIGTERM, how long the requests in flight may take before the server exits anyway.
+    pub shutdown_deadline: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            header_timeout: Duration::from_secs(10),
+            max_connections: 512,
+            shutdown_deadline: Duration::from_secs(30),
+        }
+    }
+}
+
 /// Serves `router` on `listener` until `shutdown` completes, then lets the requests in flight
-/// finish before returning.
+/// finish, for at most the shutdown deadline, before returning. Each request carries the
+/// client's address (`axum::extract::ConnectInfo<SocketAddr>`).
 pub async fn serve(
     listener: TcpListener,
     router: Router,
+    limits: Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(limits.header_timeout);
+    let graceful = GracefulShutdown::new();
+    let connections = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    tokio::pin!(shutdown);
+    loop {
+        let slot = tokio::select! {
+            slot = connections.clone().acquire_owned() => slot.expect("never closed"),
+            () = &mut shutdown => break,
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors or a connection reset before it was accepted:
+                    // wait a little rather than spin, and keep serving the others.
+                    tracing::warn!("cannot accept a connection: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let router = router.clone();
+        let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+            let mut request = request.map(axum::body::Body::new);
+            request.extensions_mut().insert(ConnectInfo(peer));
+            router.clone().oneshot(request)
+        });
+        let connection = builder
+            .serve_connection_with_upgrades(TokioIo::new(stream), service)
+            .into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            // A client that hangs up or times out ends its own connection only.
+            let _ = connection.await;
+            drop(slot);
+        });
+    }
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(limits.shutdown_deadline) => {
+            tracing::warn!(
+                "requests still in flight {} s after the shutdown began; stopping without them",
+                limits.shutdown_deadline.as_secs()
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Completes on SIGTERM or Ctrl-C (SIGINT).

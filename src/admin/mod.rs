@@ -147,24 +147,30 @@ pub fn run(config: AdminConfig) -> Result<(), Error> {
         let open = config.auth.is_open();
         let source = config.status.as_ref().map(StatusSource::describe);
         let state = AdminState::new(config)?;
-        crate::server::run("admin page", listen, router(state), |address| {
-            if open {
-                tracing::warn!(
-                    "no password ({}): anyone on this machine can use the page; \
+        crate::server::run(
+            "admin page",
+            listen,
+            router(state),
+            crate::server::Limits::default(),
+            |address| {
+                if open {
+                    tracing::warn!(
+                        "no password ({}): anyone on this machine can use the page; \
                      set it before exposing the page",
-                    crate::env_vars::ADMIN_PASSWORD
-                );
-            }
-            if let Some(source) = source {
-                tracing::info!("export status from {source}");
-            } else {
-                tracing::warn!(
-                    "{} is not set: the card will say the status is not configured",
-                    crate::env_vars::EXPORT_STATUS_URL
-                );
-            }
-            tracing::info!(address = %address, "admin page on http://{address}{REPORTS_PATH}");
-        })
+                        crate::env_vars::ADMIN_PASSWORD
+                    );
+                }
+                if let Some(source) = source {
+                    tracing::info!("export status from {source}");
+                } else {
+                    tracing::warn!(
+                        "{} is not set: the card will say the status is not configured",
+                        crate::env_vars::EXPORT_STATUS_URL
+                    );
+                }
+                tracing::info!(address = %address, "admin page on http://{address}{REPORTS_PATH}");
+            },
+        )
         .await
     })
 }

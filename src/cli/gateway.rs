@@ -1,17 +1,22 @@
 //! `guardrail-followups gateway`'s flags, and their check into the typed [`GatewayConfig`].
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use clap::Args;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
 use crate::env_vars as env;
 use crate::error::Error;
 use crate::gateway::{Auth, GatewayConfig, LakeUri, S3Options};
 use crate::logging::LogFormat;
+use crate::server::Limits;
 
 /// 16 MiB: a batch of 1,000 rows is usually well under 1 MiB.
 pub const DEFAULT_MAX_BODY_BYTES: u64 = 16 * 1024 * 1024;
+
+/// 64 MiB of bodies read at once.
+pub const DEFAULT_BYTES_IN_FLIGHT: u64 = 64 * 1024 * 1024;
 
 #[derive(Debug, Args)]
 pub struct GatewayArgs {
@@ -37,6 +42,30 @@ pub struct GatewayArgs {
           value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1024..=1 << 30))]
     pub max_body_bytes: u64,
 
+    /// Body bytes read at once across all connections (at least --max-body-bytes); a request
+    /// waits for its share before its body is read, and gets 503 after 30 s. Bounds memory
+    /// whatever clients send.
+    #[arg(long, env = env::GATEWAY_MAX_BYTES_IN_FLIGHT, default_value_t = DEFAULT_BYTES_IN_FLIGHT,
+          value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1024..=1 << 34))]
+    pub max_bytes_in_flight: u64,
+
+    /// Connections served at once; more clients wait in the listen backlog. Keep it well under
+    /// the open-file limit (the systemd unit sets LimitNOFILE=65536).
+    #[arg(long, env = env::GATEWAY_MAX_CONNECTIONS, default_value_t = 512, value_name = "N",
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_connections: u64,
+
+    /// A client must send a request's headers within this many seconds, on a new connection
+    /// and between requests on a kept-alive one (the idle timeout).
+    #[arg(long, env = env::GATEWAY_HEADER_TIMEOUT_SECONDS, default_value_t = 10, value_name = "SECONDS",
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub header_timeout_seconds: u64,
+
+    /// After SIGTERM, how long the requests in flight may take before the gateway exits anyway.
+    #[arg(long, env = env::GATEWAY_SHUTDOWN_TIMEOUT_SECONDS, default_value_t = 30, value_name = "SECONDS",
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub shutdown_timeout_seconds: u64,
+
     /// S3-compatible endpoint for an s3:// lake (MinIO, moto…), e.g. http://127.0.0.1:9000.
     /// Credentials come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN).
     #[arg(long, env = env::GATEWAY_S3_ENDPOINT, value_name = "URL")]
@@ -57,7 +86,18 @@ impl GatewayArgs {
     pub fn into_config(self) -> Result<GatewayConfig, Error> {
         let lake = LakeUri::parse(&self.lake)
             .map_err(|reason| Error::config(format!("--lake `{}`: {reason}", self.lake.trim())))?;
-        let auth = Auth::new(self.secret, self.token);
+        let expose = |s: &Option<SecretString>| s.as_ref().map(|s| s.expose_secret().to_owned());
+        let secret = super::secret(
+            "--secret",
+            env::GATEWAY_SECRET,
+            expose(&self.secret).as_deref(),
+        )?;
+        let token = super::secret(
+            "--token",
+            env::GATEWAY_TOKEN,
+            expose(&self.token).as_deref(),
+        )?;
+        let auth = Auth::new(secret, token);
         if auth.is_open() && !self.listen.ip().is_loopback() {
             return Err(Error::config(format!(
                 "refusing to listen on {} without authentication: set --secret ({}) or --token \
@@ -80,6 +120,12 @@ impl GatewayArgs {
             s3,
             auth,
             max_body_bytes: usize::try_from(self.max_body_bytes).unwrap_or(usize::MAX),
+            bytes_in_flight: usize::try_from(self.max_bytes_in_flight).unwrap_or(usize::MAX),
+            limits: Limits {
+                header_timeout: Duration::from_secs(self.header_timeout_seconds),
+                max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
+                shutdown_deadline: Duration::from_secs(self.shutdown_timeout_seconds),
+            },
         })
     }
 }
@@ -103,7 +149,7 @@ mod tests {
 
     #[test]
     fn only_a_loopback_gateway_may_run_without_credentials() {
-        let open = config(&["--lake", "/srv/lake", "--secret", ""]).unwrap();
+        let open = config(&["--lake", "/srv/lake"]).unwrap();
         assert!(open.auth.is_open());
         let refused = config(&["--listen", "0.0.0.0:8080", "--lake", "/srv/lake"]).unwrap_err();
         assert!(
@@ -117,7 +163,7 @@ mod tests {
             "--lake",
             "s3://b/p",
             "--secret",
-            "s",
+            " a-shared-secret ",
         ]);
         assert_eq!(
             signed.unwrap().lake,
@@ -125,6 +171,26 @@ mod tests {
                 bucket: "b".into(),
                 prefix: "p".into()
             }
+        );
+    }
+
+    #[test]
+    fn a_blank_or_short_secret_is_a_configuration_error() {
+        for (value, says) in [
+            ("", "is blank"),
+            ("   ", "is blank"),
+            ("short", "5 characters"),
+        ] {
+            let error = config(&["--lake", "/srv/lake", "--secret", value]).unwrap_err();
+            assert_eq!(error.exit_code(), crate::error::exit::CONFIG);
+            assert!(error.message().contains(says), "{}", error.message());
+            assert!(error.message().contains("GUARDRAIL_GATEWAY_SECRET"));
+        }
+        let error = config(&["--lake", "/srv/lake", "--token", "t"]).unwrap_err();
+        assert!(
+            error.message().starts_with("--token"),
+            "{}",
+            error.message()
         );
     }
 

@@ -129,3 +129,39 @@ pub struct CursorArgs {
     #[command(flatten)]
     pub output: OutputArgs,
 }
+
+/// The fewest characters a shared secret or bearer token may have.
+pub const MIN_SECRET_CHARS: usize = 12;
+
+/// A secret's value, trimmed. Unset stays unset; a blank value, or one shorter than
+/// [`MIN_SECRET_CHARS`], is a configuration error naming the flag and its variable.
+pub fn secret(
+    flag: &str,
+    var: &str,
+    value: Option<&str>,
+) -> Result<Option<secrecy::SecretString>, crate::error::Error> {
+    let Some(value) = value else {
+        return Ok(None);
+    };
+    let value = value.trim();
+    let fix = format!(
+        "give at least {MIN_SECRET_CHARS} characters (for example the output of \
+         `openssl rand -hex 32`), or leave {flag} and {var} unset"
+    );
+    if value.is_empty() {
+        return Err(crate::error::Error::config_fix(
+            format!("{flag} ({var}) is blank"),
+            fix,
+        ));
+    }
+    if value.chars().count() < MIN_SECRET_CHARS {
+        return Err(crate::error::Error::config_fix(
+            format!(
+                "{flag} ({var}) has {} characters, fewer than {MIN_SECRET_CHARS}",
+                value.chars().count()
+            ),
+            fix,
+        ));
+    }
+    Ok(Some(secrecy::SecretString::from(value.to_owned())))
+}

@@ -166,16 +166,18 @@ pub fn webhook_config(args: &SinkArgs, demo: bool) -> Result<WebhookConfig, Erro
             crate::redact::url(raw)
         )));
     }
-    let secret = |value: &Option<String>| {
-        value
-            .as_deref()
-            .filter(|v| !v.is_empty())
-            .map(|v| secrecy::SecretString::from(v.to_owned()))
-    };
     Ok(WebhookConfig {
         url,
-        secret: secret(&args.webhook_secret),
-        token: secret(&args.webhook_token),
+        secret: super::secret(
+            "--webhook-secret",
+            crate::env_vars::WEBHOOK_SECRET,
+            args.webhook_secret.as_deref(),
+        )?,
+        token: super::secret(
+            "--webhook-token",
+            crate::env_vars::WEBHOOK_TOKEN,
+            args.webhook_token.as_deref(),
+        )?,
         timeout: Duration::from_secs(args.webhook_timeout_seconds),
         max_attempts: args.webhook_max_attempts,
         gzip: args.webhook_gzip,

@@ -60,22 +60,39 @@ impl Auth {
         Ok(())
     }
 
-    /// Checks `X-Guardrail-Signature` over the body as received (before gunzip).
-    pub fn check_signature(&self, headers: &HeaderMap, body: &[u8]) -> Result<(), ApiError> {
-        let Some(secret) = &self.secret else {
-            return Ok(());
-        };
+    /// Reads `X-Guardrail-Signature` before the body: a missing, malformed or stale header, or
+    /// one without `v2`, is refused without reading a byte of the body. `None` without a secret.
+    pub fn signature_header(
+        &self,
+        headers: &HeaderMap,
+    ) -> Result<Option<wire::SignatureHeader>, ApiError> {
+        if self.secret.is_none() {
+            return Ok(None);
+        }
         let header = headers
             .get(wire::SIGNATURE)
-            // A header that is not text cannot be `t=…,v1=…`: pass it on so it is called malformed.
+            // A header that is not text cannot be `t=…,v2=…`: pass it on so it is called malformed.
             .map(|v| v.to_str().unwrap_or("\u{0}"));
-        wire::verify(
-            secret.expose_secret().as_bytes(),
-            header,
-            body,
-            wire::unix_now(),
-        )
-        .map_err(|e| ApiError::Unauthorized(e.to_string()))
+        wire::SignatureHeader::parse(header, wire::unix_now())
+            .map(Some)
+            .map_err(|e| ApiError::Unauthorized(e.to_string()))
+    }
+
+    /// Checks the signature over the request as received (its body before gunzip).
+    pub fn check_signature(
+        &self,
+        header: Option<&wire::SignatureHeader>,
+        request: wire::Signed<'_>,
+    ) -> Result<(), ApiError> {
+        match (&self.secret, header) {
+            (Some(secret), Some(header)) => header
+                .verify(secret.expose_secret().as_bytes(), request)
+                .map_err(|e| ApiError::Unauthorized(e.to_string())),
+            (Some(_), None) => Err(ApiError::Unauthorized(
+                wire::SignatureError::Missing.to_string(),
+            )),
+            (None, _) => Ok(()),
+        }
     }
 }
 

@@ -35,8 +35,17 @@ pub struct ValidBatch {
 
 /// Parses and validates a (decompressed) body.
 pub fn parse(body: &[u8]) -> Result<ValidBatch, ApiError> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| ApiError::BadRequest(format!("the body is not valid JSON: {e}")))?;
+    // A repeated key would otherwise keep its last value silently: refuse it, naming the key.
+    let value: Value = crate::json::parse_strict(body).map_err(|e| {
+        if e.is_data() {
+            ApiError::Invalid {
+                message: format!("the batch is refused: {e}; nothing was stored"),
+                rows: Vec::new(),
+            }
+        } else {
+            ApiError::BadRequest(format!("the body is not valid JSON: {e}"))
+        }
+    })?;
     let rows = envelope_rows(value)?;
     let mut parsed = Vec::with_capacity(rows.len());
     let mut errors = Vec::new();

@@ -2,17 +2,60 @@
 //! (so a small gzip bomb is refused as soon as it inflates past the limit).
 
 use std::io::Read;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::HeaderMap;
 use axum::http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE};
 use futures_util::StreamExt;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::gateway::error::ApiError;
 
 /// Time allowed for the whole body to arrive.
 pub const BODY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How long a request may wait for its share of [`ReadBudget`] before it is answered 503.
+pub const BUDGET_WAIT: Duration = Duration::from_secs(30);
+
+/// The bytes of request bodies the gateway reads at once, across every connection: a request
+/// reserves its declared length (or the largest body allowed) before its body is read, and
+/// waits, or is answered 503 after [`BUDGET_WAIT`], while others hold the budget. So memory
+/// stays bounded whatever the clients send, authenticated or not.
+#[derive(Debug)]
+pub struct ReadBudget {
+    kib: Arc<Semaphore>,
+    total_kib: u32,
+}
+
+impl ReadBudget {
+    pub fn new(bytes: usize) -> ReadBudget {
+        let total_kib = u32::try_from(bytes.div_ceil(1024))
+            .unwrap_or(u32::MAX)
+            .clamp(1, Semaphore::MAX_PERMITS as u32);
+        ReadBudget {
+            kib: Arc::new(Semaphore::new(total_kib as usize)),
+            total_kib,
+        }
+    }
+
+    /// A share of `bytes`, held until the permit is dropped.
+    pub async fn reserve(&self, bytes: usize) -> Result<OwnedSemaphorePermit, ApiError> {
+        let kib = u32::try_from(bytes.div_ceil(1024))
+            .unwrap_or(u32::MAX)
+            .clamp(1, self.total_kib);
+        match tokio::time::timeout(BUDGET_WAIT, self.kib.clone().acquire_many_owned(kib)).await {
+            Ok(Ok(permit)) => Ok(permit),
+            Ok(Err(closed)) => Err(ApiError::Internal(anyhow::Error::new(closed))),
+            Err(_) => Err(ApiError::Busy(format!(
+                "the gateway is already receiving its limit of {} MiB of bodies \
+                 (--max-bytes-in-flight); retry shortly",
+                self.total_kib / 1024
+            ))),
+        }
+    }
+}
 
 /// How the body is encoded on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,10 +74,7 @@ pub async fn read(body: Body, headers: &HeaderMap, max: usize) -> Result<Vec<u8>
              (the exporter's --batch-size)"
         ))
     };
-    let declared = headers
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
+    let declared = declared_length(headers);
     if declared.is_some_and(|n| n > max) {
         return Err(too_large());
     }
@@ -59,6 +99,26 @@ pub async fn read(body: Body, headers: &HeaderMap, max: usize) -> Result<Vec<u8>
                 BODY_TIMEOUT.as_secs()
             ))
         })?
+}
+
+/// The `Content-Length` the client declared, if any.
+pub fn declared_length(headers: &HeaderMap) -> Option<usize> {
+    headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<usize>().ok())
+}
+
+/// The `Content-Encoding` as the signature covers it: trimmed, lowercase, empty when absent.
+pub fn encoding_text(headers: &HeaderMap) -> String {
+    headers
+        .get(CONTENT_ENCODING)
+        .map(|v| {
+            String::from_utf8_lossy(v.as_bytes())
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .unwrap_or_default()
 }
 
 /// The body's `Content-Encoding`: none (or `identity`) and `gzip` are accepted.

@@ -15,4 +15,7 @@ pub struct GatewayConfig {
     /// Never open unless `listen` is a loopback address.
     pub auth: Auth,
     pub max_body_bytes: usize,
+    /// Body bytes read at once, across connections.
+    pub bytes_in_flight: usize,
+    pub limits: crate::server::Limits,
 }

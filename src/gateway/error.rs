@@ -31,6 +31,12 @@ pub enum ApiError {
     TooLarge(String),
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// Another object with different content is stored under this key: nothing was written.
+    #[error("{0}")]
+    Conflict(String),
+    /// Too many bodies are being received at once; retry shortly.
+    #[error("{0}")]
+    Busy(String),
     /// Well-formed JSON that is not a valid batch. `rows` lists the first bad rows.
     #[error("{message}")]
     Invalid {
@@ -53,7 +59,8 @@ impl ApiError {
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Busy(_) | ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -67,6 +74,8 @@ impl ApiError {
             ApiError::TooLarge(_) => "too_large",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::Invalid { .. } => "invalid",
+            ApiError::Conflict(_) => "conflict",
+            ApiError::Busy(_) => "busy",
             ApiError::Unavailable(_) => "storage_unavailable",
             ApiError::Internal(_) => "internal_error",
         }

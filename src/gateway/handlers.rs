@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::gateway::body::{self, Encoding};
 use crate::gateway::error::ApiError;
-use crate::gateway::lake::Lake;
+use crate::gateway::lake::{Lake, Put, PutError};
 use crate::gateway::{GatewayState, batch, metrics};
 use crate::wire;
 
@@ -49,22 +49,37 @@ pub async fn ingest(
     response
 }
 
-/// The checks in order: the bearer token before the body is read; the signature over the body
-/// as sent; then the request's form; then every row; then the write.
+/// The checks in order, the cheap ones before a byte of the body is read: the bearer token,
+/// the idempotency key, the signature header's form and age, the content type and encoding;
+/// then a share of the bytes the gateway reads at once; then the body and its signature; then
+/// every row, and that the key is the rows' own; then the write, which never replaces
+/// different content.
 async fn store_batch(
     state: &GatewayState,
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Stored, ApiError> {
     state.auth.check_token(headers)?;
-    let raw = body::read(body, headers, state.max_body_bytes).await?;
-    state.metrics.received(raw.len());
-    state.auth.check_signature(headers, &raw)?;
     let key = idempotency_key(headers)?;
+    let signature = state.auth.signature_header(headers)?;
     body::check_content_type(headers)?;
     let encoding = body::encoding(headers)?;
-
     let max = state.max_body_bytes;
+    let _share = state
+        .reading
+        .reserve(body::declared_length(headers).unwrap_or(max).min(max))
+        .await?;
+    let raw = body::read(body, headers, max).await?;
+    state.metrics.received(raw.len());
+    state.auth.check_signature(
+        signature.as_ref(),
+        wire::Signed {
+            key: &key,
+            encoding: &body::encoding_text(headers),
+            body: &raw,
+        },
+    )?;
+
     // Gunzip and parsing are CPU work of up to a few tens of milliseconds for a large batch, and
     // a parsed body takes several times its size in memory: only a few run at once.
     let batch = {
@@ -81,21 +96,44 @@ async fn store_batch(
         .await
         .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("validating a batch")))??
     };
+    // The key names the object: it must be the one the exporter derives from these rows, so
+    // that no request can store rows under another batch's name.
+    let expected = wire::idempotency_key(&batch.ndjson);
+    if key != expected {
+        return Err(ApiError::Invalid {
+            message: format!(
+                "the Idempotency-Key {key} is not the key of these rows ({expected}): the key is \
+                 gf1- and the first 128 bits of SHA-256 over the rows as NDJSON (see the README's \
+                 webhook protocol)"
+            ),
+            rows: Vec::new(),
+        });
+    }
 
     let object = Lake::batch_key(batch.date, &key);
     let (rows, bytes) = (batch.rows, batch.ndjson.len());
-    state
+    let put = state
         .lake
         .put(&object, Bytes::from(batch.ndjson))
         .await
-        .map_err(ApiError::Unavailable)?;
+        .map_err(|e| match e {
+            PutError::Conflict(_) => ApiError::Conflict(format!(
+                "{object} is already stored with different content; it was left as it is \
+                 (a key is the hash of its rows, so this is not a resend of that batch)"
+            )),
+            PutError::Failed(e) => ApiError::Unavailable(e),
+        })?;
     state.metrics.stored(rows, bytes);
+    let done = match put {
+        Put::Stored => "stored",
+        Put::AlreadyStored => "already stored (unchanged)",
+    };
     tracing::info!(
         rows,
         bytes,
         object = %object,
         idempotency_key = %key,
-        "stored {rows} rows at {object}"
+        "{done} {rows} rows at {object}"
     );
     Ok(Stored {
         stored: object,

@@ -38,6 +38,9 @@ pub const INGEST_PATH: &str = "/v1/followups";
 /// Batches decompressed and parsed at once; the others wait their turn.
 const VALIDATING_AT_ONCE: usize = 8;
 
+/// Bytes of request bodies read at once by default, across connections (64 MiB).
+pub const DEFAULT_BYTES_IN_FLIGHT: usize = 64 * 1024 * 1024;
+
 /// What every request handler shares.
 #[derive(Debug)]
 pub struct GatewayState {
@@ -47,16 +50,29 @@ pub struct GatewayState {
     pub metrics: Metrics,
     /// Bounds the batches being decompressed and parsed at once (see [`handlers::ingest`]).
     pub validating: tokio::sync::Semaphore,
+    /// Bounds the body bytes being read at once.
+    pub reading: body::ReadBudget,
 }
 
 impl GatewayState {
     pub fn new(lake: Lake, auth: Auth, max_body_bytes: usize) -> Arc<GatewayState> {
+        GatewayState::with_budget(lake, auth, max_body_bytes, DEFAULT_BYTES_IN_FLIGHT)
+    }
+
+    /// With `bytes_in_flight` bytes of bodies read at once (at least one largest body).
+    pub fn with_budget(
+        lake: Lake,
+        auth: Auth,
+        max_body_bytes: usize,
+        bytes_in_flight: usize,
+    ) -> Arc<GatewayState> {
         Arc::new(GatewayState {
             auth,
             lake,
             max_body_bytes,
             metrics: Metrics::new(),
             validating: tokio::sync::Semaphore::new(VALIDATING_AT_ONCE),
+            reading: body::ReadBudget::new(bytes_in_flight.max(max_body_bytes)),
         })
     }
 }
@@ -77,7 +93,13 @@ pub async fn serve(
     state: Arc<GatewayState>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    crate::server::serve(listener, router(state), shutdown).await
+    crate::server::serve(
+        listener,
+        router(state),
+        crate::server::Limits::default(),
+        shutdown,
+    )
+    .await
 }
 
 /// `guardrail-followups gateway`: opens the lake, listens until SIGTERM or Ctrl-C.
@@ -92,8 +114,14 @@ async fn run_async(config: GatewayConfig) -> Result<(), Error> {
         .map_err(|e| Error::config(format!("{e:#}")))?;
     let open = config.auth.is_open();
     let described = lake.describe();
-    let state = GatewayState::new(lake, config.auth, config.max_body_bytes);
-    crate::server::run("gateway", config.listen, router(state), |address| {
+    let state = GatewayState::with_budget(
+        lake,
+        config.auth,
+        config.max_body_bytes,
+        config.bytes_in_flight,
+    );
+    let routes = router(state);
+    crate::server::run("gateway", config.listen, routes, config.limits, |address| {
         if open {
             tracing::warn!(
                 "no --secret or --token: any process on this machine may post batches; \

@@ -12,7 +12,6 @@ use crate::gateway::{Auth, GatewayState, INGEST_PATH, Lake, MemoryLake, router};
 use crate::wire;
 
 const SECRET: &str = "shared-secret";
-const KEY: &str = "gf1-0123456789abcdef0123456789abcdef";
 
 fn row() -> Value {
     json!({
@@ -35,16 +34,53 @@ fn gateway() -> (Arc<GatewayState>, Arc<MemoryLake>) {
     (state, memory)
 }
 
+/// The key the exporter derives from `rows`: the hash of their NDJSON.
+fn key_of(rows: &[Value]) -> String {
+    let mut ndjson = Vec::new();
+    for row in rows {
+        // A row that is no follow-up (a test of refusals) counts as written.
+        match serde_json::from_value::<crate::row::FollowUp>(row.clone()) {
+            Ok(row) => serde_json::to_writer(&mut ndjson, &row).unwrap(),
+            Err(_) => serde_json::to_writer(&mut ndjson, row).unwrap(),
+        }
+        ndjson.push(b'\n');
+    }
+    wire::idempotency_key(&ndjson)
+}
+
 /// A batch of `rows`, signed with the gateway's secret.
 fn signed(rows: &[Value]) -> Request<Body> {
-    let body = serde_json::to_vec(&json!({ "followUps": rows })).unwrap();
-    let signature = wire::sign(SECRET.as_bytes(), wire::unix_now(), &body);
+    signed_as(rows, &key_of(rows))
+}
+
+/// A batch of `rows` under `key`, signed with the gateway's secret.
+fn signed_as(rows: &[Value], key: &str) -> Request<Body> {
+    signed_body(
+        serde_json::to_vec(&json!({ "followUps": rows })).unwrap(),
+        key,
+    )
+}
+
+fn signed_body(body: Vec<u8>, key: &str) -> Request<Body> {
+    let signature = wire::sign(
+        SECRET.as_bytes(),
+        wire::unix_now(),
+        wire::Signed {
+            key,
+            encoding: "",
+            body: &body,
+        },
+    );
     Request::post(INGEST_PATH)
         .header(header::CONTENT_TYPE, "application/json")
-        .header(wire::IDEMPOTENCY_KEY, KEY)
+        .header(wire::IDEMPOTENCY_KEY, key)
         .header(wire::SIGNATURE, signature)
         .body(Body::from(body))
         .unwrap()
+}
+
+fn object_of(rows: &[Value]) -> String {
+    format!("guardrail_followups/dt=2026-01-22/{}.ndjson", key_of(rows))
 }
 
 async fn send(state: &Arc<GatewayState>, request: Request<Body>) -> (StatusCode, String) {
@@ -61,7 +97,7 @@ async fn a_signed_valid_batch_is_stored_whole_and_answered_200() {
     let (state, lake) = gateway();
     let (status, body) = send(&state, signed(&[row(), row()])).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let object = format!("guardrail_followups/dt=2026-01-22/{KEY}.ndjson");
+    let object = object_of(&[row(), row()]);
     let answer: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(answer, json!({ "stored": object, "rows": 2 }));
     let objects = lake.objects();
@@ -128,4 +164,68 @@ async fn a_lake_that_cannot_be_written_gets_503_with_retry_after_and_fails_the_h
     let health = Request::get("/healthz").body(Body::empty()).unwrap();
     assert_eq!(send(&state, health).await, (StatusCode::OK, "ok\n".into()));
     assert_eq!(lake.objects().len(), 1);
+}
+
+#[tokio::test]
+async fn a_replayed_request_under_its_own_key_leaves_the_object_as_it_was() {
+    let (state, lake) = gateway();
+    let rows = [row()];
+    assert_eq!(send(&state, signed(&rows)).await.0, StatusCode::OK);
+    let before = lake.objects();
+    let (status, body) = send(&state, signed(&rows)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(lake.objects(), before);
+}
+
+#[tokio::test]
+async fn rows_under_another_batchs_key_get_422_and_nothing_is_stored() {
+    let (state, lake) = gateway();
+    let mut other = row();
+    other["notes"] = json!("another batch");
+    let (status, body) = send(&state, signed_as(&[row()], &key_of(&[other]))).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(body.contains("is not the key of these rows"), "{body}");
+    assert!(lake.objects().is_empty());
+}
+
+#[tokio::test]
+async fn different_bytes_at_a_stored_key_get_409_and_the_object_is_unchanged() {
+    let (state, lake) = gateway();
+    let rows = [row()];
+    let object = object_of(&rows);
+    let stored = bytes::Bytes::from_static(b"{\"other\":true}\n");
+    crate::gateway::LakeStore::put(&*lake, &object, stored.clone())
+        .await
+        .unwrap();
+    let (status, body) = send(&state, signed(&rows)).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(lake.objects()[&object], stored);
+}
+
+#[tokio::test]
+async fn a_row_with_a_repeated_key_gets_422_naming_it() {
+    let (state, lake) = gateway();
+    let body = br#"{"followUps":[{"followUpId":"0b6f5a2e-6d1c-4a53-9a5e-2f0c8d1e7b11","action":"pause","action":"resume"}]}"#;
+    let (status, text) = send(&state, signed_body(body.to_vec(), &key_of(&[row()]))).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{text}");
+    assert!(text.contains("`action` appears twice"), "{text}");
+    assert!(lake.objects().is_empty());
+}
+
+#[tokio::test]
+async fn a_v1_only_signature_is_refused_before_the_body_is_read() {
+    let (state, lake) = gateway();
+    let mut request = signed(&[row()]);
+    let header = request.headers()[wire::SIGNATURE]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let v1_only = header[..header.find(",v2=").unwrap()].to_owned();
+    request
+        .headers_mut()
+        .insert(wire::SIGNATURE, v1_only.parse().unwrap());
+    let (status, body) = send(&state, request).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert!(body.contains("no v2"), "{body}");
+    assert!(lake.objects().is_empty());
 }

@@ -194,7 +194,12 @@ impl WebhookSink {
             request = request.header(CONTENT_ENCODING, "gzip");
         }
         if let Some(secret) = &self.config.secret {
-            let signature = wire::sign(secret.expose_secret().as_bytes(), wire::unix_now(), &body);
+            let signed = wire::Signed {
+                key,
+                encoding: if self.config.gzip { "gzip" } else { "" },
+                body: &body,
+            };
+            let signature = wire::sign(secret.expose_secret().as_bytes(), wire::unix_now(), signed);
             request = request.header(wire::SIGNATURE, signature);
         }
         if let Some(token) = &self.config.token {

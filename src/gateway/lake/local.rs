@@ -15,10 +15,13 @@ use bytes::Bytes;
 use futures_util::future::BoxFuture;
 
 use crate::fs::{AtomicFile, Readers, create_dirs_durably};
-use crate::gateway::lake::LakeStore;
+use crate::gateway::lake::{LakeStore, Put, PutError, compare_existing};
 
 /// The local lake's folder for files being written.
 pub const STAGING_DIR: &str = ".tmp";
+
+/// What `check` writes and fsyncs to prove the disk takes a batch.
+pub const PROBE_BYTES: usize = 64 * 1024;
 
 #[derive(Debug, Clone)]
 pub struct LocalLake {
@@ -33,18 +36,35 @@ impl LocalLake {
 }
 
 impl LakeStore for LocalLake {
-    fn put<'a>(&'a self, key: &'a str, bytes: Bytes) -> BoxFuture<'a, anyhow::Result<()>> {
+    fn put<'a>(&'a self, key: &'a str, bytes: Bytes) -> BoxFuture<'a, Result<Put, PutError>> {
         let (root, key) = (self.root.clone(), key.to_owned());
-        Box::pin(blocking(move || put(&root, &key, &bytes)))
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || put(&root, &key, &bytes))
+                .await
+                .map_err(|e| PutError::Failed(anyhow::Error::new(e).context("the storage task")))?
+        })
     }
 
-    /// Proves that the folder can be written by creating (and dropping) an unnamed file in it.
+    /// Proves that a batch could be written: writes and fsyncs a real block of
+    /// [`PROBE_BYTES`] in the staging folder, then removes it. A full disk fails here, as it
+    /// would fail the next batch, even while an empty file could still be created.
     fn check(&self) -> BoxFuture<'_, anyhow::Result<()>> {
         let root = self.root.clone();
         Box::pin(blocking(move || {
-            tempfile::tempfile_in(&root)
-                .map(drop)
-                .with_context(|| format!("cannot write in the lake folder {}", root.display()))
+            let staging = root.join(STAGING_DIR);
+            let probe = || -> std::io::Result<()> {
+                if !root.is_dir() {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::NotFound,
+                        "the folder does not exist",
+                    ));
+                }
+                create_dirs_durably(&root, &staging)?;
+                let mut file = tempfile::tempfile_in(&staging)?;
+                file.write_all(&[0u8; PROBE_BYTES])?;
+                file.sync_all()
+            };
+            probe().with_context(|| format!("cannot write in the lake folder {}", root.display()))
         }))
     }
 
@@ -74,23 +94,41 @@ impl LakeStore for LocalLake {
     }
 }
 
-/// Temporary file in the staging folder, fsync, rename into place, fsync the object's folder.
-fn put(root: &Path, key: &str, bytes: &[u8]) -> anyhow::Result<()> {
+/// Temporary file in the staging folder, fsync, move into place unless the key is taken,
+/// fsync the object's folder.
+fn put(root: &Path, key: &str, bytes: &[u8]) -> Result<Put, PutError> {
     let path = root.join(key);
+    if let Some(stored) = read_existing(&path)? {
+        return compare_existing(key, &stored, bytes);
+    }
     let folder = path.parent().expect("a batch key has folders");
     create_dirs_durably(root, folder)
         .with_context(|| format!("cannot create the lake folder {}", folder.display()))?;
     let staging = root.join(STAGING_DIR);
     create_dirs_durably(root, &staging)
         .with_context(|| format!("cannot create the staging folder {}", staging.display()))?;
-    let write = || -> std::io::Result<()> {
+    let write = || -> std::io::Result<bool> {
         // Lake objects are for the loader: readable as the umask allows (0644 by default).
         let mut file =
             AtomicFile::staged_in(&staging, &path, ".guardrail-", ".tmp", Readers::Umask)?;
         file.write_all(bytes)?;
-        file.commit()
+        file.commit_new()
     };
-    write().with_context(|| format!("cannot write {}", path.display()))
+    if write().with_context(|| format!("cannot write {}", path.display()))? {
+        return Ok(Put::Stored);
+    }
+    // Another request stored this key between the look above and the move.
+    let stored = read_existing(&path)?.unwrap_or_default();
+    compare_existing(key, &stored, bytes)
+}
+
+/// The bytes stored at `path`, if any.
+fn read_existing(path: &Path) -> anyhow::Result<Option<Vec<u8>>> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(anyhow::Error::new(e).context(format!("cannot read {}", path.display()))),
+    }
 }
 
 /// Removes the files in `staging` (a missing folder has none); returns how many.

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 
-use crate::gateway::lake::LakeStore;
+use crate::gateway::lake::{LakeStore, Put, PutError, compare_existing};
 
 #[derive(Debug, Default)]
 pub struct MemoryLake {
@@ -36,15 +36,16 @@ impl MemoryLake {
 }
 
 impl LakeStore for MemoryLake {
-    fn put<'a>(&'a self, key: &'a str, bytes: Bytes) -> BoxFuture<'a, anyhow::Result<()>> {
+    fn put<'a>(&'a self, key: &'a str, bytes: Bytes) -> BoxFuture<'a, Result<Put, PutError>> {
         Box::pin(async move {
             self.writable()?;
-            // One insert under the lock: a reader sees no object or all of it.
-            self.objects
-                .lock()
-                .expect("not poisoned")
-                .insert(key.to_owned(), bytes);
-            Ok(())
+            // One look and insert under the lock: a reader sees no object or all of it.
+            let mut objects = self.objects.lock().expect("not poisoned");
+            if let Some(stored) = objects.get(key) {
+                return compare_existing(key, stored, &bytes);
+            }
+            objects.insert(key.to_owned(), bytes);
+            Ok(Put::Stored)
         })
     }
 

@@ -33,16 +33,18 @@ pub const TABLE_PREFIX: &str = "guardrail_followups";
 /// The contract every lake keeps:
 /// - [`put`](LakeStore::put) returns `Ok` only once the object is durable: a crash or a power
 ///   cut after it cannot lose the object. Only then does the gateway answer 200.
-/// - A put is atomic: a reader sees no object or the whole object, never part of one. Putting
-///   the same key again replaces the object whole, so a resent batch overwrites itself.
-/// - [`check`](LakeStore::check) returning `Ok` means a put could succeed now, as far as can
-///   be proved without writing an object the stage would read (see each lake for what it
-///   proves); `GET /healthz` answers with it.
+/// - A put is atomic: a reader sees no object or the whole object, never part of one.
+/// - A put never replaces an object: at a key that is taken it is `Ok(Put::AlreadyStored)` when
+///   the stored bytes are the same (a resent batch), and [`PutError::Conflict`] when they differ,
+///   with nothing written. Since a key is the hash of its rows, a replayed request can at worst
+///   leave an object as it was.
+/// - [`check`](LakeStore::check) returning `Ok` means a put could succeed now, as far as can be
+///   proved (see each lake for what it proves); `GET /healthz` answers with it.
 /// - [`prepare`](LakeStore::prepare) runs once before the gateway listens: it creates what
 ///   must exist and removes what an earlier crash left behind.
 pub trait LakeStore: Send + Sync + fmt::Debug {
     /// Stores `bytes` at `key` (from [`Lake::batch_key`]), relative to the lake's root.
-    fn put<'a>(&'a self, key: &'a str, bytes: Bytes) -> BoxFuture<'a, anyhow::Result<()>>;
+    fn put<'a>(&'a self, key: &'a str, bytes: Bytes) -> BoxFuture<'a, Result<Put, PutError>>;
 
     /// Whether a batch could be written now.
     fn check(&self) -> BoxFuture<'_, anyhow::Result<()>>;
@@ -52,6 +54,33 @@ pub trait LakeStore: Send + Sync + fmt::Debug {
 
     /// Where the lake is, for logs.
     fn describe(&self) -> String;
+}
+
+/// What a successful put did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Put {
+    Stored,
+    /// The same bytes were already stored at the key: nothing was written.
+    AlreadyStored,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PutError {
+    /// Other bytes are stored at the key; they were left as they are.
+    #[error("another object with different content is already stored at {0}")]
+    Conflict(String),
+    /// The lake could not store the object.
+    #[error(transparent)]
+    Failed(#[from] anyhow::Error),
+}
+
+/// What a put at a taken key answers: the same bytes are no change, others a conflict.
+pub fn compare_existing(key: &str, stored: &[u8], bytes: &[u8]) -> Result<Put, PutError> {
+    if stored == bytes {
+        Ok(Put::AlreadyStored)
+    } else {
+        Err(PutError::Conflict(key.to_owned()))
+    }
 }
 
 /// An opened lake, shared by every request: a cheap handle on one [`LakeStore`].

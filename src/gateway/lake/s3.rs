@@ -7,9 +7,9 @@ use anyhow::Context;
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use object_store::path::Path as ObjectPath;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 
-use crate::gateway::lake::LakeStore;
+use crate::gateway::lake::{LakeStore, Put, PutError, compare_existing};
 use crate::s3::{S3Options, open_bucket};
 
 #[derive(Debug, Clone)]
@@ -17,6 +17,8 @@ pub struct S3Lake {
     store: Arc<dyn ObjectStore>,
     prefix: String,
     description: String,
+    /// Why the last put failed, until one succeeds: what `check` reports.
+    last_failure: Arc<std::sync::Mutex<Option<String>>>,
 }
 
 impl S3Lake {
@@ -32,25 +34,76 @@ impl S3Lake {
             store,
             prefix: prefix.trim_matches('/').to_owned(),
             description,
+            last_failure: Arc::default(),
         })
     }
 }
 
+impl S3Lake {
+    async fn put_new(&self, key: &str, bytes: Bytes) -> Result<Put, PutError> {
+        let location = location(&self.prefix, key);
+        let stored = self
+            .store
+            .put_opts(
+                &location,
+                PutPayload::from_bytes(bytes.clone()),
+                PutOptions::from(PutMode::Create),
+            )
+            .await;
+        match stored {
+            Ok(_) => Ok(Put::Stored),
+            Err(
+                object_store::Error::AlreadyExists { .. }
+                | object_store::Error::Precondition { .. },
+            ) => {
+                let existing = async { self.store.get(&location).await?.bytes().await };
+                let existing = existing.await.with_context(|| {
+                    format!(
+                        "cannot read {location} in {} to compare it",
+                        self.description
+                    )
+                })?;
+                compare_existing(key, &existing, &bytes)
+            }
+            Err(e) => Err(anyhow::Error::new(e)
+                .context(format!("cannot store {location} in {}", self.description))
+                .into()),
+        }
+    }
+}
+
 impl LakeStore for S3Lake {
-    fn put<'a>(&'a self, key: &'a str, bytes: Bytes) -> BoxFuture<'a, anyhow::Result<()>> {
+    /// A conditional PUT (`If-None-Match: *`); at a taken key, the stored object is read and
+    /// compared.
+    fn put<'a>(&'a self, key: &'a str, bytes: Bytes) -> BoxFuture<'a, Result<Put, PutError>> {
         Box::pin(async move {
-            let location = location(&self.prefix, key);
-            self.store
-                .put(&location, PutPayload::from_bytes(bytes))
-                .await
-                .with_context(|| format!("cannot store {location} in {}", self.description))?;
-            Ok(())
+            let result = self.put_new(key, bytes).await;
+            let failure = match &result {
+                Err(PutError::Failed(e)) => Some(format!("{e:#}")),
+                _ => None,
+            };
+            *self
+                .last_failure
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = failure;
+            result
         })
     }
 
-    /// Not probed: every probe would be a billed request and an object the stage might read.
+    /// Not probed, since every probe would be a billed request and an object the stage might
+    /// read: the result of the last real write instead (healthy before the first one).
     fn check(&self) -> BoxFuture<'_, anyhow::Result<()>> {
-        Box::pin(async { Ok(()) })
+        let failure = self
+            .last_failure
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        Box::pin(async move {
+            match failure {
+                Some(why) => Err(anyhow::anyhow!("the last write to the lake failed: {why}")),
+                None => Ok(()),
+            }
+        })
     }
 
     /// Nothing to prepare: the bucket exists or the first put says so.
