@@ -30,9 +30,7 @@ pub async fn run(
     limits: Limits,
     announce: impl FnOnce(SocketAddr),
 ) -> Result<(), Error> {
-    let listener = TcpListener::bind(address)
-        .await
-        .with_context(|| format!("cannot listen on {address}"))?;
+    let listener = listen(address).with_context(|| format!("cannot listen on {address}"))?;
     let bound = listener
         .local_addr()
         .context("reading the listening address")?;
@@ -42,6 +40,22 @@ pub async fn run(
         .context("serving")?;
     tracing::info!("{name} stopped");
     Ok(())
+}
+
+/// Connections the kernel completes and queues while all of [`Limits::max_connections`] are
+/// busy (capped by `net.core.somaxconn`): a burst of clients waits there instead of being
+/// refused.
+const LISTEN_BACKLOG: u32 = 4096;
+
+fn listen(address: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if address.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 /// How a server treats its clients' connections.
