@@ -136,7 +136,7 @@ async fn check_sink(args: &CheckArgs, report: &mut Report) {
                     "see `guardrail-followups check --help` for the sink flags",
                 ),
             };
-            report.line(what, Verdict::problem(e.to_string(), fix));
+            report.line(what, Verdict::from_error(&e, fix));
         }
     }
 }
