@@ -146,7 +146,7 @@ fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
     let Some(value) = headers.get(wire::IDEMPOTENCY_KEY) else {
         return Err(ApiError::BadRequest(
             "the Idempotency-Key header is missing: it names the stored object, so that a \
-             resent batch replaces itself"
+             resent batch finds its own"
                 .into(),
         ));
     };

@@ -2,8 +2,8 @@
 --
 -- COPY keeps load metadata per target table: an object it has loaded (same path, same content
 -- checksum) is skipped on every later run for 64 days, so running this every hour only loads
--- what arrived since. A batch re-sent unchanged overwrites its object with the same bytes and is
--- skipped too; anything that does reach staging twice is collapsed by the MERGE (05_merge.sql).
+-- what arrived since. A batch re-sent unchanged finds its object already there (the gateway
+-- writes nothing) and is skipped too; anything that does reach staging twice is collapsed by the MERGE (05_merge.sql).
 -- Never TRUNCATE the staging table: that also forgets the load metadata and reloads every object.
 --
 -- PATTERN keeps the load to the gateway's batch objects (whole-path match). ABORT_STATEMENT: a
