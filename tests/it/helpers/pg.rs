@@ -4,19 +4,9 @@
 use tokio_postgres::{Client, NoTls};
 use uuid::Uuid;
 
-/// The application's DDL, from its migrations.
-pub const DDL: &str = "CREATE TABLE provider_guardrail_followup (
-    id                uuid          PRIMARY KEY,
-    provider_id       varchar(128)  NOT NULL,
-    provider_name     varchar(255)  NULL,
-    action            varchar(64)   NOT NULL,
-    notes             text          NULL,
-    platform_context  json          NULL,
-    attachments       json          NULL,
-    conversion_cursor varchar(255)  NULL,
-    conversion_href   text          NULL,
-    created_at        timestamptz   NOT NULL DEFAULT now()
-)";
+/// The application's DDL: the repository's one copy of it, `schema/postgres.sql` (the table;
+/// its index is commented out there, so test tables have none, as in production).
+pub const DDL: &str = include_str!("../../../schema/postgres.sql");
 
 fn server_url() -> String {
     std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| {
