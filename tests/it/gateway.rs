@@ -628,12 +628,8 @@ async fn an_s3_lake_whose_bucket_is_missing_gets_503() {
 /// The real binary, with the environment cleared of the gateway's variables.
 fn gateway_command(args: &[&str]) -> tokio::process::Command {
     let mut command = tokio::process::Command::new(BIN);
-    command.arg("gateway").args(args).env_remove("RUST_LOG");
-    for (key, _) in std::env::vars() {
-        if key.starts_with("GUARDRAIL_GATEWAY_") {
-            command.env_remove(key);
-        }
-    }
+    command.arg("gateway").args(args);
+    crate::helpers::sanitise_env(&mut command);
     command.stdin(Stdio::null()).kill_on_drop(true);
     command
 }

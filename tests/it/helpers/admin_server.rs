@@ -82,13 +82,8 @@ impl AdminProcess {
         let mut command = Command::new(BIN);
         command
             .args(["admin", "--listen", &format!("127.0.0.1:{port}")])
-            .args(args)
-            .env_remove("RUST_LOG");
-        for (key, _) in std::env::vars() {
-            if key.starts_with("GUARDRAIL_") {
-                command.env_remove(key);
-            }
-        }
+            .args(args);
+        super::sanitise_env(&mut command);
         let child = command
             .envs(env.iter().copied())
             .stdin(Stdio::null())

@@ -76,7 +76,8 @@ impl GatewayProcess {
 }
 
 fn spawn(args: &[String]) -> Child {
-    Command::new(BIN)
+    let mut command = Command::new(BIN);
+    super::sanitise_env(&mut command)
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
