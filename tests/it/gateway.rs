@@ -1,16 +1,15 @@
 //! The ingest gateway: every bad request gets its 4xx, says what was wrong and writes nothing;
 //! a good batch lands once, durably, at its dated key, in a local folder or in S3.
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use axum::http::StatusCode;
 use guardrail_followups::gateway::{self, Auth, GatewayState, Lake};
 use guardrail_followups::wire;
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::helpers::cli::BIN;
+use crate::helpers::gateway::{GatewayProcess, gateway_command};
 use crate::helpers::ingest::{
     LocalGateway, MAX_BODY, Post, SECRET, TOKEN, envelope, files_under, gzip, ndjson, rows,
 };
@@ -625,15 +624,6 @@ async fn an_s3_lake_whose_bucket_is_missing_gets_503() {
     );
 }
 
-/// The real binary, with the environment cleared of the gateway's variables.
-fn gateway_command(args: &[&str]) -> tokio::process::Command {
-    let mut command = tokio::process::Command::new(BIN);
-    command.arg("gateway").args(args);
-    crate::helpers::sanitise_env(&mut command);
-    command.stdin(Stdio::null()).kill_on_drop(true);
-    command
-}
-
 #[tokio::test]
 async fn the_gateway_refuses_to_listen_beyond_loopback_without_authentication() {
     let dir = tempfile::tempdir().unwrap();
@@ -666,33 +656,6 @@ async fn an_unknown_lake_scheme_is_refused_at_start_with_exit_code_2() {
     );
 }
 
-/// Starts the real gateway on a free loopback port; returns it, its address and its log lines.
-async fn start_gateway(
-    args: &[&str],
-) -> (
-    tokio::process::Child,
-    String,
-    tokio::io::Lines<BufReader<tokio::process::ChildStderr>>,
-) {
-    let mut child = gateway_command(&[&["--listen", "127.0.0.1:0"], args].concat())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
-    let address = tokio::time::timeout(Duration::from_secs(20), async {
-        while let Some(line) = stderr.next_line().await.unwrap() {
-            if let Some(rest) = line.strip_prefix("gateway listening on http://") {
-                return rest.split('/').next().unwrap().to_owned();
-            }
-        }
-        panic!("the gateway ended before listening");
-    })
-    .await
-    .expect("the gateway listens within 20 s");
-    (child, address, stderr)
-}
-
 #[tokio::test]
 async fn temporary_files_left_by_a_crash_are_removed_when_the_gateway_starts() {
     let dir = tempfile::tempdir().unwrap();
@@ -704,22 +667,21 @@ async fn temporary_files_left_by_a_crash_are_removed_when_the_gateway_starts() {
     std::fs::create_dir_all(object.parent().unwrap()).unwrap();
     std::fs::write(&object, b"{}\n").unwrap();
 
-    let (mut child, _, _) = start_gateway(&["--lake", lake.to_str().unwrap()]).await;
+    let mut gateway = GatewayProcess::start(lake.to_str().unwrap(), &[]).await;
     assert_eq!(
         files_under(&lake),
         vec!["guardrail_followups/dt=2026-01-22/gf1-kept.ndjson".to_owned()],
         "the leftover is gone, the objects are untouched"
     );
-    child.start_kill().unwrap();
-    child.wait().await.unwrap();
+    gateway.kill().await;
 }
 
 #[tokio::test]
 async fn sigterm_lets_the_request_in_flight_finish_then_the_gateway_exits_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path().join("lake");
-    let (mut child, address, mut stderr) =
-        start_gateway(&["--lake", lake.to_str().unwrap(), "--token", TOKEN]).await;
+    let mut gateway = GatewayProcess::start(lake.to_str().unwrap(), &["--token", TOKEN]).await;
+    let address = gateway.address();
 
     let batch = rows(10, "2026-01-22T04:00:00Z");
     let key = wire::idempotency_key(ndjson(&batch).as_bytes());
@@ -736,7 +698,7 @@ async fn sigterm_lets_the_request_in_flight_finish_then_the_gateway_exits_cleanl
     stream.flush().await.unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
 
-    let pid = child.id().unwrap().to_string();
+    let pid = gateway.pid().to_string();
     let kill = tokio::process::Command::new("kill")
         .args(["-TERM", &pid])
         .status()
@@ -745,7 +707,7 @@ async fn sigterm_lets_the_request_in_flight_finish_then_the_gateway_exits_cleanl
     assert!(kill.success());
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(
-        child.try_wait().unwrap().is_none(),
+        gateway.try_wait().is_none(),
         "the gateway waits for the request in flight"
     );
 
@@ -761,16 +723,11 @@ async fn sigterm_lets_the_request_in_flight_finish_then_the_gateway_exits_cleanl
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert!(response.contains(&key), "{response}");
 
-    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+    let status = tokio::time::timeout(Duration::from_secs(10), gateway.wait())
         .await
-        .expect("the gateway exits once the request is answered")
-        .unwrap();
+        .expect("the gateway exits once the request is answered");
     assert_eq!(status.code(), Some(0));
-    let mut rest_of_log = String::new();
-    while let Some(line) = stderr.next_line().await.unwrap() {
-        rest_of_log.push_str(&line);
-        rest_of_log.push('\n');
-    }
+    let rest_of_log = gateway.log();
     assert!(rest_of_log.contains("shutting down"), "{rest_of_log}");
     assert!(rest_of_log.contains("gateway stopped"), "{rest_of_log}");
     let object = lake.join(format!("guardrail_followups/dt=2026-01-22/{key}.ndjson"));

@@ -200,9 +200,10 @@ async fn a_trigger_post_without_a_valid_csrf_token_is_refused_and_never_reaches_
 async fn a_dispatch_endpoint_that_cannot_be_reached_is_reported_on_the_card() {
     let dir = tempfile::tempdir().unwrap();
     let status = status_file(dir.path(), &status_json(&minutes_ago(5), None));
+    let refusing = crate::helpers::server::ClosedPort::new();
     let closed = format!(
         "http://127.0.0.1:{}/repos/acme/app/actions/workflows/x.yml/dispatches",
-        crate::helpers::gateway::free_port()
+        refusing.port
     );
     let base = spawn_router(router(state(config(Some(status), Some(&closed))))).await;
     let http = client();

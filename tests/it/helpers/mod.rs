@@ -8,6 +8,7 @@ pub mod gateway;
 pub mod ingest;
 pub mod pg;
 pub mod s3;
+pub mod server;
 
 use std::ffi::OsStr;
 
