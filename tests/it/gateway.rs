@@ -14,6 +14,7 @@ use crate::helpers::ingest::{
     LocalGateway, MAX_BODY, Post, SECRET, TOKEN, envelope, files_under, gzip, ndjson, rows,
 };
 use crate::helpers::s3::{create_bucket, get_object, list_keys, s3_options};
+use crate::helpers::server::unread_by_server;
 
 /// Asserts a refusal: its status, that its message mentions `words`, and that nothing was written.
 #[track_caller]
@@ -696,7 +697,16 @@ async fn sigterm_lets_the_request_in_flight_finish_then_the_gateway_exits_cleanl
     let (first, rest) = body.split_at(body.len() / 2);
     stream.write_all(first).await.unwrap();
     stream.flush().await.unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The request is in flight once the gateway accepted the connection and read what was sent.
+    let (server, client) = (stream.peer_addr().unwrap(), stream.local_addr().unwrap());
+    let waiting = std::time::Instant::now();
+    while unread_by_server(server, client) != Some(0) {
+        assert!(
+            waiting.elapsed() < Duration::from_secs(10),
+            "the gateway did not read the request within 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 
     let pid = gateway.pid().to_string();
     let kill = tokio::process::Command::new("kill")
@@ -705,6 +715,7 @@ async fn sigterm_lets_the_request_in_flight_finish_then_the_gateway_exits_cleanl
         .await
         .unwrap();
     assert!(kill.success());
+    // Real time passing is the point: half a second after SIGTERM, it still waits.
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(
         gateway.try_wait().is_none(),

@@ -158,3 +158,29 @@ impl ClosedPort {
         }
     }
 }
+
+/// The bytes a client sent on the loopback connection `client` → `server` that the server
+/// process has not read yet (the receive queue of the server's end, from `/proc/net/tcp`);
+/// `None` while the kernel shows no such connection. Zero once the server accepted the
+/// connection and read everything sent so far.
+pub fn unread_by_server(server: SocketAddr, client: SocketAddr) -> Option<u64> {
+    let hex = |address: SocketAddr| match address {
+        SocketAddr::V4(v4) => format!(
+            "{:08X}:{:04X}",
+            u32::from_le_bytes(v4.ip().octets()),
+            v4.port()
+        ),
+        SocketAddr::V6(_) => panic!("IPv4 only: {address}"),
+    };
+    let (local, remote) = (hex(server), hex(client));
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    table.lines().skip(1).find_map(|line| {
+        // `sl local_address rem_address st tx_queue:rx_queue …`
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if fields.get(1) != Some(&local.as_str()) || fields.get(2) != Some(&remote.as_str()) {
+            return None;
+        }
+        let (_, rx) = fields.get(4)?.split_once(':')?;
+        u64::from_str_radix(rx, 16).ok()
+    })
+}
