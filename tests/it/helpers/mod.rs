@@ -70,3 +70,38 @@ pub fn sanitise_env<C: RemoveEnv>(command: &mut C) -> &mut C {
     }
     command
 }
+
+/// The seed of a test's random draws, `TEST_SEED=N` when displayed. When the test panics, it
+/// says so once more on the way out, whichever assertion failed.
+pub struct Seed(pub u64);
+
+impl std::fmt::Display for Seed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TEST_SEED={}", self.0)
+    }
+}
+
+impl Drop for Seed {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("replay this test's random draws with {self}");
+        }
+    }
+}
+
+/// A random generator for a test that draws random timings, seeded from `TEST_SEED` when set
+/// and at random otherwise. The seed is printed at the start, and failure messages carry it,
+/// so `TEST_SEED=N cargo test --test it NAME` replays the same draws.
+pub fn seeded_rng(test: &str) -> (rand_chacha::ChaCha8Rng, Seed) {
+    use rand::SeedableRng;
+    let seed = match std::env::var("TEST_SEED") {
+        Ok(text) => text
+            .trim()
+            .parse()
+            .unwrap_or_else(|e| panic!("TEST_SEED `{text}` is not a u64: {e}")),
+        Err(_) => rand::random(),
+    };
+    let seed = Seed(seed);
+    eprintln!("{test}: {seed}");
+    (rand_chacha::ChaCha8Rng::seed_from_u64(seed.0), seed)
+}
