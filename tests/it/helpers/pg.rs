@@ -1,5 +1,11 @@
 //! A fresh database per test on the server named by `TEST_DATABASE_URL`, with the
-//! application's real table (a `json` column, no index on `created_at`).
+//! application's real table (a `json` column, no index on `created_at`), dropped when the test
+//! ends (passed or failed).
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+use std::sync::mpsc;
+use std::time::Duration;
 
 use tokio_postgres::{Client, NoTls};
 use uuid::Uuid;
@@ -32,6 +38,16 @@ pub async fn connect(url: &str) -> Client {
 pub struct TestDb {
     /// URL of this test's own database.
     pub url: String,
+    /// The server it is on, as given (a URL of another database there).
+    server: String,
+}
+
+impl Drop for TestDb {
+    /// Drops the database, also when the test panicked, so that a run of the suite leaves no
+    /// databases behind on a server it did not start.
+    fn drop(&mut self) {
+        drop_database(&self.server, &self.name());
+    }
 }
 
 impl TestDb {
@@ -61,7 +77,7 @@ impl TestDb {
             .await
             .expect("create test database");
         let url = with_database(&server, &name);
-        let db = TestDb { url };
+        let db = TestDb { url, server };
         db.client()
             .await
             .batch_execute(DDL)
@@ -113,4 +129,76 @@ pub fn with_database(server: &str, name: &str) -> String {
     let mut url = url::Url::parse(server).expect("TEST_DATABASE_URL is a URL");
     url.set_path(&format!("/{name}"));
     url.to_string()
+}
+
+/// One request to drop a database, answered on `done` once it is gone (or could not be).
+struct DropRequest {
+    server: String,
+    name: String,
+    done: mpsc::Sender<()>,
+}
+
+/// Drops database `name` on `server` with `DROP DATABASE … WITH (FORCE)` (PostgreSQL 13+: the
+/// sessions still on it, such as a killed exporter's, are ended first). A test's end waits for
+/// it, a few milliseconds: one thread with its own runtime keeps a connection per server open
+/// for all of them, so no test pays for connecting. Failing to drop is reported, never a panic
+/// (this runs while unwinding from a failed test too).
+fn drop_database(server: &str, name: &str) {
+    static DROPPER: OnceLock<mpsc::Sender<DropRequest>> = OnceLock::new();
+    let dropper = DROPPER.get_or_init(|| {
+        let (requests, inbox) = mpsc::channel::<DropRequest>();
+        std::thread::Builder::new()
+            .name("drop-test-databases".into())
+            .spawn(move || drop_databases(inbox))
+            .expect("the thread that drops test databases started");
+        requests
+    });
+    let (done, dropped) = mpsc::channel();
+    let request = DropRequest {
+        server: server.to_owned(),
+        name: name.to_owned(),
+        done,
+    };
+    if dropper.send(request).is_err() || dropped.recv_timeout(Duration::from_secs(30)).is_err() {
+        eprintln!("warning: test database {name} was not dropped in time");
+    }
+}
+
+/// The dropping thread: serves [`DropRequest`]s until the process ends.
+fn drop_databases(inbox: mpsc::Receiver<DropRequest>) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime for dropping test databases");
+    let mut clients: HashMap<String, Client> = HashMap::new();
+    for request in inbox {
+        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", request.name);
+        let result = runtime.block_on(async {
+            // A connection that broke since the last drop (the server restarted, say) is
+            // opened again, once.
+            let mut attempts = 0;
+            loop {
+                attempts += 1;
+                if !clients.contains_key(&request.server) {
+                    let (client, connection) =
+                        tokio_postgres::connect(&request.server, NoTls).await?;
+                    tokio::spawn(async move {
+                        let _ = connection.await;
+                    });
+                    clients.insert(request.server.clone(), client);
+                }
+                let client = &clients[&request.server];
+                match client.batch_execute(&sql).await {
+                    Err(_) if client.is_closed() && attempts < 2 => {
+                        clients.remove(&request.server);
+                    }
+                    other => return other,
+                }
+            }
+        });
+        if let Err(e) = result {
+            eprintln!("warning: cannot drop test database {}: {e}", request.name);
+        }
+        let _ = request.done.send(());
+    }
 }
