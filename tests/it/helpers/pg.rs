@@ -40,13 +40,31 @@ pub struct TestDb {
     pub url: String,
     /// The server it is on, as given (a URL of another database there).
     server: String,
+    /// The helpers' own connection to it, opened with the database and kept for the test.
+    own: Client,
 }
 
 impl Drop for TestDb {
     /// Drops the database, also when the test panicked, so that a run of the suite leaves no
-    /// databases behind on a server it did not start.
+    /// databases behind on a server it did not start. The test's end waits for it (a few
+    /// milliseconds); failing is reported, never a panic (this runs while unwinding too).
     fn drop(&mut self) {
-        drop_database(&self.server, &self.name());
+        let name = self.name();
+        let (done, dropped) = mpsc::channel();
+        // WITH (FORCE), PostgreSQL 13+: the sessions still on it (this one's own, a killed
+        // exporter's) are ended first.
+        admin_statement(
+            &self.server,
+            format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+            Box::new(move |result| {
+                let _ = done.send(result);
+            }),
+        );
+        match dropped.recv_timeout(Duration::from_secs(30)) {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => eprintln!("warning: cannot drop test database {name}: {e}"),
+            Err(_) => eprintln!("warning: test database {name} was not dropped within 30 s"),
+        }
     }
 }
 
@@ -70,22 +88,26 @@ impl TestDb {
     /// The same on another server, such as `TEST_TLS_DATABASE_URL`.
     pub async fn on(server: &str) -> TestDb {
         let server = server.to_owned();
-        let admin = connect(&server).await;
         let name = format!("gf_test_{}", Uuid::new_v4().simple());
-        admin
-            .batch_execute(&format!("CREATE DATABASE {name}"))
+        let (done, created) = tokio::sync::oneshot::channel();
+        admin_statement(
+            &server,
+            format!("CREATE DATABASE {name}"),
+            Box::new(move |result| {
+                let _ = done.send(result);
+            }),
+        );
+        created
             .await
-            .expect("create test database");
+            .expect("the thread that creates test databases answers")
+            .unwrap_or_else(|e| panic!("create test database: {e}"));
         let url = with_database(&server, &name);
-        let db = TestDb { url, server };
-        db.client()
-            .await
-            .batch_execute(DDL)
-            .await
-            .expect("create table");
-        db
+        let own = connect(&url).await;
+        own.batch_execute(DDL).await.expect("create table");
+        TestDb { url, server, own }
     }
 
+    /// A new connection to this test's database.
     pub async fn client(&self) -> Client {
         connect(&self.url).await
     }
@@ -101,8 +123,7 @@ impl TestDb {
                     timestamptz '{base}' + make_interval(secs => (i / {same}))
              FROM generate_series(0, {count} - 1) AS i"
         );
-        self.client()
-            .await
+        self.own
             .batch_execute(&sql)
             .await
             .expect("insert generated rows");
@@ -110,7 +131,7 @@ impl TestDb {
 
     /// Every row's id in `(created_at, id)` order, optionally for one provider.
     pub async fn ordered_ids(&self, provider: Option<&str>) -> Vec<String> {
-        let client = self.client().await;
+        let client = &self.own;
         let rows = match provider {
             Some(p) => client
                 .query(
@@ -131,74 +152,73 @@ pub fn with_database(server: &str, name: &str) -> String {
     url.to_string()
 }
 
-/// One request to drop a database, answered on `done` once it is gone (or could not be).
-struct DropRequest {
+type Answer = Box<dyn FnOnce(Result<(), String>) + Send>;
+
+/// A statement for the server's maintenance connection, and whom to tell how it went.
+struct AdminRequest {
     server: String,
-    name: String,
-    done: mpsc::Sender<()>,
+    sql: String,
+    answer: Answer,
 }
 
-/// Drops database `name` on `server` with `DROP DATABASE … WITH (FORCE)` (PostgreSQL 13+: the
-/// sessions still on it, such as a killed exporter's, are ended first). A test's end waits for
-/// it, a few milliseconds: one thread with its own runtime keeps a connection per server open
-/// for all of them, so no test pays for connecting. Failing to drop is reported, never a panic
-/// (this runs while unwinding from a failed test too).
-fn drop_database(server: &str, name: &str) {
-    static DROPPER: OnceLock<mpsc::Sender<DropRequest>> = OnceLock::new();
-    let dropper = DROPPER.get_or_init(|| {
-        let (requests, inbox) = mpsc::channel::<DropRequest>();
+/// Runs `sql` (`CREATE DATABASE`, `DROP DATABASE`) on `server` and calls `answer` with the
+/// outcome. One thread with its own runtime keeps one connection per server open for every
+/// test, so tests neither pay for connecting (password sign-in costs tens of milliseconds in a
+/// debug build) nor depend on their own runtime still running (a `Drop` can use it).
+fn admin_statement(server: &str, sql: String, answer: Answer) {
+    static SERVICE: OnceLock<mpsc::Sender<AdminRequest>> = OnceLock::new();
+    let service = SERVICE.get_or_init(|| {
+        let (requests, inbox) = mpsc::channel::<AdminRequest>();
         std::thread::Builder::new()
-            .name("drop-test-databases".into())
-            .spawn(move || drop_databases(inbox))
-            .expect("the thread that drops test databases started");
+            .name("test-databases".into())
+            .spawn(move || serve_admin_requests(inbox))
+            .expect("the thread that creates and drops test databases started");
         requests
     });
-    let (done, dropped) = mpsc::channel();
-    let request = DropRequest {
+    let request = AdminRequest {
         server: server.to_owned(),
-        name: name.to_owned(),
-        done,
+        sql,
+        answer,
     };
-    if dropper.send(request).is_err() || dropped.recv_timeout(Duration::from_secs(30)).is_err() {
-        eprintln!("warning: test database {name} was not dropped in time");
+    if let Err(mpsc::SendError(request)) = service.send(request) {
+        (request.answer)(Err("the test databases' thread is gone".into()));
     }
 }
 
-/// The dropping thread: serves [`DropRequest`]s until the process ends.
-fn drop_databases(inbox: mpsc::Receiver<DropRequest>) {
+/// The maintenance thread: serves [`AdminRequest`]s until the process ends.
+fn serve_admin_requests(inbox: mpsc::Receiver<AdminRequest>) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .expect("a runtime for dropping test databases");
+        .expect("a runtime for the test databases' thread");
     let mut clients: HashMap<String, Client> = HashMap::new();
     for request in inbox {
-        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", request.name);
         let result = runtime.block_on(async {
-            // A connection that broke since the last drop (the server restarted, say) is
+            // A connection that broke since the last statement (the server restarted, say) is
             // opened again, once.
             let mut attempts = 0;
             loop {
                 attempts += 1;
                 if !clients.contains_key(&request.server) {
-                    let (client, connection) =
-                        tokio_postgres::connect(&request.server, NoTls).await?;
+                    let (client, connection) = tokio_postgres::connect(&request.server, NoTls)
+                        .await
+                        .map_err(|e| {
+                            format!("cannot connect to the test PostgreSQL ({e}); is it running?")
+                        })?;
                     tokio::spawn(async move {
                         let _ = connection.await;
                     });
                     clients.insert(request.server.clone(), client);
                 }
                 let client = &clients[&request.server];
-                match client.batch_execute(&sql).await {
+                match client.batch_execute(&request.sql).await {
                     Err(_) if client.is_closed() && attempts < 2 => {
                         clients.remove(&request.server);
                     }
-                    other => return other,
+                    other => return other.map_err(|e| format!("{}: {e}", request.sql)),
                 }
             }
         });
-        if let Err(e) = result {
-            eprintln!("warning: cannot drop test database {}: {e}", request.name);
-        }
-        let _ = request.done.send(());
+        (request.answer)(result);
     }
 }
