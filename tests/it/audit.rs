@@ -2,13 +2,17 @@
 //! written with an application-side created_at in the past, are found and delivered.
 
 use std::collections::BTreeSet;
-use std::time::Duration;
 
 use crate::helpers::pg::connect;
 use crate::helpers::{Export, TestDb, ndjson_ids};
 
 const INSERT_NOW: &str = "INSERT INTO provider_guardrail_followup (id, provider_id, action) \
                           VALUES (gen_random_uuid(), $1, 'pause') RETURNING id::text";
+
+/// A row created `$2` seconds before its transaction's start (`now()`).
+const INSERT_AGO: &str = "INSERT INTO provider_guardrail_followup (id, provider_id, action, created_at) \
+                          VALUES (gen_random_uuid(), $1, 'pause', now() - make_interval(secs => $2)) \
+                          RETURNING id::text";
 
 fn exporter(dir: &std::path::Path, db: &TestDb) -> Export {
     Export::new(dir)
@@ -51,29 +55,32 @@ async fn a_transaction_open_longer_than_the_settle_window_is_delivered_after_it_
         )
         .await
         .unwrap();
+    // Settle 2 s. The rows are dated as if the transaction had opened 3.1 s ago and the
+    // on-time rows had been committed 500 ms after it: by the first run, all are older than
+    // the window while the transaction is still open. Holding back before open transactions is off
+    // here, so the cursor really passes the open rows.
     let open = connect(&db.url).await;
     open.batch_execute("BEGIN").await.unwrap();
     let mut late_ids = Vec::new();
     for _ in 0..3 {
         late_ids.push(
-            open.query_one(INSERT_NOW, &[&"late"])
+            open.query_one(INSERT_AGO, &[&"late", &3.1f64])
                 .await
                 .unwrap()
                 .get::<_, String>(0),
         );
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
     for _ in 0..5 {
-        client.query_one(INSERT_NOW, &[&"on-time"]).await.unwrap();
+        client
+            .query_one(INSERT_AGO, &[&"on-time", &2.6f64])
+            .await
+            .unwrap();
     }
-    // Settle 2 s; the transaction stays open for about 6 s. Holding back before open
-    // transactions is off here, so the cursor really passes the open rows.
     let run = || {
         exporter(dir.path(), &db)
             .settle(2)
             .args(["--hold-back-seconds", "0"])
     };
-    tokio::time::sleep(Duration::from_millis(2600)).await;
     let first = run().run().await;
     let first_ids = ndjson_ids(&first.assert_success().stdout);
     assert_eq!(first_ids.len(), 55, "the old rows and the on-time rows");
@@ -81,7 +88,7 @@ async fn a_transaction_open_longer_than_the_settle_window_is_delivered_after_it_
         late_ids.iter().all(|id| !first_ids.contains(id)),
         "the open rows were invisible"
     );
-    tokio::time::sleep(Duration::from_millis(3000)).await;
+    // It commits with its rows dated more than the settle window before: behind the cursor.
     open.batch_execute("COMMIT").await.unwrap();
 
     let second = run().run().await;
@@ -236,7 +243,8 @@ async fn with_pg_stat_activity_visible_a_run_stops_before_an_open_transaction() 
     let open = connect(&db.url).await;
     open.batch_execute("BEGIN").await.unwrap();
     let held: String = open.query_one(INSERT_NOW, &[&"held"]).await.unwrap().get(0);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Its transaction begins after the open one did, so `now()` dates it after the open
+    // transaction's start (and after the held row): no need to wait for the clock to move.
     let after: String = client
         .query_one(INSERT_NOW, &[&"after"])
         .await

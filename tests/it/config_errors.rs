@@ -73,7 +73,7 @@ async fn a_database_without_the_table_is_named_in_the_error() {
 
 #[tokio::test]
 async fn help_documents_every_flag_its_environment_variable_and_the_exit_codes() {
-    let out = tokio::process::Command::new(BIN)
+    let out = crate::helpers::sanitise_env(&mut tokio::process::Command::new(BIN))
         .args(["export", "--help"])
         .output()
         .await

@@ -280,15 +280,23 @@ async fn a_server_without_tls_serves_prefer_in_plain_text_and_refuses_require() 
 
 /// A loopback port that accepts TCP connections and never says a word, like a stuck pooler.
 async fn silent_server() -> u16 {
+    silent_server_counting().await.0
+}
+
+/// [`silent_server`], and how many connections it has accepted so far.
+async fn silent_server_counting() -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = std::sync::Arc::clone(&accepted);
     tokio::spawn(async move {
         let mut held = Vec::new();
         while let Ok((socket, _)) = listener.accept().await {
             held.push(socket);
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         }
     });
-    port
+    (port, accepted)
 }
 
 #[tokio::test]
@@ -369,7 +377,23 @@ async fn a_backend_stopped_mid_stream_fails_the_run_and_the_next_run_resumes_exa
         .await
         .expect("the export's query is in pg_stat_activity")
         .get(0);
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Stopped once the backend blocks sending rows (the pipe is full, the exporter has stopped
+    // reading): poll for that instead of guessing how long it takes; go on after 10 s anyway.
+    let waiting = Instant::now();
+    while waiting.elapsed() < Duration::from_secs(10) {
+        let event: Option<String> = observer
+            .query_one(
+                "SELECT wait_event FROM pg_stat_activity WHERE pid = $1",
+                &[&pid],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if event.as_deref() == Some("ClientWrite") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     signal(pid, "STOP").await;
     let mut stdout = String::from_utf8(head).unwrap();
     let mut stderr = String::new();
@@ -532,7 +556,7 @@ async fn passwords_with_special_characters_connect_percent_encoded_and_never_sho
 
 #[tokio::test]
 async fn sigterm_while_connecting_stops_the_run_at_once() {
-    let port = silent_server().await;
+    let (port, accepted) = silent_server_counting().await;
     let dir = tempfile::tempdir().unwrap();
     let url = format!("postgres://exporter@127.0.0.1:{port}/app?connect_timeout=60");
     let child = Export::new(dir.path())
@@ -542,7 +566,15 @@ async fn sigterm_while_connecting_stops_the_run_at_once() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // The signal must find the run connecting: wait until its connection reached the server.
+    let waiting = Instant::now();
+    while accepted.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+        assert!(
+            waiting.elapsed() < Duration::from_secs(20),
+            "the export never connected to 127.0.0.1:{port}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     signal(i32::try_from(child.id().unwrap()).unwrap(), "TERM").await;
     let started = Instant::now();
     let out = child.wait_with_output().await.unwrap();

@@ -146,14 +146,14 @@ async fn a_second_run_on_the_same_cursor_is_refused_while_the_first_runs() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    // The lock file appears a moment before the lock on it is taken: wait for the lock itself.
     let lock = dir.path().join("state/cursor.json.lock");
-    for _ in 0..100 {
-        if lock.exists() {
+    for _ in 0..200 {
+        if is_flocked(&lock) {
             break;
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
     let second = with_file_cursor(dir.path(), &db).run().await;
     assert_eq!(second.code, 3, "stderr: {}", second.stderr);
     assert!(
@@ -269,4 +269,23 @@ async fn a_cursor_file_with_an_impossible_audit_bucket_is_refused_naming_the_fie
             "left untouched"
         );
     }
+}
+
+/// Whether some process holds a `flock` on `path`, as `/proc/locks` lists them (without taking
+/// it, which could make the holder's own attempt fail).
+fn is_flocked(path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(inode) = std::fs::metadata(path).map(|m| m.ino()) else {
+        return false;
+    };
+    let locks = std::fs::read_to_string("/proc/locks").unwrap();
+    locks.lines().any(|line| {
+        // `1: FLOCK  ADVISORY  WRITE 2558 fe:00:5718019 0 EOF`: MAJOR:MINOR:INODE.
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        fields.get(1) == Some(&"FLOCK")
+            && fields
+                .get(5)
+                .and_then(|device_inode| device_inode.rsplit(':').next())
+                .is_some_and(|n| n == inode.to_string())
+    })
 }

@@ -1,20 +1,20 @@
 //! The ingest gateway: every bad request gets its 4xx, says what was wrong and writes nothing;
 //! a good batch lands once, durably, at its dated key, in a local folder or in S3.
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use axum::http::StatusCode;
 use guardrail_followups::gateway::{self, Auth, GatewayState, Lake};
 use guardrail_followups::wire;
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::helpers::cli::BIN;
+use crate::helpers::gateway::{GatewayProcess, gateway_command};
 use crate::helpers::ingest::{
     LocalGateway, MAX_BODY, Post, SECRET, TOKEN, envelope, files_under, gzip, ndjson, rows,
 };
 use crate::helpers::s3::{create_bucket, get_object, list_keys, s3_options};
+use crate::helpers::server::unread_by_server;
 
 /// Asserts a refusal: its status, that its message mentions `words`, and that nothing was written.
 #[track_caller]
@@ -625,19 +625,6 @@ async fn an_s3_lake_whose_bucket_is_missing_gets_503() {
     );
 }
 
-/// The real binary, with the environment cleared of the gateway's variables.
-fn gateway_command(args: &[&str]) -> tokio::process::Command {
-    let mut command = tokio::process::Command::new(BIN);
-    command.arg("gateway").args(args).env_remove("RUST_LOG");
-    for (key, _) in std::env::vars() {
-        if key.starts_with("GUARDRAIL_GATEWAY_") {
-            command.env_remove(key);
-        }
-    }
-    command.stdin(Stdio::null()).kill_on_drop(true);
-    command
-}
-
 #[tokio::test]
 async fn the_gateway_refuses_to_listen_beyond_loopback_without_authentication() {
     let dir = tempfile::tempdir().unwrap();
@@ -670,33 +657,6 @@ async fn an_unknown_lake_scheme_is_refused_at_start_with_exit_code_2() {
     );
 }
 
-/// Starts the real gateway on a free loopback port; returns it, its address and its log lines.
-async fn start_gateway(
-    args: &[&str],
-) -> (
-    tokio::process::Child,
-    String,
-    tokio::io::Lines<BufReader<tokio::process::ChildStderr>>,
-) {
-    let mut child = gateway_command(&[&["--listen", "127.0.0.1:0"], args].concat())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
-    let address = tokio::time::timeout(Duration::from_secs(20), async {
-        while let Some(line) = stderr.next_line().await.unwrap() {
-            if let Some(rest) = line.strip_prefix("gateway listening on http://") {
-                return rest.split('/').next().unwrap().to_owned();
-            }
-        }
-        panic!("the gateway ended before listening");
-    })
-    .await
-    .expect("the gateway listens within 20 s");
-    (child, address, stderr)
-}
-
 #[tokio::test]
 async fn temporary_files_left_by_a_crash_are_removed_when_the_gateway_starts() {
     let dir = tempfile::tempdir().unwrap();
@@ -708,22 +668,21 @@ async fn temporary_files_left_by_a_crash_are_removed_when_the_gateway_starts() {
     std::fs::create_dir_all(object.parent().unwrap()).unwrap();
     std::fs::write(&object, b"{}\n").unwrap();
 
-    let (mut child, _, _) = start_gateway(&["--lake", lake.to_str().unwrap()]).await;
+    let mut gateway = GatewayProcess::start(lake.to_str().unwrap(), &[]).await;
     assert_eq!(
         files_under(&lake),
         vec!["guardrail_followups/dt=2026-01-22/gf1-kept.ndjson".to_owned()],
         "the leftover is gone, the objects are untouched"
     );
-    child.start_kill().unwrap();
-    child.wait().await.unwrap();
+    gateway.kill().await;
 }
 
 #[tokio::test]
 async fn sigterm_lets_the_request_in_flight_finish_then_the_gateway_exits_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path().join("lake");
-    let (mut child, address, mut stderr) =
-        start_gateway(&["--lake", lake.to_str().unwrap(), "--token", TOKEN]).await;
+    let mut gateway = GatewayProcess::start(lake.to_str().unwrap(), &["--token", TOKEN]).await;
+    let address = gateway.address();
 
     let batch = rows(10, "2026-01-22T04:00:00Z");
     let key = wire::idempotency_key(ndjson(&batch).as_bytes());
@@ -738,18 +697,28 @@ async fn sigterm_lets_the_request_in_flight_finish_then_the_gateway_exits_cleanl
     let (first, rest) = body.split_at(body.len() / 2);
     stream.write_all(first).await.unwrap();
     stream.flush().await.unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The request is in flight once the gateway accepted the connection and read what was sent.
+    let (server, client) = (stream.peer_addr().unwrap(), stream.local_addr().unwrap());
+    let waiting = std::time::Instant::now();
+    while unread_by_server(server, client) != Some(0) {
+        assert!(
+            waiting.elapsed() < Duration::from_secs(10),
+            "the gateway did not read the request within 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 
-    let pid = child.id().unwrap().to_string();
+    let pid = gateway.pid().to_string();
     let kill = tokio::process::Command::new("kill")
         .args(["-TERM", &pid])
         .status()
         .await
         .unwrap();
     assert!(kill.success());
+    // Real time passing is the point: half a second after SIGTERM, it still waits.
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(
-        child.try_wait().unwrap().is_none(),
+        gateway.try_wait().is_none(),
         "the gateway waits for the request in flight"
     );
 
@@ -765,16 +734,11 @@ async fn sigterm_lets_the_request_in_flight_finish_then_the_gateway_exits_cleanl
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert!(response.contains(&key), "{response}");
 
-    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+    let status = tokio::time::timeout(Duration::from_secs(10), gateway.wait())
         .await
-        .expect("the gateway exits once the request is answered")
-        .unwrap();
+        .expect("the gateway exits once the request is answered");
     assert_eq!(status.code(), Some(0));
-    let mut rest_of_log = String::new();
-    while let Some(line) = stderr.next_line().await.unwrap() {
-        rest_of_log.push_str(&line);
-        rest_of_log.push('\n');
-    }
+    let rest_of_log = gateway.log();
     assert!(rest_of_log.contains("shutting down"), "{rest_of_log}");
     assert!(rest_of_log.contains("gateway stopped"), "{rest_of_log}");
     let object = lake.join(format!("guardrail_followups/dt=2026-01-22/{key}.ndjson"));

@@ -237,7 +237,13 @@ async fn a_lease_held_past_its_length_is_renewed_so_a_second_run_is_still_refuse
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let first_expiry = expires(taken.expect("the first run took the lease"));
-    tokio::time::sleep(Duration::from_secs(12)).await;
+    // Real time passing is the point here: the lease as first taken must have run out (its
+    // 10 s), so wait until the clock is past its expiry, then a little more.
+    let deadline = chrono::DateTime::parse_from_rfc3339(&first_expiry)
+        .unwrap_or_else(|e| panic!("expiresAt `{first_expiry}`: {e}"))
+        .with_timezone(&chrono::Utc);
+    let left = (deadline - chrono::Utc::now()).to_std().unwrap_or_default();
+    tokio::time::sleep(left + Duration::from_millis(300)).await;
     let renewed = expires(bucket.get(lock).await.expect("the lease is still there"));
     assert!(
         renewed > first_expiry,

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::helpers::gateway::{GatewayProcess, LakeSummary, local_lake, parse_ndjson, summarise};
 use crate::helpers::s3::{TestBucket, list_keys};
-use crate::helpers::{Export, TestDb};
+use crate::helpers::{Export, TestDb, seeded_rng};
 
 /// The source as the exporter renders it, keyed by followUpId.
 async fn source_rows(db: &TestDb, dir: &std::path::Path) -> HashMap<String, Value> {
@@ -118,6 +118,7 @@ async fn fifty_thousand_rows_reach_an_s3_lake_exactly() {
 
 #[tokio::test]
 async fn an_exporter_killed_at_random_moments_loses_nothing() {
+    let (mut rng, seed) = seeded_rng("an_exporter_killed_at_random_moments_loses_nothing");
     let db = TestDb::new().await;
     db.insert_generated(20_000, 25, 4, "2026-01-20 00:00:00+00")
         .await;
@@ -132,7 +133,8 @@ async fn an_exporter_killed_at_random_moments_loses_nothing() {
             .command()
             .spawn()
             .unwrap();
-        let delay = rand::rng().random_range(50..400);
+        // Real time passing is the point: the kill lands at a random moment of the run.
+        let delay = rng.random_range(50..400);
         tokio::time::sleep(Duration::from_millis(delay)).await;
         if child.try_wait().unwrap().is_none() {
             child.start_kill().unwrap();
@@ -140,7 +142,7 @@ async fn an_exporter_killed_at_random_moments_loses_nothing() {
         }
         child.wait().await.unwrap();
     }
-    assert!(kills > 0, "at least one run was killed mid-export");
+    assert!(kills > 0, "at least one run was killed mid-export ({seed})");
     // Rerun until done.
     to_gateway(dir.path(), &db, &gateway, &batch.to_string())
         .run()
@@ -150,7 +152,7 @@ async fn an_exporter_killed_at_random_moments_loses_nothing() {
     let summary = summarise(&local_lake(&lake));
     assert!(
         summary.rows - summary.unique.len() <= kills * batch,
-        "{} duplicate rows for {kills} kills of batches of {batch}",
+        "{} duplicate rows for {kills} kills of batches of {batch} ({seed})",
         summary.rows - summary.unique.len()
     );
     assert_lake_equals_source(&summary, &source_rows(&db, dir.path()).await);
@@ -158,6 +160,7 @@ async fn an_exporter_killed_at_random_moments_loses_nothing() {
 
 #[tokio::test]
 async fn a_gateway_killed_mid_request_loses_nothing() {
+    let (mut rng, seed) = seeded_rng("a_gateway_killed_mid_request_loses_nothing");
     let db = TestDb::new().await;
     db.insert_generated(20_000, 25, 4, "2026-01-20 00:00:00+00")
         .await;
@@ -171,7 +174,9 @@ async fn a_gateway_killed_mid_request_loses_nothing() {
     let mut exporter = export.command().spawn().unwrap();
     let mut kills = 0;
     for _ in 0..3 {
-        tokio::time::sleep(Duration::from_millis(rand::rng().random_range(100..400))).await;
+        // Real time passing is the point: the crash lands at a random moment of the run, and
+        // the gateway stays down for a while (the exporter retries meanwhile).
+        tokio::time::sleep(Duration::from_millis(rng.random_range(100..400))).await;
         if exporter.try_wait().unwrap().is_some() {
             break;
         }
@@ -186,12 +191,19 @@ async fn a_gateway_killed_mid_request_loses_nothing() {
         .unwrap();
     assert!(
         status.success(),
-        "the exporter rode out {kills} gateway crashes"
+        "the exporter rode out {kills} gateway crashes ({seed})"
     );
-    assert!(kills > 0, "the gateway was killed while the export ran");
+    assert!(
+        kills > 0,
+        "the gateway was killed while the export ran ({seed})"
+    );
 
     let summary = summarise(&local_lake(&lake));
-    assert!(summary.rows - summary.unique.len() <= kills * batch);
+    assert!(
+        summary.rows - summary.unique.len() <= kills * batch,
+        "{} duplicate rows for {kills} crashes with batches of {batch} ({seed})",
+        summary.rows - summary.unique.len()
+    );
     assert_lake_equals_source(&summary, &source_rows(&db, dir.path()).await);
 }
 

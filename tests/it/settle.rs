@@ -1,15 +1,15 @@
 //! The settle window: a row whose transaction began before a run and committed after it is
 //! still delivered by a later run — and without the window, it is lost.
 
-use std::time::Duration;
-
 use crate::helpers::pg::connect;
 use crate::helpers::{Export, TestDb, ndjson_ids};
 
-const INSERT_NOW: &str = "INSERT INTO provider_guardrail_followup (id, provider_id, action) VALUES (gen_random_uuid(), $1, 'pause') RETURNING id::text";
+/// A row created `$2` seconds before its transaction's start (`now()`).
+const INSERT_AGO: &str = "INSERT INTO provider_guardrail_followup (id, provider_id, action, created_at) VALUES (gen_random_uuid(), $1, 'pause', now() - make_interval(secs => $2)) RETURNING id::text";
 
 /// Older committed rows, then a transaction left open holding the "late" row, then a newer row
-/// committed by another session. Returns (open transaction's client, late id).
+/// committed by another session: the late row is dated 300 ms before the newer one (as if
+/// inserted 300 ms earlier), both a moment ago. Returns (open transaction's client, late id).
 async fn scenario(db: &TestDb) -> (tokio_postgres::Client, String) {
     let client = db.client().await;
     client
@@ -23,16 +23,29 @@ async fn scenario(db: &TestDb) -> (tokio_postgres::Client, String) {
     let open = connect(&db.url).await;
     open.batch_execute("BEGIN").await.unwrap();
     let late: String = open
-        .query_one(INSERT_NOW, &[&"provider-late"])
+        .query_one(INSERT_AGO, &[&"provider-late", &0.3f64])
         .await
         .unwrap()
         .get(0);
-    tokio::time::sleep(Duration::from_millis(300)).await;
     client
-        .query_one(INSERT_NOW, &[&"provider-new"])
+        .query_one(INSERT_AGO, &[&"provider-new", &0.0f64])
         .await
         .unwrap();
     (open, late)
+}
+
+/// Ages the late and the newer row by `seconds`, as that much time passing would: the database
+/// clock's `now()` minus `created_at` is all the settle window looks at.
+async fn age_recent_rows(db: &TestDb, seconds: f64) {
+    db.client()
+        .await
+        .execute(
+            "UPDATE provider_guardrail_followup SET created_at = created_at - make_interval(secs => $1)
+             WHERE provider_id IN ('provider-late', 'provider-new')",
+            &[&seconds],
+        )
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -55,7 +68,8 @@ async fn a_transaction_open_across_a_run_is_delivered_by_a_later_run() {
     assert!(!first.contains(&late));
 
     open.batch_execute("COMMIT").await.unwrap();
-    tokio::time::sleep(Duration::from_millis(3500)).await;
+    // 3.5 s later, both rows are older than the 3 s window.
+    age_recent_rows(&db, 3.5).await;
     let second = ndjson_ids(&export().run().await.assert_success().stdout);
     assert_eq!(second.len(), 2, "the late row and the newer one");
     assert_eq!(second[0], late, "the late row comes first: it is older");

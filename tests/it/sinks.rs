@@ -17,7 +17,8 @@ async fn piping_into_head_ends_promptly_and_the_cursor_covers_only_what_was_writ
          echo \"${{PIPESTATUS[0]}}\" > code.txt",
         db.url
     );
-    let run = tokio::process::Command::new("bash")
+    // The binary inherits bash's environment: sanitised as every run of the binary is.
+    let run = crate::helpers::sanitise_env(&mut tokio::process::Command::new("bash"))
         .arg("-c")
         .arg(&script)
         .current_dir(dir.path())

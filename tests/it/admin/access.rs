@@ -200,9 +200,10 @@ async fn a_trigger_post_without_a_valid_csrf_token_is_refused_and_never_reaches_
 async fn a_dispatch_endpoint_that_cannot_be_reached_is_reported_on_the_card() {
     let dir = tempfile::tempdir().unwrap();
     let status = status_file(dir.path(), &status_json(&minutes_ago(5), None));
+    let refusing = crate::helpers::server::ClosedPort::new();
     let closed = format!(
         "http://127.0.0.1:{}/repos/acme/app/actions/workflows/x.yml/dispatches",
-        crate::helpers::gateway::free_port()
+        refusing.port
     );
     let base = spawn_router(router(state(config(Some(status), Some(&closed))))).await;
     let http = client();
@@ -264,11 +265,7 @@ async fn settings_that_cannot_work_stop_the_page_before_it_starts() {
         command
             .args(["admin", "--listen", "127.0.0.1:0"])
             .args(&args);
-        for (key, _) in std::env::vars() {
-            if key.starts_with("GUARDRAIL_") {
-                command.env_remove(key);
-            }
-        }
+        crate::helpers::sanitise_env(&mut command);
         let output = command.output().await.unwrap();
         assert_eq!(output.status.code(), Some(2), "{args:?}");
         let stderr = String::from_utf8(output.stderr).unwrap();
@@ -353,10 +350,8 @@ async fn without_a_password_only_this_machine_is_served() {
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
 
     // And the binary will not listen beyond loopback without a password.
-    let output = tokio::process::Command::new(BIN)
+    let output = crate::helpers::sanitise_env(&mut tokio::process::Command::new(BIN))
         .args(["admin", "--listen", "0.0.0.0:0"])
-        .env_remove("GUARDRAIL_ADMIN_PASSWORD")
-        .env_remove("GUARDRAIL_ADMIN_LISTEN")
         .output()
         .await
         .unwrap();

@@ -71,10 +71,8 @@ async fn the_download_answers_503_without_a_file_and_502_when_the_upstream_fails
         )
         .route("/real.ndjson", get(|| async { NDJSON }));
     let host = spawn_router(upstream).await;
-    let closed = format!(
-        "http://127.0.0.1:{}/x.ndjson",
-        crate::helpers::gateway::free_port()
-    );
+    let refusing = crate::helpers::server::ClosedPort::new();
+    let closed = format!("http://127.0.0.1:{}/x.ndjson", refusing.port);
     let cases: Vec<(String, StatusCode, &str)> = vec![
         (
             status_json("2026-01-22T04:05:09Z", None),

@@ -136,10 +136,8 @@ async fn a_status_url_that_fails_renders_the_card_with_the_reason() {
         html.contains(">842<"),
         "a same-origin redirect is followed: {html}"
     );
-    let closed = format!(
-        "http://127.0.0.1:{}/status.json",
-        crate::helpers::gateway::free_port()
-    );
+    let refusing = crate::helpers::server::ClosedPort::new();
+    let closed = format!("http://127.0.0.1:{}/status.json", refusing.port);
     let html = unescape(&card_html(StatusSource::parse(&closed).unwrap()).await);
     assert!(html.contains("cannot fetch http://127.0.0.1:"), "{html}");
 }

@@ -4,7 +4,6 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -19,10 +18,10 @@ use guardrail_followups::admin::source::StatusSource;
 use guardrail_followups::admin::{AdminConfig, AdminState};
 use secrecy::SecretString;
 use tokio::net::TcpListener;
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 
 use super::cli::BIN;
-use super::gateway::free_port;
+use super::server::Server;
 
 pub const PASSWORD: &str = "correct horse battery staple";
 pub const TRIGGER_TOKEN: &str = "ghp_test_token_that_must_stay_on_the_server";
@@ -69,56 +68,33 @@ pub fn state(config: AdminConfig) -> Arc<AdminState> {
     AdminState::new(config).unwrap()
 }
 
-/// `admin` run as its own process on a free loopback port, with nothing from the developer's
-/// environment leaking in.
+/// `admin` run as its own process on a loopback port it picked itself, with nothing from the
+/// developer's environment leaking in.
 pub struct AdminProcess {
-    child: Child,
+    server: Server,
+    /// `http://127.0.0.1:PORT`.
     pub base: String,
 }
 
 impl AdminProcess {
+    /// Starts `admin --listen 127.0.0.1:0 ARGS…` with `env` and waits until it logs the
+    /// address it listens on.
     pub async fn start(args: &[&str], env: &[(&str, &str)]) -> AdminProcess {
-        let port = free_port();
         let mut command = Command::new(BIN);
+        super::sanitise_env(&mut command);
         command
-            .args(["admin", "--listen", &format!("127.0.0.1:{port}")])
+            .args(["admin", "--listen", "127.0.0.1:0"])
             .args(args)
-            .env_remove("RUST_LOG");
-        for (key, _) in std::env::vars() {
-            if key.starts_with("GUARDRAIL_") {
-                command.env_remove(key);
-            }
+            .envs(env.iter().copied());
+        let server = Server::start(command, "admin page").await;
+        AdminProcess {
+            base: format!("http://{}", server.address),
+            server,
         }
-        let child = command
-            .envs(env.iter().copied())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("the admin page started");
-        let admin = AdminProcess {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-        };
-        admin.wait_ready().await;
-        admin
     }
 
     pub fn pid(&self) -> u32 {
-        self.child.id().expect("still running")
-    }
-
-    async fn wait_ready(&self) {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let url = format!("{}/admin/login", self.base);
-        for _ in 0..200 {
-            if reqwest::get(&url).await.is_ok() {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("the admin page did not answer at {url}");
+        self.server.pid()
     }
 }
 

@@ -1,21 +1,24 @@
 //! A real headless Chromium, driven over WebDriver (chromedriver) with fantoccini.
 //!
-//! Each test gets its own chromedriver on a free port, its own profile and download folder.
+//! Each test gets its own chromedriver on a port it picks itself (`--port=0`, read from what it
+//! prints), its own profile and download folder.
 //! Chromium runs with everything that would phone home switched off: the machine has no
 //! network beyond loopback. Missing Chromium or chromedriver fails the test with what to
 //! install (`scripts/test.sh` installs them when it runs as root).
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 use tempfile::TempDir;
+use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-use super::gateway::free_port;
+use super::server::{drain, until_line};
 
 const INSTALL: &str = "the browser tests need Chromium and chromedriver: \
     apt-get install chromium chromium-driver (scripts/test.sh installs them when run as root), \
@@ -62,15 +65,39 @@ impl Browser {
         let profile = tempfile::tempdir().unwrap();
         let downloads = profile.path().join("downloads");
         std::fs::create_dir(&downloads).unwrap();
-        let port = free_port();
-        let driver = Command::new(&chromedriver)
-            .arg(format!("--port={port}"))
+        let mut driver = Command::new(&chromedriver)
+            .arg("--port=0")
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .kill_on_drop(true)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}; {INSTALL}", chromedriver.display()));
+        // "ChromeDriver was started successfully on port 41234."; the rest is read and dropped
+        // so that chromedriver never blocks on a full pipe.
+        let log = Arc::new(Mutex::new(String::new()));
+        let mut lines = BufReader::new(driver.stdout.take().unwrap()).lines();
+        const STARTED: &str = "started successfully on port ";
+        let line = tokio::time::timeout(
+            Duration::from_secs(20),
+            until_line(&mut lines, &log, |l| l.contains(STARTED)),
+        )
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| {
+            panic!(
+                "{} did not say which port it listens on; it printed:\n{}",
+                chromedriver.display(),
+                log.lock().unwrap()
+            )
+        });
+        let port: u16 = line[line.find(STARTED).unwrap() + STARTED.len()..]
+            .trim_end_matches('.')
+            .trim()
+            .parse()
+            .unwrap_or_else(|e| panic!("no port in chromedriver's `{line}`: {e}"));
+        tokio::spawn(drain(lines, log));
         let capabilities = json!({
             "browserName": "chrome",
             "goog:chromeOptions": {

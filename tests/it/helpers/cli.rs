@@ -88,20 +88,8 @@ impl Export {
         if let Some(settle) = self.settle {
             command.args(["--settle-seconds", &settle.to_string()]);
         }
-        command
-            .current_dir(&self.cwd)
-            .env_remove("RUST_LOG")
-            .env_remove("GITHUB_ACTIONS");
-        for (key, _) in std::env::vars() {
-            // libpq's variables (PGHOST, PGSSLMODE…) are read as fallbacks too.
-            if key == "DATABASE_URL"
-                || key.starts_with("PG")
-                || key.starts_with("GUARDRAIL_EXPORT_")
-                || key.starts_with("ANALYTICS_GUARDRAIL")
-            {
-                command.env_remove(key);
-            }
-        }
+        command.current_dir(&self.cwd);
+        super::sanitise_env(&mut command);
         command.envs(self.env.iter().map(|(k, v)| (k, v)));
         command.stdin(Stdio::null()).kill_on_drop(true);
         command

@@ -191,8 +191,8 @@ async fn read_headers(stream: &mut TcpStream) -> Option<(Vec<(String, String)>, 
     }
 }
 
-/// Runs `export`, sends it SIGTERM 300 ms after `server` received its first request (while the
-/// next batch is in flight), and waits at most 30 s for it to stop.
+/// Runs `export`, sends it SIGTERM once `server` received its second request (the next batch
+/// is then in flight: the scripts make it slow to answer), and waits at most 30 s for it to stop.
 pub async fn terminate_mid_run(
     export: &crate::helpers::Export,
     server: &FaultyServer,
@@ -204,10 +204,16 @@ pub async fn terminate_mid_run(
         .spawn()
         .unwrap();
     let pid = child.id().unwrap();
-    while server.received().is_empty() {
+    // A request is recorded as soon as its body arrived, before it is answered.
+    let started = Instant::now();
+    while server.received().len() < 2 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the export sent {} request(s) in 30 s, not a second one",
+            server.received().len()
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
     let killed = tokio::process::Command::new("kill")
         .args(["-TERM", &pid.to_string()])
         .status()

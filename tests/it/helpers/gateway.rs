@@ -2,90 +2,97 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::time::Duration;
+use std::process::ExitStatus;
 
 use serde_json::Value;
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 
 use super::cli::BIN;
+use super::server::Server;
 
+/// `gateway ARGS…` of the real binary, its environment sanitised; stdin closed. For a gateway
+/// that should serve, use [`GatewayProcess::start`]; this is for starts that must fail.
+pub fn gateway_command(args: &[&str]) -> Command {
+    let mut command = Command::new(BIN);
+    super::sanitise_env(&mut command);
+    command
+        .arg("gateway")
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true);
+    command
+}
+
+/// The real gateway, serving on a loopback port it picked itself.
 pub struct GatewayProcess {
-    child: Child,
-    pub port: u16,
+    server: Server,
+    /// The arguments after `--listen ADDR`, for [`GatewayProcess::restart`].
     args: Vec<String>,
 }
 
-/// A port nothing listens on right now.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 impl GatewayProcess {
-    /// Starts `gateway --lake LAKE EXTRA…` on a free port and waits until it is healthy.
+    /// Starts `gateway --listen 127.0.0.1:0 --lake LAKE EXTRA…` and waits until it logs the
+    /// address it listens on.
     pub async fn start(lake: &str, extra: &[&str]) -> GatewayProcess {
-        let port = free_port();
-        let mut args: Vec<String> = vec![
-            "gateway".into(),
-            "--listen".into(),
-            format!("127.0.0.1:{port}"),
-        ];
-        args.extend(["--lake".into(), lake.into()]);
+        let mut args = vec!["--lake".to_owned(), lake.to_owned()];
         args.extend(extra.iter().map(|a| a.to_string()));
-        let child = spawn(&args);
-        let gateway = GatewayProcess { child, port, args };
-        gateway.wait_healthy().await;
-        gateway
+        GatewayProcess {
+            server: spawn("127.0.0.1:0", &args).await,
+            args,
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.server.port()
+    }
+
+    /// `127.0.0.1:PORT`.
+    pub fn address(&self) -> String {
+        self.server.address.to_string()
     }
 
     /// The ingest URL for `--webhook-url`.
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}/v1/followups", self.port)
+        format!("http://{}/v1/followups", self.server.address)
+    }
+
+    /// What the gateway logged on stderr so far (all of it once [`GatewayProcess::wait`]
+    /// returned).
+    pub fn log(&self) -> String {
+        self.server.log()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.server.pid()
+    }
+
+    pub fn try_wait(&mut self) -> Option<ExitStatus> {
+        self.server.try_wait()
+    }
+
+    /// Waits for the gateway to exit and its log to be read to the end.
+    pub async fn wait(&mut self) -> ExitStatus {
+        self.server.wait().await
     }
 
     /// SIGKILL: no graceful shutdown, requests in flight are cut.
     pub async fn kill(&mut self) {
-        self.child.start_kill().unwrap();
-        self.child.wait().await.unwrap();
+        self.server.kill().await;
     }
 
-    /// Starts the same gateway again on the same port.
+    /// Starts the same gateway again. A crash test needs the senders' URL to stay valid, so
+    /// this one listens on the port the first instance printed (not on a new one): the port
+    /// is free again once the killed process is gone.
     pub async fn restart(&mut self) {
-        self.child = spawn(&self.args);
-        self.wait_healthy().await;
-    }
-
-    async fn wait_healthy(&self) {
-        // reqwest is built without a default TLS provider; the binary installs ring, so do we.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let url = format!("http://127.0.0.1:{}/healthz", self.port);
-        for _ in 0..200 {
-            if let Ok(response) = reqwest::get(&url).await
-                && response.status().is_success()
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("the gateway did not become healthy at {url}");
+        let listen = format!("127.0.0.1:{}", self.port());
+        self.server = spawn(&listen, &self.args).await;
     }
 }
 
-fn spawn(args: &[String]) -> Child {
-    Command::new(BIN)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        // Problems only: a stored batch is not news in a test's output.
-        .env("RUST_LOG", "warn")
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("gateway started")
+async fn spawn(listen: &str, args: &[String]) -> Server {
+    let mut command = gateway_command(&["--listen", listen]);
+    command.args(args);
+    Server::start(command, "gateway").await
 }
 
 /// Every NDJSON object under `dir`, as (path relative to `dir`, rows).

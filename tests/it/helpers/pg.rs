@@ -1,22 +1,18 @@
 //! A fresh database per test on the server named by `TEST_DATABASE_URL`, with the
-//! application's real table (a `json` column, no index on `created_at`).
+//! application's real table (a `json` column, no index on `created_at`), dropped when the test
+//! ends (passed or failed).
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+use std::sync::mpsc;
+use std::time::Duration;
 
 use tokio_postgres::{Client, NoTls};
 use uuid::Uuid;
 
-/// The application's DDL, from its migrations.
-pub const DDL: &str = "CREATE TABLE provider_guardrail_followup (
-    id                uuid          PRIMARY KEY,
-    provider_id       varchar(128)  NOT NULL,
-    provider_name     varchar(255)  NULL,
-    action            varchar(64)   NOT NULL,
-    notes             text          NULL,
-    platform_context  json          NULL,
-    attachments       json          NULL,
-    conversion_cursor varchar(255)  NULL,
-    conversion_href   text          NULL,
-    created_at        timestamptz   NOT NULL DEFAULT now()
-)";
+/// The application's DDL: the repository's one copy of it, `schema/postgres.sql` (the table;
+/// its index is commented out there, so test tables have none, as in production).
+pub const DDL: &str = include_str!("../../../schema/postgres.sql");
 
 fn server_url() -> String {
     std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| {
@@ -42,6 +38,34 @@ pub async fn connect(url: &str) -> Client {
 pub struct TestDb {
     /// URL of this test's own database.
     pub url: String,
+    /// The server it is on, as given (a URL of another database there).
+    server: String,
+    /// The helpers' own connection to it, opened with the database and kept for the test.
+    own: Client,
+}
+
+impl Drop for TestDb {
+    /// Drops the database, also when the test panicked, so that a run of the suite leaves no
+    /// databases behind on a server it did not start. The test's end waits for it (a few
+    /// milliseconds); failing is reported, never a panic (this runs while unwinding too).
+    fn drop(&mut self) {
+        let name = self.name();
+        let (done, dropped) = mpsc::channel();
+        // WITH (FORCE), PostgreSQL 13+: the sessions still on it (this one's own, a killed
+        // exporter's) are ended first.
+        admin_statement(
+            &self.server,
+            format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+            Box::new(move |result| {
+                let _ = done.send(result);
+            }),
+        );
+        match dropped.recv_timeout(Duration::from_secs(30)) {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => eprintln!("warning: cannot drop test database {name}: {e}"),
+            Err(_) => eprintln!("warning: test database {name} was not dropped within 30 s"),
+        }
+    }
 }
 
 impl TestDb {
@@ -64,22 +88,26 @@ impl TestDb {
     /// The same on another server, such as `TEST_TLS_DATABASE_URL`.
     pub async fn on(server: &str) -> TestDb {
         let server = server.to_owned();
-        let admin = connect(&server).await;
         let name = format!("gf_test_{}", Uuid::new_v4().simple());
-        admin
-            .batch_execute(&format!("CREATE DATABASE {name}"))
+        let (done, created) = tokio::sync::oneshot::channel();
+        admin_statement(
+            &server,
+            format!("CREATE DATABASE {name}"),
+            Box::new(move |result| {
+                let _ = done.send(result);
+            }),
+        );
+        created
             .await
-            .expect("create test database");
+            .expect("the thread that creates test databases answers")
+            .unwrap_or_else(|e| panic!("create test database: {e}"));
         let url = with_database(&server, &name);
-        let db = TestDb { url };
-        db.client()
-            .await
-            .batch_execute(DDL)
-            .await
-            .expect("create table");
-        db
+        let own = connect(&url).await;
+        own.batch_execute(DDL).await.expect("create table");
+        TestDb { url, server, own }
     }
 
+    /// A new connection to this test's database.
     pub async fn client(&self) -> Client {
         connect(&self.url).await
     }
@@ -95,8 +123,7 @@ impl TestDb {
                     timestamptz '{base}' + make_interval(secs => (i / {same}))
              FROM generate_series(0, {count} - 1) AS i"
         );
-        self.client()
-            .await
+        self.own
             .batch_execute(&sql)
             .await
             .expect("insert generated rows");
@@ -104,7 +131,7 @@ impl TestDb {
 
     /// Every row's id in `(created_at, id)` order, optionally for one provider.
     pub async fn ordered_ids(&self, provider: Option<&str>) -> Vec<String> {
-        let client = self.client().await;
+        let client = &self.own;
         let rows = match provider {
             Some(p) => client
                 .query(
@@ -123,4 +150,75 @@ pub fn with_database(server: &str, name: &str) -> String {
     let mut url = url::Url::parse(server).expect("TEST_DATABASE_URL is a URL");
     url.set_path(&format!("/{name}"));
     url.to_string()
+}
+
+type Answer = Box<dyn FnOnce(Result<(), String>) + Send>;
+
+/// A statement for the server's maintenance connection, and whom to tell how it went.
+struct AdminRequest {
+    server: String,
+    sql: String,
+    answer: Answer,
+}
+
+/// Runs `sql` (`CREATE DATABASE`, `DROP DATABASE`) on `server` and calls `answer` with the
+/// outcome. One thread with its own runtime keeps one connection per server open for every
+/// test, so tests neither pay for connecting (password sign-in costs tens of milliseconds in a
+/// debug build) nor depend on their own runtime still running (a `Drop` can use it).
+fn admin_statement(server: &str, sql: String, answer: Answer) {
+    static SERVICE: OnceLock<mpsc::Sender<AdminRequest>> = OnceLock::new();
+    let service = SERVICE.get_or_init(|| {
+        let (requests, inbox) = mpsc::channel::<AdminRequest>();
+        std::thread::Builder::new()
+            .name("test-databases".into())
+            .spawn(move || serve_admin_requests(inbox))
+            .expect("the thread that creates and drops test databases started");
+        requests
+    });
+    let request = AdminRequest {
+        server: server.to_owned(),
+        sql,
+        answer,
+    };
+    if let Err(mpsc::SendError(request)) = service.send(request) {
+        (request.answer)(Err("the test databases' thread is gone".into()));
+    }
+}
+
+/// The maintenance thread: serves [`AdminRequest`]s until the process ends.
+fn serve_admin_requests(inbox: mpsc::Receiver<AdminRequest>) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime for the test databases' thread");
+    let mut clients: HashMap<String, Client> = HashMap::new();
+    for request in inbox {
+        let result = runtime.block_on(async {
+            // A connection that broke since the last statement (the server restarted, say) is
+            // opened again, once.
+            let mut attempts = 0;
+            loop {
+                attempts += 1;
+                if !clients.contains_key(&request.server) {
+                    let (client, connection) = tokio_postgres::connect(&request.server, NoTls)
+                        .await
+                        .map_err(|e| {
+                            format!("cannot connect to the test PostgreSQL ({e}); is it running?")
+                        })?;
+                    tokio::spawn(async move {
+                        let _ = connection.await;
+                    });
+                    clients.insert(request.server.clone(), client);
+                }
+                let client = &clients[&request.server];
+                match client.batch_execute(&request.sql).await {
+                    Err(_) if client.is_closed() && attempts < 2 => {
+                        clients.remove(&request.server);
+                    }
+                    other => return other.map_err(|e| format!("{}: {e}", request.sql)),
+                }
+            }
+        });
+        (request.answer)(result);
+    }
 }
