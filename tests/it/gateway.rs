@@ -264,7 +264,16 @@ async fn a_body_that_is_not_gzip_but_says_so_gets_400_and_other_encodings_415() 
 async fn a_bad_signature_gets_401_saying_it_does_not_match() {
     let gateway = LocalGateway::new();
     let batch = rows(2, "2026-01-22T04:00:00Z");
-    let forged = wire::sign(b"not-the-secret", wire::unix_now(), &envelope(&batch));
+    let key = wire::idempotency_key(ndjson(&batch).as_bytes());
+    let forged = wire::sign(
+        b"not-the-secret",
+        wire::unix_now(),
+        wire::Signed {
+            key: &key,
+            encoding: "",
+            body: &envelope(&batch),
+        },
+    );
     let reply = Post::rows(&batch)
         .signature(Some(forged))
         .send(gateway.router())
@@ -272,8 +281,7 @@ async fn a_bad_signature_gets_401_saying_it_does_not_match() {
     assert_refused(&gateway, &reply, StatusCode::UNAUTHORIZED, "does not match");
 
     // Signed right, but the body changed on the way.
-    let post = Post::rows(&batch);
-    let signature = wire::sign(SECRET.as_bytes(), wire::unix_now(), post.body());
+    let signature = Post::rows(&batch).signed_value();
     let other = rows(2, "2026-01-23T04:00:00Z");
     let reply = Post::rows(&other)
         .signature(Some(signature))
@@ -286,10 +294,15 @@ async fn a_bad_signature_gets_401_saying_it_does_not_match() {
 async fn a_replayed_request_with_an_old_timestamp_gets_401_as_stale() {
     let gateway = LocalGateway::new();
     let batch = rows(2, "2026-01-22T04:00:00Z");
+    let key = wire::idempotency_key(ndjson(&batch).as_bytes());
     let old = wire::sign(
         SECRET.as_bytes(),
         wire::unix_now() - 1000,
-        &envelope(&batch),
+        wire::Signed {
+            key: &key,
+            encoding: "",
+            body: &envelope(&batch),
+        },
     );
     let reply = Post::rows(&batch)
         .signature(Some(old))
@@ -535,7 +548,15 @@ async fn over_tcp_healthz_answers_and_metrics_count_a_stored_and_a_refused_batch
             .header(wire::IDEMPOTENCY_KEY, key)
             .header(
                 wire::SIGNATURE,
-                wire::sign(SECRET.as_bytes(), wire::unix_now(), &body),
+                wire::sign(
+                    SECRET.as_bytes(),
+                    wire::unix_now(),
+                    wire::Signed {
+                        key,
+                        encoding: "",
+                        body: &body,
+                    },
+                ),
             )
             .header("authorization", format!("Bearer {TOKEN}"))
             .body(body)

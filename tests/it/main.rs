@@ -10,6 +10,7 @@ mod context;
 mod cursor_files;
 mod demo;
 mod gateway;
+mod hostile;
 mod incremental;
 mod ops;
 mod pipeline;

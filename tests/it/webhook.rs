@@ -267,11 +267,16 @@ async fn requests_carry_a_valid_signature_and_the_bearer_token() {
         assert_eq!(request.header("content-type"), Some("application/json"));
         assert_eq!(request.header("authorization"), Some("Bearer bearer-token"));
         let signature = request.header("x-guardrail-signature");
+        let key = request.header("idempotency-key").unwrap();
+        let signed = guardrail_followups::wire::Signed {
+            key,
+            encoding: request.header("content-encoding").unwrap_or(""),
+            body: &request.body,
+        };
         assert_eq!(
-            guardrail_followups::wire::verify(b"shared-secret", signature, &request.body, now),
+            guardrail_followups::wire::verify(b"shared-secret", signature, signed, now),
             Ok(())
         );
-        let key = request.header("idempotency-key").unwrap();
         assert!(key.starts_with("gf1-") && key.len() == 36, "{key}");
     }
     assert_all_delivered_once(&db, &server).await;

@@ -120,7 +120,8 @@ pub fn files_under(root: &Path) -> Vec<String> {
 pub struct Post {
     body: Vec<u8>,
     key: Option<String>,
-    signature: Option<String>,
+    /// `None`: signed when the request is built, over its final key, encoding and body.
+    signature: Option<Option<String>>,
     token: Option<String>,
     headers: Vec<(String, String)>,
 }
@@ -132,13 +133,12 @@ impl Post {
         Post::raw(envelope(rows)).key(&key)
     }
 
-    /// A request with this body, signed now, with the right token but no idempotency key.
+    /// A request with this body, signed, with the right token but no idempotency key.
     pub fn raw(body: Vec<u8>) -> Post {
-        let signature = wire::sign(SECRET.as_bytes(), wire::unix_now(), &body);
         Post {
             body,
             key: None,
-            signature: Some(signature),
+            signature: None,
             token: Some(TOKEN.into()),
             headers: vec![("content-type".into(), "application/json".into())],
         }
@@ -154,9 +154,29 @@ impl Post {
         self
     }
 
+    /// This signature header (or none) instead of the one computed over the request.
     pub fn signature(mut self, signature: Option<String>) -> Post {
-        self.signature = signature;
+        self.signature = Some(signature);
         self
+    }
+
+    /// The signature header a sender with the shared secret computes for this request.
+    pub fn signed_value(&self) -> String {
+        let encoding = self
+            .headers
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case("content-encoding"))
+            .map(|(_, value)| value.trim().to_ascii_lowercase())
+            .unwrap_or_default();
+        wire::sign(
+            SECRET.as_bytes(),
+            wire::unix_now(),
+            wire::Signed {
+                key: self.key.as_deref().unwrap_or(""),
+                encoding: &encoding,
+                body: &self.body,
+            },
+        )
     }
 
     pub fn token(mut self, token: Option<&str>) -> Post {
@@ -169,10 +189,9 @@ impl Post {
         self
     }
 
-    /// Gzips the body (and signs the compressed bytes, as a sender does).
+    /// Gzips the body (the signature then covers the compressed bytes, as a sender's does).
     pub fn gzipped(mut self) -> Post {
         self.body = gzip(&self.body);
-        self.signature = Some(wire::sign(SECRET.as_bytes(), wire::unix_now(), &self.body));
         self.header("content-encoding", "gzip")
     }
 
@@ -185,7 +204,11 @@ impl Post {
         if let Some(key) = &self.key {
             builder = builder.header(wire::IDEMPOTENCY_KEY, key);
         }
-        if let Some(signature) = &self.signature {
+        let signature = match &self.signature {
+            Some(fixed) => fixed.clone(),
+            None => Some(self.signed_value()),
+        };
+        if let Some(signature) = signature {
             builder = builder.header(wire::SIGNATURE, signature);
         }
         if let Some(token) = &self.token {
