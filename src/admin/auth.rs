@@ -192,7 +192,15 @@ impl Sessions {
             throttle.succeeded(client);
             Login::Accepted
         } else {
-            throttle.failed(client, now);
+            let wait = throttle.failed(client, now);
+            if !wait.is_zero() {
+                tracing::warn!(
+                    client = %client,
+                    "too many failed admin logins from {client}: its next attempt is checked \
+                     in {} s at the earliest",
+                    wait.as_secs_f64().ceil()
+                );
+            }
             Login::Refused
         }
     }

@@ -94,10 +94,9 @@ pub async fn login(
         Login::Throttled { retry_after } => {
             // Whole seconds, rounded up, so that a client that waits as told is checked.
             let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
-            tracing::warn!(
-                client = %client,
-                "throttled an admin login from {client}: too many failures, retry in {seconds} s"
-            );
+            // Logged when the wait began (see auth.rs); once per refused attempt would let a
+            // guesser flood the log.
+            tracing::debug!(client = %client, "admin login from {client} throttled: {seconds} s left");
             let error = Some(format!(
                 "Too many failed attempts. Wait {seconds} {}, then try again.",
                 if seconds == 1 { "second" } else { "seconds" }

@@ -79,6 +79,15 @@ pub struct AdminProcess {
 
 impl AdminProcess {
     pub async fn start(args: &[&str], env: &[(&str, &str)]) -> AdminProcess {
+        AdminProcess::start_with_stderr(args, env, Stdio::inherit()).await
+    }
+
+    /// [`AdminProcess::start`], its stderr going to `stderr` (a file the test reads).
+    pub async fn start_with_stderr(
+        args: &[&str],
+        env: &[(&str, &str)],
+        stderr: impl Into<Stdio>,
+    ) -> AdminProcess {
         let port = free_port();
         let mut command = Command::new(BIN);
         command
@@ -94,7 +103,7 @@ impl AdminProcess {
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .kill_on_drop(true)
             .spawn()
             .expect("the admin page started");
