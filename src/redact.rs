@@ -74,6 +74,8 @@ pub struct Scrubber {
     /// The readable parts of configured URLs (scheme, user, host, database): a secret equal to
     /// one of them is shown anyway, since every message names them.
     public: Vec<String>,
+    /// Words [`Scrubber::scrub_foreign`] leaves alone although they look like tokens.
+    readable: Vec<String>,
 }
 
 impl Scrubber {
@@ -143,7 +145,12 @@ impl Scrubber {
     /// Keeps `text` readable in [`Scrubber::scrub_foreign`] even though it may look like a
     /// token (a configured branch name such as `release-2026-q1-hotfix`).
     pub fn keep_readable(&mut self, text: &str) {
-        self.public.push(text.trim().to_owned());
+        // Its words, as scrub_foreign sees them (`release/2026-q1-hotfix`).
+        self.readable.extend(
+            text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+                .filter(|w| !w.is_empty())
+                .map(str::to_owned),
+        );
     }
 
     /// [`Scrubber::scrub`] for text another server wrote, which may echo any credential (ours
@@ -158,7 +165,7 @@ impl Scrubber {
                 word.push(c);
                 continue;
             }
-            if is_token_like(&word) && !self.public.contains(&word) {
+            if is_token_like(&word) && !self.readable.contains(&word) {
                 out.push_str("***");
             } else {
                 out.push_str(&word);
@@ -280,7 +287,7 @@ mod tests {
     fn foreign_text_loses_every_token_like_word_but_what_is_kept_readable() {
         let mut scrubber = Scrubber::default();
         scrubber.add("ghp_ours1234567890abcdefgh");
-        scrubber.keep_readable("release-2026-q1-hotfix");
+        scrubber.keep_readable("team/release-2026-q1-hotfix");
         let text = "No ref found for: release-2026-q1-hotfix (token ghp_ours1234567890abcdefgh, \
                     theirs=AKIA0123456789ABCDEF; see https://docs.github.com/rest/actions/workflows)";
         assert_eq!(

@@ -113,9 +113,7 @@ impl AdminState {
             flashes: Flashes::default(),
         }))
     }
-}
 
-impl AdminState {
     /// The address failed logins are counted under. Without a peer address (a router served
     /// without `ConnectInfo`) every request shares one.
     pub fn client_address(&self, peer: Option<IpAddr>, headers: &HeaderMap) -> IpAddr {
