@@ -68,6 +68,9 @@ pub const ADMIN_SESSION_KEY: &str = "GUARDRAIL_ADMIN_SESSION_KEY";
 pub const ADMIN_STALE_AFTER_MINUTES: &str = "GUARDRAIL_ADMIN_STALE_AFTER_MINUTES";
 pub const ADMIN_STATUS_CACHE_SECONDS: &str = "GUARDRAIL_ADMIN_STATUS_CACHE_SECONDS";
 pub const ADMIN_LOG_FORMAT: &str = "GUARDRAIL_ADMIN_LOG_FORMAT";
+/// Reverse proxies (IPs or CIDRs, comma-separated) whose `X-Forwarded-*` headers the admin
+/// page believes.
+pub const ADMIN_TRUSTED_PROXIES: &str = "GUARDRAIL_ADMIN_TRUSTED_PROXIES";
 /// The late-row audit and the hold-back before open transactions.
 pub const AUDIT_WINDOW_SECONDS: &str = "GUARDRAIL_EXPORT_AUDIT_WINDOW_SECONDS";
 pub const AUDIT_BUCKET_SECONDS: &str = "GUARDRAIL_EXPORT_AUDIT_BUCKET_SECONDS";

@@ -74,6 +74,8 @@ pub struct Scrubber {
     /// The readable parts of configured URLs (scheme, user, host, database): a secret equal to
     /// one of them is shown anyway, since every message names them.
     public: Vec<String>,
+    /// Words [`Scrubber::scrub_foreign`] leaves alone although they look like tokens.
+    readable: Vec<String>,
 }
 
 impl Scrubber {
@@ -138,6 +140,42 @@ impl Scrubber {
                 self.add(segment);
             }
         }
+    }
+
+    /// Keeps `text` readable in [`Scrubber::scrub_foreign`] even though it may look like a
+    /// token (a configured branch name such as `release-2026-q1-hotfix`).
+    pub fn keep_readable(&mut self, text: &str) {
+        // Its words, as scrub_foreign sees them (`release/2026-q1-hotfix`).
+        self.readable.extend(
+            text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+                .filter(|w| !w.is_empty())
+                .map(str::to_owned),
+        );
+    }
+
+    /// [`Scrubber::scrub`] for text another server wrote, which may echo any credential (ours
+    /// under another spelling, or one it holds): every token-like word goes too.
+    pub fn scrub_foreign(&self, text: &str) -> String {
+        let text = self.scrub(text);
+        let mut out = String::with_capacity(text.len());
+        let mut word = String::new();
+        let is_word = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+        for c in text.chars().chain(std::iter::once('\0')) {
+            if is_word(c) {
+                word.push(c);
+                continue;
+            }
+            if is_token_like(&word) && !self.readable.contains(&word) {
+                out.push_str("***");
+            } else {
+                out.push_str(&word);
+            }
+            word.clear();
+            if c != '\0' {
+                out.push(c);
+            }
+        }
+        out
     }
 
     pub fn scrub(&self, text: &str) -> String {
@@ -243,6 +281,21 @@ mod tests {
             scrubber.scrub("bearer first-token then Bearer second-token"),
             "bearer *** then Bearer ***"
         );
+    }
+
+    #[test]
+    fn foreign_text_loses_every_token_like_word_but_what_is_kept_readable() {
+        let mut scrubber = Scrubber::default();
+        scrubber.add("ghp_ours1234567890abcdefgh");
+        scrubber.keep_readable("team/release-2026-q1-hotfix");
+        let text = "No ref found for: release-2026-q1-hotfix (token ghp_ours1234567890abcdefgh, \
+                    theirs=AKIA0123456789ABCDEF; see https://docs.github.com/rest/actions/workflows)";
+        assert_eq!(
+            scrubber.scrub_foreign(text),
+            "No ref found for: release-2026-q1-hotfix (token ***, theirs=***; \
+             see https://docs.github.com/rest/actions/workflows)"
+        );
+        assert_eq!(scrubber.scrub_foreign("é Bearer x.y"), "é Bearer ***");
     }
 
     #[test]

@@ -4,9 +4,10 @@
 //! The cookie is `<expiry>.<id>.<HMAC-SHA256(key, expiry, id, SHA-256(password))>`: the server
 //! keeps no session table, a cookie cannot be forged or extended without the key, and changing
 //! the password signs everybody out. It is `HttpOnly`, `SameSite=Lax`, and `Secure` when the
-//! page listens beyond loopback (it is then served over HTTPS by a reverse proxy).
+//! page listens beyond loopback (it is then served over HTTPS by a reverse proxy). Signing out
+//! revokes the session's id on this server ([`Revocations`]); failed logins are throttled per
+//! client ([`LoginThrottle`]).
 
-use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -23,28 +24,33 @@ use sha2::{Digest, Sha256};
 
 use crate::admin::config::AuthConfig;
 use crate::admin::pages;
+use crate::admin::revoked::Revocations;
+use crate::admin::throttle::LoginThrottle;
 use crate::admin::{AdminState, LOGIN_PATH};
 
 type HmacSha256 = Hmac<Sha256>;
 
 pub const SESSION_COOKIE: &str = "guardrail_admin_session";
 pub const SESSION_LIFETIME: Duration = Duration::from_secs(12 * 3600);
-/// Failed logins allowed per minute (for the whole server) before it answers 429.
-const LOGIN_FAILURES_PER_MINUTE: usize = 10;
 
 /// What a login attempt gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Login {
     Accepted,
     Refused,
-    /// Too many failures lately: the password was not even checked.
-    Throttled,
+    /// Too many failures lately (from this client, or from everyone): the password was not
+    /// even checked. Try again after `retry_after`.
+    Throttled {
+        retry_after: Duration,
+    },
 }
 
 /// A signed-in browser. `id` is random and binds the CSRF token and flash messages to it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
     pub id: String,
+    /// When its cookie expires (Unix seconds).
+    pub expires: i64,
 }
 
 #[derive(Debug)]
@@ -52,7 +58,8 @@ pub struct Sessions {
     key: [u8; 32],
     password: Option<SecretString>,
     secure: bool,
-    login_failures: Mutex<VecDeque<Instant>>,
+    throttle: Mutex<LoginThrottle>,
+    revoked: Mutex<Revocations>,
 }
 
 impl Sessions {
@@ -61,7 +68,8 @@ impl Sessions {
             key: auth.key,
             password: auth.password.clone(),
             secure: auth.secure_cookies,
-            login_failures: Mutex::default(),
+            throttle: Mutex::default(),
+            revoked: Mutex::default(),
         }
     }
 
@@ -94,13 +102,26 @@ impl Sessions {
         let mut id = [0u8; 16];
         rand::Rng::fill(&mut rand::rng(), &mut id);
         let id = hex::encode(id);
-        let expires = (now + SESSION_LIFETIME).timestamp().to_string();
-        let signature = hex::encode(self.session_mac(&expires, &id).finalize().into_bytes());
+        let expires = (now + SESSION_LIFETIME).timestamp();
+        let signature = hex::encode(
+            self.session_mac(&expires.to_string(), &id)
+                .finalize()
+                .into_bytes(),
+        );
         let cookie = self.cookie(
             &format!("{expires}.{id}.{signature}"),
             SESSION_LIFETIME.as_secs(),
         );
-        (Session { id }, cookie)
+        (Session { id, expires }, cookie)
+    }
+
+    /// Signs `session` out on this server: its cookie is refused from now on, wherever it is.
+    pub fn revoke(&self, session: &Session, now: DateTime<Utc>) {
+        self.revoked.lock().expect("not poisoned").revoke(
+            &session.id,
+            session.expires,
+            now.timestamp(),
+        );
     }
 
     /// The `Set-Cookie` value that signs the browser out.
@@ -120,31 +141,44 @@ impl Sessions {
     pub fn from_headers(&self, headers: &HeaderMap, now: DateTime<Utc>) -> Option<Session> {
         let value = cookie_value(headers, SESSION_COOKIE)?;
         let mut parts = value.splitn(3, '.');
-        let (expires, id, signature) = (parts.next()?, parts.next()?, parts.next()?);
-        if expires.parse::<i64>().ok()? <= now.timestamp() {
+        let (expires_text, id, signature) = (parts.next()?, parts.next()?, parts.next()?);
+        let expires = expires_text.parse::<i64>().ok()?;
+        if expires <= now.timestamp() {
             return None;
         }
         let signature = hex::decode(signature).ok()?;
-        self.session_mac(expires, id)
+        self.session_mac(expires_text, id)
             .verify_slice(&signature)
             .ok()?;
-        Some(Session { id: id.to_owned() })
+        let issued = expires.saturating_sub(SESSION_LIFETIME.as_secs() as i64);
+        if self
+            .revoked
+            .lock()
+            .expect("not poisoned")
+            .is_revoked(id, issued)
+        {
+            return None;
+        }
+        Some(Session {
+            id: id.to_owned(),
+            expires,
+        })
     }
 
-    /// Checks a login attempt, in constant time. Repeated failures are throttled.
-    pub fn check_password(&self, presented: &str) -> Login {
+    /// Checks a login attempt from `client`, in constant time. A client that keeps failing
+    /// has to wait longer and longer before its next attempt is checked.
+    pub fn check_password(&self, presented: &str, client: IpAddr) -> Login {
+        self.check_password_at(presented, client, Instant::now())
+    }
+
+    fn check_password_at(&self, presented: &str, client: IpAddr, now: Instant) -> Login {
         let Some(password) = &self.password else {
             return Login::Accepted;
         };
-        let mut failures = self.login_failures.lock().expect("not poisoned");
-        while failures
-            .front()
-            .is_some_and(|t| t.elapsed() > Duration::from_secs(60))
-        {
-            failures.pop_front();
-        }
-        if failures.len() >= LOGIN_FAILURES_PER_MINUTE {
-            return Login::Throttled;
+        // Held while checking, so that parallel guesses are counted one after the other.
+        let mut throttle = self.throttle.lock().expect("not poisoned");
+        if let Err(retry_after) = throttle.admit(client, now) {
+            return Login::Throttled { retry_after };
         }
         let expected = self
             .mac(&[b"password", password.expose_secret().as_bytes()])
@@ -155,9 +189,18 @@ impl Sessions {
             .verify_slice(&expected)
             .is_ok();
         if ok {
+            throttle.succeeded(client);
             Login::Accepted
         } else {
-            failures.push_back(Instant::now());
+            let wait = throttle.failed(client, now);
+            if !wait.is_zero() {
+                tracing::warn!(
+                    client = %client,
+                    "too many failed admin logins from {client}: its next attempt is checked \
+                     in {} s at the earliest",
+                    wait.as_secs_f64().ceil()
+                );
+            }
             Login::Refused
         }
     }
@@ -279,13 +322,63 @@ mod tests {
         );
     }
 
+    const CLIENT: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 1));
+    const LOGIN_FAILURES_PER_MINUTE: u32 = crate::admin::throttle::Policy::DEFAULT.free_failures;
+
     #[test]
     fn failed_logins_are_throttled() {
         let sessions = sessions(Some("right"));
-        assert_eq!(sessions.check_password("right"), Login::Accepted);
+        assert_eq!(sessions.check_password("right", CLIENT), Login::Accepted);
         for _ in 0..LOGIN_FAILURES_PER_MINUTE {
-            assert_eq!(sessions.check_password("wrong"), Login::Refused);
+            assert_eq!(sessions.check_password("wrong", CLIENT), Login::Refused);
         }
-        assert_eq!(sessions.check_password("right"), Login::Throttled);
+        assert!(matches!(
+            sessions.check_password("right", CLIENT),
+            Login::Throttled { .. }
+        ));
+    }
+
+    #[test]
+    fn another_clients_failures_never_lock_out_the_right_password() {
+        let sessions = sessions(Some("right"));
+        let now = Instant::now();
+        let attacker = IpAddr::V4(std::net::Ipv4Addr::new(203, 0, 113, 66));
+        let mut throttled = 0;
+        for i in 0..100 {
+            let at = now + Duration::from_millis(i * 10);
+            match sessions.check_password_at("wrong", attacker, at) {
+                Login::Refused => {}
+                Login::Throttled { retry_after } => {
+                    assert!(retry_after > Duration::ZERO);
+                    throttled += 1;
+                }
+                Login::Accepted => panic!("a wrong password was accepted"),
+            }
+            // The attacker's own right guess waits like the others: it is not even checked.
+        }
+        assert!(throttled >= 80, "{throttled}");
+        let at = now + Duration::from_secs(1);
+        assert_eq!(
+            sessions.check_password_at("right", CLIENT, at),
+            Login::Accepted
+        );
+        assert!(matches!(
+            sessions.check_password_at("right", attacker, at),
+            Login::Throttled { .. }
+        ));
+    }
+
+    #[test]
+    fn a_signed_out_session_is_refused_and_others_are_not() {
+        let sessions = sessions(Some("pw"));
+        let now = Utc::now();
+        let (session, cookie) = sessions.issue(now);
+        let (other, other_cookie) = sessions.issue(now);
+        sessions.revoke(&session, now);
+        assert_eq!(sessions.from_headers(&headers_with(&cookie), now), None);
+        assert_eq!(
+            sessions.from_headers(&headers_with(&other_cookie), now),
+            Some(other)
+        );
     }
 }

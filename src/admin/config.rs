@@ -8,6 +8,7 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use url::Url;
 
+use crate::admin::client::TrustedProxies;
 use crate::admin::source::StatusSource;
 
 /// The checked configuration.
@@ -21,6 +22,24 @@ pub struct AdminConfig {
     pub auth: AuthConfig,
     pub stale_after: Duration,
     pub cache_ttl: Duration,
+    /// Reverse proxies whose `X-Forwarded-For/-Host/-Proto` are believed (none by default).
+    pub trusted_proxies: TrustedProxies,
+}
+
+impl AdminConfig {
+    /// The secret values, to keep out of everything the page shows or logs.
+    pub fn secrets(&self) -> Vec<&str> {
+        let mut secrets: Vec<&str> = self
+            .auth
+            .password
+            .iter()
+            .map(|p| p.expose_secret())
+            .collect();
+        if let TriggerSetting::Ready(trigger) = &self.trigger {
+            secrets.push(trigger.token.expose_secret());
+        }
+        secrets
+    }
 }
 
 /// Whether "Run export now" can work, and if not, what is missing.

@@ -1,10 +1,12 @@
 //! CSRF protection for the forms that change something ("Run export now", "Sign out").
 //!
 //! The token is an HMAC of the session id under the server's key: a page from another site
-//! cannot read it, and it is worth nothing with another session. Requests the browser marks as
+//! cannot read it, and it is worth nothing with another session. Requests from another site
+//! (their `Origin` or `Referer`, [`crate::admin::origin`]) and requests the browser marks as
 //! cross-site (`Sec-Fetch-Site`) are refused even with a token. The handler of such a form takes
-//! a [`Checked`] request: extracting it runs the check.
+//! a [`Checked`] request: extracting it runs the checks.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use axum::extract::{Form, FromRequest, Request};
@@ -14,6 +16,7 @@ use hmac::Mac;
 use serde::Deserialize;
 
 use crate::admin::auth::{Session, Sessions};
+use crate::admin::client::peer;
 use crate::admin::{AdminState, pages};
 
 /// The hidden form field that carries the token.
@@ -66,12 +69,12 @@ pub struct Checked {
 
 /// Why a form request was refused. As a response: 403 with the reason; a handler that must
 /// say more takes `Result<Checked, Refused>`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Refused(pub &'static str);
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused(pub Cow<'static, str>);
 
 impl IntoResponse for Refused {
     fn into_response(self) -> Response {
-        pages::message(StatusCode::FORBIDDEN, "Request refused", self.0)
+        pages::message(StatusCode::FORBIDDEN, "Request refused", &self.0)
     }
 }
 
@@ -82,14 +85,18 @@ impl FromRequest<Arc<AdminState>> for Checked {
     /// whose session [`crate::admin::auth::require_session`] has put in its extensions.
     async fn from_request(request: Request, state: &Arc<AdminState>) -> Result<Checked, Refused> {
         let Some(session) = request.extensions().get::<Session>().cloned() else {
-            return Err(Refused("the request has no session"));
+            return Err(Refused("the request has no session".into()));
         };
         let headers = request.headers().clone();
+        state
+            .check_origin(peer(&request), &headers)
+            .map_err(|reason| Refused(reason.into()))?;
         let presented = Form::<TokenForm>::from_request(request, state)
             .await
             .map(|Form(form)| form.csrf_token)
             .unwrap_or_default();
-        check(&state.sessions, &session, &headers, &presented).map_err(Refused)?;
+        check(&state.sessions, &session, &headers, &presented)
+            .map_err(|reason| Refused(reason.into()))?;
         Ok(Checked { session })
     }
 }

@@ -5,22 +5,29 @@
 //! caches it, [`status`] parses it tolerantly, [`view`] decides what to show, [`pages`] renders
 //! it). [`download`] streams the latest NDJSON from the status' `downloadUrl`; [`trigger`]
 //! dispatches the export workflow. Every route but the login form and the stylesheet needs a
-//! session ([`auth`]); forms that change something carry a CSRF token ([`csrf`]); every
-//! response carries strict security headers ([`security_headers`]).
+//! session ([`auth`]); forms that change something carry a CSRF token ([`csrf`]) and, like
+//! the login form, are refused when another site sends them ([`origin`]); failed logins are
+//! throttled per client ([`throttle`], [`client`]); every response carries strict security
+//! headers ([`security_headers`]).
 
 pub mod auth;
+pub mod client;
 pub mod config;
 pub mod csrf;
 pub mod download;
 pub mod flash;
 pub mod handlers;
+pub mod origin;
 pub mod pages;
+pub mod revoked;
 pub mod source;
 pub mod status;
+pub mod throttle;
 pub mod trigger;
 pub mod upstream;
 pub mod view;
 
+use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,7 +35,7 @@ use anyhow::Context;
 
 use crate::error::Error;
 use axum::Router;
-use axum::http::{HeaderName, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use axum::middleware;
 use axum::response::Response;
 use axum::routing::{get, post};
@@ -37,10 +44,12 @@ use url::Url;
 pub use config::AdminConfig;
 
 use crate::admin::auth::Sessions;
+use crate::admin::client::TrustedProxies;
 use crate::admin::config::TriggerSetting;
 use crate::admin::flash::Flashes;
 use crate::admin::source::StatusCache;
 use crate::admin::source::StatusSource;
+use crate::redact::Scrubber;
 
 pub const REPORTS_PATH: &str = "/admin/reports";
 /// The login form, where a request without a session is sent.
@@ -62,11 +71,33 @@ pub struct AdminState {
     pub stale_after: Duration,
     pub cache_ttl: Duration,
     pub flashes: Flashes,
+    /// Whose `X-Forwarded-*` headers are believed.
+    pub trusted_proxies: TrustedProxies,
+    /// The scheme browsers use for this page when no trusted proxy says: `https` beyond
+    /// loopback (cookies are `Secure` there), else `http`.
+    pub scheme: &'static str,
+    /// Hides the configured secrets, and any token, in what other servers answer.
+    pub scrubber: Scrubber,
 }
 
 impl AdminState {
     pub fn new(config: AdminConfig) -> anyhow::Result<Arc<AdminState>> {
+        let mut scrubber = Scrubber::default();
+        for secret in config.secrets() {
+            scrubber.add(secret);
+        }
+        if let TriggerSetting::Ready(trigger) = &config.trigger {
+            scrubber.add_url(trigger.url.as_str());
+            scrubber.keep_readable(&trigger.git_ref);
+        }
         Ok(Arc::new(AdminState {
+            scheme: if config.auth.secure_cookies {
+                "https"
+            } else {
+                "http"
+            },
+            scrubber,
+            trusted_proxies: config.trusted_proxies,
             sessions: Sessions::new(&config.auth),
             status: StatusCache::new(
                 config.status,
@@ -81,6 +112,21 @@ impl AdminState {
             cache_ttl: config.cache_ttl,
             flashes: Flashes::default(),
         }))
+    }
+
+    /// The address failed logins are counted under. Without a peer address (a router served
+    /// without `ConnectInfo`) every request shares one.
+    pub fn client_address(&self, peer: Option<IpAddr>, headers: &HeaderMap) -> IpAddr {
+        self.trusted_proxies
+            .client(peer, headers)
+            .unwrap_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED))
+    }
+
+    /// `Err(reason)` when another site sent this state-changing request ([`origin`]).
+    pub fn check_origin(&self, peer: Option<IpAddr>, headers: &HeaderMap) -> Result<(), String> {
+        let trusted = self.trusted_proxies.trusts(peer);
+        let (scheme, host) = client::page_address(headers, trusted, self.scheme);
+        origin::check(headers, scheme, host)
     }
 }
 

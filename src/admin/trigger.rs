@@ -1,7 +1,8 @@
 //! "Run export now": a POST from the card (with its CSRF token) makes this server POST
 //! `{"ref": …}` to the workflow-dispatch endpoint with the bearer token, then redirects the
 //! browser back to the card with the outcome (POST/redirect/GET). The token never leaves the
-//! server.
+//! server: whatever the endpoint answers (an error body may echo the `Authorization` header)
+//! passes [`Scrubber::scrub_foreign`] before it is shown or logged.
 
 use std::sync::Arc;
 
@@ -15,7 +16,7 @@ use crate::admin::csrf;
 use crate::admin::flash::{Flash, FlashKind};
 use crate::admin::{AdminState, REPORTS_PATH, pages};
 use crate::env_vars as env;
-use crate::redact;
+use crate::redact::{self, Scrubber};
 
 /// Error bodies longer than this are cut: only the message is shown.
 const MAX_ERROR_BODY: usize = 64 * 1024;
@@ -32,7 +33,12 @@ pub enum Outcome {
 }
 
 /// POSTs the dispatch. The request carries only the configured ref: nothing from the browser.
-pub async fn dispatch(client: &reqwest::Client, trigger: &TriggerConfig) -> Outcome {
+/// The messages of the outcome have been through `scrubber`.
+pub async fn dispatch(
+    client: &reqwest::Client,
+    trigger: &TriggerConfig,
+    scrubber: &Scrubber,
+) -> Outcome {
     let body = serde_json::json!({ "ref": trigger.git_ref });
     let sent = client
         .post(trigger.url.clone())
@@ -46,14 +52,15 @@ pub async fn dispatch(client: &reqwest::Client, trigger: &TriggerConfig) -> Outc
     let response = match sent {
         Ok(response) => response,
         Err(error) => {
-            return Outcome::Unreachable(redact::error_chain(&error.without_url()));
+            let reason = redact::error_chain(&error.without_url());
+            return Outcome::Unreachable(scrubber.scrub_foreign(&reason));
         }
     };
     let status = response.status();
     if status.is_success() {
         return Outcome::Dispatched(status);
     }
-    let message = error_message(response).await;
+    let message = scrubber.scrub_foreign(&error_message(response).await);
     Outcome::Refused { status, message }
 }
 
@@ -158,7 +165,7 @@ pub async fn run_export(
             ),
         },
         TriggerSetting::Ready(trigger) => {
-            let outcome = dispatch(&state.trigger_client, trigger).await;
+            let outcome = dispatch(&state.trigger_client, trigger, &state.scrubber).await;
             match &outcome {
                 Outcome::Dispatched(status) => {
                     tracing::info!(
@@ -167,7 +174,12 @@ pub async fn run_export(
                     );
                     state.status.revalidate().await;
                 }
-                other => tracing::warn!("export workflow dispatch failed: {other:?}"),
+                Outcome::Refused { status, message } => {
+                    tracing::warn!("export workflow dispatch refused: {status}: {message}")
+                }
+                Outcome::Unreachable(reason) => {
+                    tracing::warn!("export workflow dispatch failed: {reason}")
+                }
             }
             flash(&outcome, trigger)
         }

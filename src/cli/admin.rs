@@ -6,6 +6,7 @@ use std::time::Duration;
 use clap::Args;
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::admin::client::{Network, TrustedProxies};
 use crate::admin::config::{AdminConfig, AuthConfig, TriggerConfig, TriggerSetting};
 use crate::admin::source::StatusSource;
 use crate::admin::upstream::http_url;
@@ -42,8 +43,9 @@ pub struct AdminArgs {
     #[arg(long, env = env::EXPORT_TRIGGER_REF, default_value = "main", value_name = "REF")]
     pub trigger_ref: String,
 
-    /// Password of the login form. Every page and action needs a signed-in session. Prefer the
-    /// environment variable: a command line is visible to other users of the machine.
+    /// Password of the login form (at least 12 characters; surrounding spaces are trimmed).
+    /// Every page and action needs a signed-in session. Prefer the environment variable: a
+    /// command line is visible to other users of the machine.
     #[arg(long, env = env::ADMIN_PASSWORD, hide_env_values = true, value_name = "PASSWORD")]
     pub password: Option<SecretString>,
 
@@ -51,6 +53,14 @@ pub struct AdminArgs {
     /// at start, so a restart signs everybody out; set it when several replicas serve the page.
     #[arg(long, env = env::ADMIN_SESSION_KEY, hide_env_values = true, value_name = "KEY")]
     pub session_key: Option<SecretString>,
+
+    /// Reverse proxies in front of the page, as IP addresses or networks (10.0.0.0/8),
+    /// comma-separated. Only requests from them have their X-Forwarded-For (the client failed
+    /// logins are counted for), X-Forwarded-Host and X-Forwarded-Proto (the address the
+    /// browser used, which a form's Origin must match) believed. Default: none.
+    #[arg(long = "trusted-proxy", env = env::ADMIN_TRUSTED_PROXIES, value_name = "IP|CIDR",
+          value_delimiter = ',')]
+    pub trusted_proxies: Vec<String>,
 
     /// The card warns when the status' last update is older than this (the export runs hourly).
     #[arg(long, env = env::ADMIN_STALE_AFTER_MINUTES, default_value_t = 120, value_name = "MINUTES",
@@ -72,7 +82,13 @@ impl AdminArgs {
     /// Validates the flags: usable URLs, and a password unless only this machine can reach the
     /// page.
     pub fn into_config(self) -> Result<AdminConfig, Error> {
-        let password = non_empty(self.password);
+        let password = secret(
+            self.password,
+            "--password",
+            env::ADMIN_PASSWORD,
+            MIN_PASSWORD,
+            "or leave it unset to serve this machine only (loopback)",
+        )?;
         if password.is_none() && !self.listen.ip().is_loopback() {
             return Err(Error::config(format!(
                 "refusing to listen on {} without authentication: set --password \
@@ -81,16 +97,32 @@ impl AdminArgs {
                 env::ADMIN_PASSWORD
             )));
         }
-        let session_key = non_empty(self.session_key);
-        if session_key
-            .as_ref()
-            .is_some_and(|key| key.expose_secret().len() < 32)
-        {
-            return Err(Error::config(format!(
-                "--session-key ({}) must be at least 32 characters long",
-                env::ADMIN_SESSION_KEY
-            )));
-        }
+        let session_key = secret(
+            self.session_key,
+            "--session-key",
+            env::ADMIN_SESSION_KEY,
+            MIN_SESSION_KEY,
+            "or leave it unset for a random key per start",
+        )?;
+        let trusted_proxies = self
+            .trusted_proxies
+            .iter()
+            .map(|text| text.parse::<Network>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|reason| {
+                Error::config_fix(
+                    format!("--trusted-proxy ({}) {reason}", env::ADMIN_TRUSTED_PROXIES),
+                    "list the reverse proxies' IP addresses or networks, comma-separated, \
+                     e.g. 127.0.0.1,10.0.0.0/8",
+                )
+            })?;
+        let trigger_token = secret(
+            self.trigger_token,
+            "--trigger-token",
+            env::EXPORT_TRIGGER_TOKEN,
+            MIN_TRIGGER_TOKEN,
+            "or leave it unset to disable Run export now",
+        )?;
         let status = match self.status_url.as_deref().map(str::trim) {
             Some(text) if !text.is_empty() => {
                 Some(StatusSource::parse(text).map_err(|reason| {
@@ -110,7 +142,7 @@ impl AdminArgs {
         };
         let trigger = trigger_setting(
             self.trigger_url.as_deref(),
-            non_empty(self.trigger_token),
+            trigger_token,
             self.trigger_ref.trim(),
         )?;
         Ok(AdminConfig {
@@ -125,6 +157,7 @@ impl AdminArgs {
             },
             stale_after: Duration::from_secs(self.stale_after_minutes * 60),
             cache_ttl: Duration::from_secs(self.status_cache_seconds),
+            trusted_proxies: TrustedProxies::from_networks(trusted_proxies),
         })
     }
 }
@@ -170,9 +203,40 @@ fn trigger_setting(
     })
 }
 
-/// Empty values count as unset.
-fn non_empty(secret: Option<SecretString>) -> Option<SecretString> {
-    secret.filter(|s| !s.expose_secret().trim().is_empty())
+/// The shortest secrets accepted, in characters (after trimming). The session key's 32 make
+/// its HMAC key unguessable; 12 characters of a password chosen by a person, with the login
+/// throttle, are out of reach of guessing; every token GitHub issues is longer than 20.
+pub const MIN_PASSWORD: usize = 12;
+pub const MIN_SESSION_KEY: usize = 32;
+pub const MIN_TRIGGER_TOKEN: usize = 20;
+
+/// A configured secret, trimmed (an env file's trailing newline or space is not part of it).
+/// Unset stays `None`; a blank or too short value is a configuration error that names the
+/// flag, its variable and the fix (`otherwise` says what leaving it unset does).
+fn secret(
+    value: Option<SecretString>,
+    flag: &str,
+    variable: &str,
+    min: usize,
+    otherwise: &str,
+) -> Result<Option<SecretString>, Error> {
+    let Some(value) = value else {
+        return Ok(None);
+    };
+    let trimmed = value.expose_secret().trim();
+    if trimmed.is_empty() {
+        return Err(Error::config_fix(
+            format!("{flag} ({variable}) is blank"),
+            format!("set it to a value of at least {min} characters, {otherwise}"),
+        ));
+    }
+    if trimmed.chars().count() < min {
+        return Err(Error::config_fix(
+            format!("{flag} ({variable}) must be at least {min} characters long"),
+            format!("set a longer value (a random one: openssl rand -hex 24), {otherwise}"),
+        ));
+    }
+    Ok(Some(SecretString::from(trimmed.to_owned())))
 }
 
 #[cfg(test)]
@@ -206,14 +270,81 @@ mod tests {
     #[test]
     fn the_trigger_is_ready_only_with_both_url_and_token() {
         let url = "https://api.github.com/repos/o/r/actions/workflows/x.yml/dispatches";
-        let ready = config(&["--trigger-url", url, "--trigger-token", "t"]).unwrap();
+        let token = "ghp_0123456789abcdefghij";
+        let ready = config(&["--trigger-url", url, "--trigger-token", token]).unwrap();
         assert!(matches!(ready.trigger, TriggerSetting::Ready(_)));
         let missing = config(&["--trigger-url", url]).unwrap();
         assert!(
             matches!(missing.trigger, TriggerSetting::Missing(names) if names == [env::EXPORT_TRIGGER_TOKEN])
         );
         assert!(config(&["--trigger-url", "ftp://x"]).is_err());
-        let beyond_loopback = config(&["--listen", "0.0.0.0:8081", "--password", "pw"]).unwrap();
+        let password = "a long enough password";
+        let beyond_loopback =
+            config(&["--listen", "0.0.0.0:8081", "--password", password]).unwrap();
         assert!(beyond_loopback.auth.secure_cookies);
+    }
+
+    #[test]
+    fn secrets_are_trimmed_and_blank_or_short_ones_refused() {
+        let padded = config(&["--password", "  twelve chars!\n"]).unwrap();
+        assert_eq!(
+            padded.auth.password.unwrap().expose_secret(),
+            "twelve chars!"
+        );
+        let cases: [(&[&str], &str); 5] = [
+            (
+                &["--password", "   "],
+                "--password (GUARDRAIL_ADMIN_PASSWORD) is blank. Fix: set it to a value of at \
+                 least 12 characters, or leave it unset to serve this machine only (loopback)",
+            ),
+            (
+                &["--password", " eleven char "],
+                "--password (GUARDRAIL_ADMIN_PASSWORD) must be at least 12 characters long",
+            ),
+            (
+                &["--session-key", " \t"],
+                "--session-key (GUARDRAIL_ADMIN_SESSION_KEY) is blank",
+            ),
+            (
+                &["--trigger-token", " "],
+                "--trigger-token (GUARDRAIL_EXPORT_TRIGGER_TOKEN) is blank",
+            ),
+            (
+                &["--trigger-token", "ghp_short"],
+                "--trigger-token (GUARDRAIL_EXPORT_TRIGGER_TOKEN) must be at least 20 characters",
+            ),
+        ];
+        for (flags, message) in cases {
+            let error = config(flags).unwrap_err();
+            assert_eq!(error.exit_code(), crate::error::exit::CONFIG, "{flags:?}");
+            assert!(
+                error.message().starts_with(message),
+                "{flags:?}: {}",
+                error.message()
+            );
+        }
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_networks() {
+        let none = config(&[]).unwrap();
+        assert!(none.trusted_proxies.is_empty());
+        let some = config(&[
+            "--trusted-proxy",
+            "127.0.0.1, 10.0.0.0/8",
+            "--trusted-proxy",
+            "::1",
+        ])
+        .unwrap();
+        assert!(some.trusted_proxies.contains("10.9.8.7".parse().unwrap()));
+        assert!(some.trusted_proxies.contains("::1".parse().unwrap()));
+        assert!(!some.trusted_proxies.contains("192.0.2.1".parse().unwrap()));
+        let bad = config(&["--trusted-proxy", "proxy.internal"]).unwrap_err();
+        assert_eq!(
+            bad.message(),
+            "--trusted-proxy (GUARDRAIL_ADMIN_TRUSTED_PROXIES) `proxy.internal` is not an IP \
+             address or network such as 10.0.0.0/8. Fix: list the reverse proxies' IP addresses \
+             or networks, comma-separated, e.g. 127.0.0.1,10.0.0.0/8"
+        );
     }
 }

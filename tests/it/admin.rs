@@ -5,6 +5,7 @@ mod access;
 mod card;
 mod clicks;
 mod download;
+mod hostile;
 mod status;
 
 use std::sync::Arc;

@@ -60,6 +60,7 @@ pub fn config(status: Option<StatusSource>, trigger: Option<&str>) -> AdminConfi
         },
         stale_after: Duration::from_secs(2 * 3600),
         cache_ttl: Duration::from_secs(3600),
+        trusted_proxies: Default::default(),
     }
 }
 
@@ -95,6 +96,11 @@ impl AdminProcess {
 
     pub fn pid(&self) -> u32 {
         self.server.pid()
+    }
+
+    /// What the page logged on stderr so far.
+    pub fn log(&self) -> String {
+        self.server.log()
     }
 }
 
