@@ -165,6 +165,25 @@ impl Browser {
         self.element(css).await.text().await.unwrap()
     }
 
+    /// Waits (up to 10 s) until the element `css` holds `needle`, through the navigation a click
+    /// starts (an element of the page being left is stale, not an error); returns its text.
+    pub async fn text_once_it_holds(&self, css: &str, needle: &str) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let mut last = String::new();
+        while std::time::Instant::now() < deadline {
+            if let Ok(element) = self.client.find(Locator::Css(css)).await
+                && let Ok(text) = element.text().await
+            {
+                if text.contains(needle) {
+                    return text;
+                }
+                last = text;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("{css} never held `{needle}`; last: {last}")
+    }
+
     pub async fn is_present(&self, css: &str) -> bool {
         !self
             .client
