@@ -35,6 +35,58 @@ pub struct ValidBatch {
 
 /// Parses and validates a (decompressed) body.
 pub fn parse(body: &[u8]) -> Result<ValidBatch, ApiError> {
+    if let Some(batch) = parse_canonical(body) {
+        return Ok(batch);
+    }
+    parse_checked(body)
+}
+
+/// The envelope as the exporter writes it: `{"followUps":[` rows joined by `,` `]}`.
+const ENVELOPE_START: &[u8] = b"{\"followUps\":[";
+const ENVELOPE_END: &[u8] = b"]}";
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Envelope {
+    #[serde(rename = "followUps")]
+    follow_ups: Vec<FollowUp>,
+}
+
+/// The fast path, for a body exactly as the exporter writes it: parsed straight into rows, and
+/// accepted only when serialising those rows again gives the body back byte for byte (so every
+/// key is there once, in order, with its canonical value) and every row passes
+/// [`FollowUp::check_canonical`]. Anything else, valid or not, goes through [`parse_checked`],
+/// which says what is wrong.
+fn parse_canonical(body: &[u8]) -> Option<ValidBatch> {
+    if !body.starts_with(ENVELOPE_START) || !body.ends_with(ENVELOPE_END) {
+        return None;
+    }
+    let envelope: Envelope = serde_json::from_slice(body).ok()?;
+    let rows = envelope.follow_ups;
+    let first = rows.first()?;
+    let date = first.created_at.to_datetime().date_naive();
+    let mut ndjson = Vec::with_capacity(body.len());
+    let mut written = &body[ENVELOPE_START.len()..body.len() - ENVELOPE_END.len()];
+    for (i, row) in rows.iter().enumerate() {
+        row.check_canonical().ok()?;
+        let start = ndjson.len();
+        serde_json::to_writer(&mut ndjson, row).ok()?;
+        let line = &ndjson[start..];
+        written = written.strip_prefix(line)?;
+        if i + 1 < rows.len() {
+            written = written.strip_prefix(b",")?;
+        }
+        ndjson.push(b'\n');
+    }
+    written.is_empty().then_some(ValidBatch {
+        rows: rows.len(),
+        ndjson,
+        date,
+    })
+}
+
+/// The thorough path: every key and value checked, so that a refusal names the row and field.
+fn parse_checked(body: &[u8]) -> Result<ValidBatch, ApiError> {
     // A repeated key would otherwise keep its last value silently: refuse it, naming the key.
     let value: Value = crate::json::parse_strict(body).map_err(|e| {
         if e.is_data() {
@@ -199,6 +251,45 @@ mod tests {
             "conversionHref": null,
             "createdAt": "2026-01-22T23:59:59.999999Z"
         })
+    }
+
+    /// `{"followUps":[…]}` exactly as the exporter writes it.
+    fn as_exported(rows: &[Value]) -> Vec<u8> {
+        let lines: Vec<String> = rows
+            .iter()
+            .map(|row| {
+                let row: FollowUp = serde_json::from_value(row.clone()).unwrap();
+                serde_json::to_string(&row).unwrap()
+            })
+            .collect();
+        format!("{{\"followUps\":[{}]}}", lines.join(",")).into_bytes()
+    }
+
+    #[test]
+    fn the_fast_path_takes_exactly_the_exporters_bytes_and_agrees_with_the_checks() {
+        let body = as_exported(&[row(), with("notes", json!("n")), row()]);
+        let fast = parse_canonical(&body).expect("the exporter's own body takes the fast path");
+        let checked = parse_checked(&body).unwrap();
+        assert_eq!(
+            (fast.rows, &fast.ndjson, fast.date),
+            (checked.rows, &checked.ndjson, checked.date)
+        );
+        // Valid but not byte for byte the exporter's: whitespace, another key order.
+        let spaced = String::from_utf8(body.clone())
+            .unwrap()
+            .replace("\",\"", "\", \"");
+        assert!(parse_canonical(spaced.as_bytes()).is_none());
+        assert_eq!(parse(spaced.as_bytes()).unwrap().ndjson, checked.ndjson);
+        // Not valid: a missing key, a repeated one, an upper-case id — all left to the checks.
+        let text = String::from_utf8(body).unwrap();
+        for bad in [
+            text.replacen("\"providerName\":null,", "", 1),
+            text.replacen("\"notes\":null,", "\"notes\":null,\"notes\":null,", 1),
+            text.replacen("0b6f5a2e", "0B6F5A2E", 1),
+        ] {
+            assert!(parse_canonical(bad.as_bytes()).is_none(), "{bad}");
+            assert!(parse(bad.as_bytes()).is_err(), "{bad}");
+        }
     }
 
     fn reason(row: Value) -> String {

@@ -443,7 +443,9 @@ async fn a_login_form_on_another_origin_is_refused_in_the_browser() {
     let browser = Browser::start().await;
     browser.goto(&format!("{evil}/")).await;
     browser.element("#go").await.click().await.unwrap();
-    let text = browser.text_once_it_holds("main, body", "Request refused").await;
+    let text = browser
+        .text_once_it_holds("main, body", "Request refused")
+        .await;
     assert!(
         text.contains("Request refused")
             && text.contains("Nobody was signed in: the request came from another site"),
