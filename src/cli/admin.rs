@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Args;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 
 use crate::admin::client::{Network, TrustedProxies};
 use crate::admin::config::{AdminConfig, AuthConfig, TriggerConfig, TriggerSetting};
@@ -82,7 +82,7 @@ impl AdminArgs {
     /// Validates the flags: usable URLs, and a password unless only this machine can reach the
     /// page.
     pub fn into_config(self) -> Result<AdminConfig, Error> {
-        let password = secret(
+        let password = super::secret(
             self.password,
             "--password",
             env::ADMIN_PASSWORD,
@@ -97,7 +97,7 @@ impl AdminArgs {
                 env::ADMIN_PASSWORD
             )));
         }
-        let session_key = secret(
+        let session_key = super::secret(
             self.session_key,
             "--session-key",
             env::ADMIN_SESSION_KEY,
@@ -116,7 +116,7 @@ impl AdminArgs {
                      e.g. 127.0.0.1,10.0.0.0/8",
                 )
             })?;
-        let trigger_token = secret(
+        let trigger_token = super::secret(
             self.trigger_token,
             "--trigger-token",
             env::EXPORT_TRIGGER_TOKEN,
@@ -210,39 +210,11 @@ pub const MIN_PASSWORD: usize = 12;
 pub const MIN_SESSION_KEY: usize = 32;
 pub const MIN_TRIGGER_TOKEN: usize = 20;
 
-/// A configured secret, trimmed (an env file's trailing newline or space is not part of it).
-/// Unset stays `None`; a blank or too short value is a configuration error that names the
-/// flag, its variable and the fix (`otherwise` says what leaving it unset does).
-fn secret(
-    value: Option<SecretString>,
-    flag: &str,
-    variable: &str,
-    min: usize,
-    otherwise: &str,
-) -> Result<Option<SecretString>, Error> {
-    let Some(value) = value else {
-        return Ok(None);
-    };
-    let trimmed = value.expose_secret().trim();
-    if trimmed.is_empty() {
-        return Err(Error::config_fix(
-            format!("{flag} ({variable}) is blank"),
-            format!("set it to a value of at least {min} characters, {otherwise}"),
-        ));
-    }
-    if trimmed.chars().count() < min {
-        return Err(Error::config_fix(
-            format!("{flag} ({variable}) must be at least {min} characters long"),
-            format!("set a longer value (a random one: openssl rand -hex 24), {otherwise}"),
-        ));
-    }
-    Ok(Some(SecretString::from(trimmed.to_owned())))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use clap::Parser;
+    use secrecy::ExposeSecret;
 
     #[derive(Debug, Parser)]
     struct Flags {

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Args;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 
 use crate::env_vars as env;
 use crate::error::Error;
@@ -86,17 +86,10 @@ impl GatewayArgs {
     pub fn into_config(self) -> Result<GatewayConfig, Error> {
         let lake = LakeUri::parse(&self.lake)
             .map_err(|reason| Error::config(format!("--lake `{}`: {reason}", self.lake.trim())))?;
-        let expose = |s: &Option<SecretString>| s.as_ref().map(|s| s.expose_secret().to_owned());
-        let secret = super::secret(
-            "--secret",
-            env::GATEWAY_SECRET,
-            expose(&self.secret).as_deref(),
-        )?;
-        let token = super::secret(
-            "--token",
-            env::GATEWAY_TOKEN,
-            expose(&self.token).as_deref(),
-        )?;
+        let unset = "or leave it unset";
+        let min = super::MIN_SECRET_CHARS;
+        let secret = super::secret(self.secret, "--secret", env::GATEWAY_SECRET, min, unset)?;
+        let token = super::secret(self.token, "--token", env::GATEWAY_TOKEN, min, unset)?;
         let auth = Auth::new(secret, token);
         if auth.is_open() && !self.listen.ip().is_loopback() {
             return Err(Error::config(format!(
@@ -179,7 +172,7 @@ mod tests {
         for (value, says) in [
             ("", "is blank"),
             ("   ", "is blank"),
-            ("short", "5 characters"),
+            ("short", "at least 12"),
         ] {
             let error = config(&["--lake", "/srv/lake", "--secret", value]).unwrap_err();
             assert_eq!(error.exit_code(), crate::error::exit::CONFIG);

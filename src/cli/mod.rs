@@ -130,38 +130,35 @@ pub struct CursorArgs {
     pub output: OutputArgs,
 }
 
-/// The fewest characters a shared secret or bearer token may have.
+/// The fewest characters a shared secret or bearer token between the exporter and the gateway
+/// may have.
 pub const MIN_SECRET_CHARS: usize = 12;
 
-/// A secret's value, trimmed. Unset stays unset; a blank value, or one shorter than
-/// [`MIN_SECRET_CHARS`], is a configuration error naming the flag and its variable.
+/// A configured secret, trimmed (an env file's trailing newline or space is not part of it).
+/// Unset stays `None`; a blank or too short value is a configuration error that names the
+/// flag, its variable and the fix (`otherwise` says what leaving it unset does).
 pub fn secret(
+    value: Option<secrecy::SecretString>,
     flag: &str,
-    var: &str,
-    value: Option<&str>,
+    variable: &str,
+    min: usize,
+    otherwise: &str,
 ) -> Result<Option<secrecy::SecretString>, crate::error::Error> {
     let Some(value) = value else {
         return Ok(None);
     };
-    let value = value.trim();
-    let fix = format!(
-        "give at least {MIN_SECRET_CHARS} characters (for example the output of \
-         `openssl rand -hex 32`), or leave {flag} and {var} unset"
-    );
-    if value.is_empty() {
+    let trimmed = secrecy::ExposeSecret::expose_secret(&value).trim();
+    if trimmed.is_empty() {
         return Err(crate::error::Error::config_fix(
-            format!("{flag} ({var}) is blank"),
-            fix,
+            format!("{flag} ({variable}) is blank"),
+            format!("set it to a value of at least {min} characters, {otherwise}"),
         ));
     }
-    if value.chars().count() < MIN_SECRET_CHARS {
+    if trimmed.chars().count() < min {
         return Err(crate::error::Error::config_fix(
-            format!(
-                "{flag} ({var}) has {} characters, fewer than {MIN_SECRET_CHARS}",
-                value.chars().count()
-            ),
-            fix,
+            format!("{flag} ({variable}) must be at least {min} characters long"),
+            format!("set a longer value (a random one: openssl rand -hex 24), {otherwise}"),
         ));
     }
-    Ok(Some(secrecy::SecretString::from(value.to_owned())))
+    Ok(Some(secrecy::SecretString::from(trimmed.to_owned())))
 }

@@ -169,14 +169,18 @@ pub fn webhook_config(args: &SinkArgs, demo: bool) -> Result<WebhookConfig, Erro
     Ok(WebhookConfig {
         url,
         secret: super::secret(
+            args.webhook_secret.clone().map(SecretString::from),
             "--webhook-secret",
             crate::env_vars::WEBHOOK_SECRET,
-            args.webhook_secret.as_deref(),
+            super::MIN_SECRET_CHARS,
+            "or leave it unset",
         )?,
         token: super::secret(
+            args.webhook_token.clone().map(SecretString::from),
             "--webhook-token",
             crate::env_vars::WEBHOOK_TOKEN,
-            args.webhook_token.as_deref(),
+            super::MIN_SECRET_CHARS,
+            "or leave it unset",
         )?,
         timeout: Duration::from_secs(args.webhook_timeout_seconds),
         max_attempts: args.webhook_max_attempts,
