@@ -32,6 +32,15 @@ async fn admin(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Ad
     AdminProcess::start(args, &all).await
 }
 
+/// [`admin`] with "Run export now" dispatching to `url`.
+async fn admin_dispatching_to(dir: &std::path::Path, url: &str) -> AdminProcess {
+    let env = [
+        ("GUARDRAIL_EXPORT_TRIGGER_URL", url),
+        ("GUARDRAIL_EXPORT_TRIGGER_TOKEN", TRIGGER_TOKEN),
+    ];
+    admin(dir, &[], &env).await
+}
+
 /// A client whose connections come from `address` (any of 127.0.0.0/8 is this machine).
 fn client_from(address: &str) -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -159,15 +168,7 @@ async fn forwarded_addresses_count_only_from_a_trusted_proxy() {
 async fn a_signed_out_cookie_is_refused_afterwards() {
     let dir = tempfile::tempdir().unwrap();
     let github = DispatchStandIn::start(204, "", || {}).await;
-    let admin = admin(
-        dir.path(),
-        &[],
-        &[
-            ("GUARDRAIL_EXPORT_TRIGGER_URL", &github.url),
-            ("GUARDRAIL_EXPORT_TRIGGER_TOKEN", TRIGGER_TOKEN),
-        ],
-    )
-    .await;
+    let admin = admin_dispatching_to(dir.path(), &github.url).await;
     let http = client();
     let cookie = sign_in(&http, &admin.base).await;
     let other = sign_in(&http, &admin.base).await;
@@ -267,15 +268,7 @@ async fn echoing_endpoint() -> (String, Arc<AtomicUsize>) {
 async fn an_echoed_bearer_token_never_reaches_the_page_or_the_log() {
     let dir = tempfile::tempdir().unwrap();
     let (url, calls) = echoing_endpoint().await;
-    let admin = admin(
-        dir.path(),
-        &[],
-        &[
-            ("GUARDRAIL_EXPORT_TRIGGER_URL", &url),
-            ("GUARDRAIL_EXPORT_TRIGGER_TOKEN", TRIGGER_TOKEN),
-        ],
-    )
-    .await;
+    let admin = admin_dispatching_to(dir.path(), &url).await;
     let http = client();
     let cookie = sign_in(&http, &admin.base).await;
     let mut flashes = Vec::new();
@@ -336,15 +329,7 @@ async fn signed_in(http: &reqwest::Client, base: &str) -> (String, String) {
 async fn posts_from_another_origin_are_refused_and_nothing_is_dispatched() {
     let dir = tempfile::tempdir().unwrap();
     let github = DispatchStandIn::start(204, "", || {}).await;
-    let admin = admin(
-        dir.path(),
-        &[],
-        &[
-            ("GUARDRAIL_EXPORT_TRIGGER_URL", &github.url),
-            ("GUARDRAIL_EXPORT_TRIGGER_TOKEN", TRIGGER_TOKEN),
-        ],
-    )
-    .await;
+    let admin = admin_dispatching_to(dir.path(), &github.url).await;
     let http = client();
     let (cookie, token) = signed_in(&http, &admin.base).await;
     let trigger = format!("{}/api/reporting/guardrail-followups/trigger", admin.base);
