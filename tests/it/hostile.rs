@@ -175,7 +175,10 @@ fn allow_open_files(needed: u64) {
         .args(["--pid", &pid, &format!("--nofile={hard}:{hard}")])
         .status()
         .expect("prlimit (util-linux) is needed: apt-get install util-linux");
-    assert!(status.success(), "prlimit could not raise this test's open-file limit");
+    assert!(
+        status.success(),
+        "prlimit could not raise this test's open-file limit"
+    );
 }
 
 /// Sets a running process' open-file limit, as systemd's default `LimitNOFILE=1024` would.
