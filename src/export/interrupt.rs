@@ -26,6 +26,13 @@ impl Interrupt {
         Interrupt { rx }
     }
 
+    /// Fires when the test sends a signal on the returned sender.
+    #[cfg(test)]
+    pub fn manual() -> (Interrupt, watch::Sender<Option<Signal>>) {
+        let (tx, rx) = watch::channel(None);
+        (Interrupt { rx }, tx)
+    }
+
     /// Listens for SIGTERM and SIGINT from now on; call inside the runtime.
     pub fn listen() -> Interrupt {
         let (tx, rx) = watch::channel(None);

@@ -157,17 +157,23 @@ async fn run_locked(
     // order, so the cursor only ever moves over a contiguous prefix of acknowledged batches.
     let mut window: Window<Sent> = Window::new(sink.in_flight());
     let mut source_done = false;
-    // The first delivery (in batch order) that failed, or the source's error: no new batch is
-    // taken, the ones in flight are awaited, and none after it counts.
+    // The first delivery (in batch order) that failed: no new batch is taken, the ones in
+    // flight are awaited, and none after it counts.
     let mut failure: Option<Error> = None;
+    // The source's error comes after every batch in flight: those still count.
+    let mut source_failure: Option<Error> = None;
     // After a signal, the batches in flight may finish within the grace period.
     let grace = config.interrupt.grace_over(interrupt::GRACE);
     tokio::pin!(grace);
     loop {
         let signal = config.interrupt.received();
-        let stopping = source_done || failure.is_some() || output_closed || signal.is_some();
+        let stopping = source_done
+            || failure.is_some()
+            || source_failure.is_some()
+            || output_closed
+            || signal.is_some();
         if stopping && window.is_empty() {
-            if let Some(failure) = failure {
+            if let Some(failure) = failure.or(source_failure) {
                 return Err(failure);
             }
             if let Some(signal) = signal {
@@ -198,7 +204,7 @@ async fn run_locked(
             },
             next = batches.recv(), if !stopping && window.has_room() => match next {
                 None => source_done = true,
-                Some(Err(e)) => failure = Some(e.into()),
+                Some(Err(e)) => source_failure = Some(e.into()),
                 Some(Ok(batch)) => {
                     // A lock that can no longer be trusted (an S3 lease not renewed) delivers
                     // nothing more.
