@@ -319,3 +319,95 @@ async fn sigterm_with_batches_in_flight_lets_them_finish_and_the_cursor_holds_th
         .assert_success();
     assert_eq!(batches.acknowledged(&server), vec![1; BATCHES]);
 }
+
+/// The exporter's peak resident memory (VmHWM), sampled from `/proc` until it exits.
+async fn peak_rss_kib(export: &Export) -> u64 {
+    let mut child = export
+        .command()
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status_file = format!("/proc/{}/status", child.id().unwrap());
+    let mut peak = 0;
+    let started = std::time::Instant::now();
+    loop {
+        // A zombie's status has no Vm lines: the last live reading stands.
+        if let Ok(status) = std::fs::read_to_string(&status_file)
+            && let Some(line) = status.lines().find(|l| l.starts_with("VmHWM:"))
+        {
+            peak = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut stderr = String::new();
+            tokio::io::AsyncReadExt::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr)
+                .await
+                .unwrap();
+            assert!(status.success(), "{stderr}");
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the export hung"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(peak > 0, "VmHWM was read");
+    peak
+}
+
+#[tokio::test]
+async fn four_batches_in_flight_cost_at_most_three_more_batches_of_memory() {
+    // 16,000 rows of ~4 kB: 32 batches of ~2 MB against a receiver that takes 300 ms each.
+    let db = TestDb::new().await;
+    db.client()
+        .await
+        .batch_execute(
+            "INSERT INTO provider_guardrail_followup (id, provider_id, action, notes, created_at)
+             SELECT gen_random_uuid(), 'p-' || (i % 7), 'pause', repeat(md5(i::text), 128),
+                    timestamptz '2026-01-22 00:00:00+00' + make_interval(secs => i)
+             FROM generate_series(1, 16000) i",
+        )
+        .await
+        .unwrap();
+    let mut peaks = Vec::new();
+    let mut batch_bytes = 0;
+    for concurrency in [1, 4] {
+        let server = FaultyServer::with_rule(|_, _| Fault::Slow(Duration::from_millis(300))).await;
+        let dir = tempfile::tempdir().unwrap();
+        let export = Export::new(dir.path()).db(&db.url).args([
+            "--sink",
+            "webhook",
+            "--webhook-url",
+            &server.url,
+            "--batch-size",
+            "500",
+            "--webhook-concurrency",
+            &concurrency.to_string(),
+            "--audit-window-seconds",
+            "0",
+            "--quiet",
+        ]);
+        peaks.push(peak_rss_kib(&export).await);
+        assert_eq!(server.peak_in_flight(), concurrency);
+        assert_eq!(server.acknowledged_ids().len(), 16_000);
+        batch_bytes = server
+            .received()
+            .iter()
+            .map(|r| r.body.len())
+            .max()
+            .unwrap() as u64;
+    }
+    let batch_kib = batch_bytes / 1024;
+    let (one, four) = (peaks[0], peaks[1]);
+    eprintln!(
+        "peak RSS: {one} KiB with one batch in flight, {four} KiB with four; a batch is {batch_kib} KiB"
+    );
+    // Each batch in flight holds its NDJSON and its request body (two copies of ~a batch), so
+    // three more in flight may cost six batches' bytes; 8 MiB covers the allocator's slack.
+    // The 32-batch backlog itself (~64 MiB) must not show.
+    assert!(
+        four <= one + 6 * batch_kib + 8 * 1024,
+        "{four} KiB with four in flight against {one} KiB with one (batches of {batch_kib} KiB)"
+    );
+}
