@@ -187,7 +187,11 @@ async fn run_locked(
         tokio::select! {
             biased;
             signal = &mut grace => {
-                return Err(Error::Interrupted { signal, delivered: delivered_so_far(&ledger) });
+                // A delivery that failed before the grace ran out is what stopped the run.
+                return Err(failure.unwrap_or_else(|| Error::Interrupted {
+                    signal,
+                    delivered: delivered_so_far(&ledger),
+                }));
             }
             // Wakes the loop so it stops taking batches.
             _ = config.interrupt.wait(), if signal.is_none() => {}
