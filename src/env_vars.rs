@@ -21,6 +21,8 @@ pub const WEBHOOK_TOKEN: &str = "GUARDRAIL_EXPORT_WEBHOOK_TOKEN";
 pub const WEBHOOK_TIMEOUT_SECONDS: &str = "GUARDRAIL_EXPORT_WEBHOOK_TIMEOUT_SECONDS";
 pub const WEBHOOK_MAX_ATTEMPTS: &str = "GUARDRAIL_EXPORT_WEBHOOK_MAX_ATTEMPTS";
 pub const WEBHOOK_GZIP: &str = "GUARDRAIL_EXPORT_WEBHOOK_GZIP";
+/// Batches the webhook sink has in flight at once.
+pub const WEBHOOK_CONCURRENCY: &str = "GUARDRAIL_EXPORT_WEBHOOK_CONCURRENCY";
 pub const DEAD_LETTER_DIR: &str = "GUARDRAIL_EXPORT_DEAD_LETTER_DIR";
 
 /// The ingest gateway (`guardrail-followups gateway`).

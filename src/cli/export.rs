@@ -135,6 +135,12 @@ pub struct SinkArgs {
           value_parser = clap::value_parser!(u32).range(1..=100))]
     pub webhook_max_attempts: u32,
 
+    /// Batches POSTed at once, each with its own retries (1 = one at a time). The cursor moves
+    /// only over the batches acknowledged in order, so a crash resends at most this many.
+    #[arg(long, env = env::WEBHOOK_CONCURRENCY, default_value_t = 4, value_name = "N",
+          value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub webhook_concurrency: u16,
+
     /// Gzip request bodies (Content-Encoding: gzip).
     #[arg(long, env = env::WEBHOOK_GZIP)]
     pub webhook_gzip: bool,

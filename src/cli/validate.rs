@@ -187,6 +187,7 @@ pub fn webhook_config(args: &SinkArgs, demo: bool) -> Result<WebhookConfig, Erro
         gzip: args.webhook_gzip,
         dead_letter_dir: args.dead_letter_dir.clone(),
         backoff: Backoff::default(),
+        concurrency: usize::from(args.webhook_concurrency),
     })
 }
 

@@ -134,8 +134,11 @@ async fn redeliver(
             },
         ));
         ledger.store.healthy().await?;
-        match sink.send(&batch).await {
-            Ok(ack) => sent.push((batch.rows, ack)),
+        // One batch at a time, whatever the sink's concurrency: a bucket counts only once all
+        // of it was acknowledged, and buckets are few.
+        let rows = batch.rows;
+        match sink.send(batch).await {
+            Ok(ack) => sent.push((rows, ack)),
             Err(SinkError::Closed) => return Err(AuditError::Closed),
             Err(SinkError::Failed(e)) => return Err(AuditError::Failed(e.into())),
         }

@@ -1,5 +1,5 @@
 //! Stopping a run on SIGTERM (systemd's stop, a cancelled Actions step) or SIGINT (Ctrl-C):
-//! the run takes no new batch, lets the batch in flight finish for a bounded time, keeps the
+//! the run takes no new batch, lets the batches in flight finish for a bounded time, keeps the
 //! cursor at what was acknowledged, releases its lock, and ends with 143 or 130.
 
 use std::time::Duration;
@@ -8,7 +8,7 @@ use tokio::sync::watch;
 
 pub use crate::error::Signal;
 
-/// How long the batch in flight may take to be acknowledged after a signal.
+/// How long the batches in flight may take to be acknowledged after a signal.
 pub const GRACE: Duration = Duration::from_secs(20);
 
 /// Whether a stop was asked for. Cloning shares it.
@@ -26,13 +26,20 @@ impl Interrupt {
         Interrupt { rx }
     }
 
+    /// Fires when the test sends a signal on the returned sender.
+    #[cfg(test)]
+    pub fn manual() -> (Interrupt, watch::Sender<Option<Signal>>) {
+        let (tx, rx) = watch::channel(None);
+        (Interrupt { rx }, tx)
+    }
+
     /// Listens for SIGTERM and SIGINT from now on; call inside the runtime.
     pub fn listen() -> Interrupt {
         let (tx, rx) = watch::channel(None);
         tokio::spawn(async move {
             let signal = wait_for_signal().await;
             tracing::warn!(
-                "{} received: stopping after the batch in flight (at most {} s)",
+                "{} received: stopping after the batches in flight (at most {} s)",
                 signal.name(),
                 GRACE.as_secs()
             );

@@ -1,5 +1,6 @@
-//! The export: read pending follow-ups from the source, deliver them to the sink batch by batch,
-//! and move the cursor over each batch the sink acknowledged.
+//! The export: read pending follow-ups from the source, deliver them to the sink batch by batch
+//! (several at once when the sink allows it), and move the cursor over the batches the sink
+//! acknowledged, in order.
 
 mod audit;
 pub mod batch;
@@ -12,6 +13,7 @@ pub mod source;
 mod summary;
 #[cfg(test)]
 mod tests;
+mod window;
 
 use std::time::{Duration, Instant};
 
@@ -27,6 +29,7 @@ use progress::Progress;
 use sink::{SinkConfig, SinkError};
 use source::{Query, SourceConfig};
 pub use summary::{LateRows, Summary};
+use window::Window;
 
 /// A validated export configuration.
 #[derive(Debug, Clone)]
@@ -48,7 +51,7 @@ pub struct ExportConfig {
     pub hold_back: Option<Duration>,
     /// Show a progress bar (stderr is a terminal and not `--quiet`).
     pub progress: bool,
-    /// SIGTERM/SIGINT: stop after the batch in flight.
+    /// SIGTERM/SIGINT: stop after the batches in flight.
     pub interrupt: Interrupt,
 }
 
@@ -76,6 +79,33 @@ fn delivered_so_far(ledger: &Ledger<'_>) -> String {
         "{} rows delivered by this run are in the cursor (now {cursor})",
         ledger.run_rows
     )
+}
+
+/// What a batch's acknowledgement does, kept while it is in flight.
+struct Sent {
+    effect: Effect,
+    rows: u64,
+    repairs: RepairCounts,
+}
+
+impl Sent {
+    fn of(batch: &batch::Batch, first_bucket: i64) -> Sent {
+        Sent {
+            effect: Effect::Advance {
+                rows: batch.rows,
+                last: batch.last.expect("a batch holds at least one row"),
+                // Only buckets inside the audit window are kept, so neither pending batches
+                // nor the cursor grow with a backlog that reaches further back.
+                fingerprints: batch
+                    .fingerprints
+                    .range(first_bucket..)
+                    .map(|(b, f)| (*b, *f))
+                    .collect(),
+            },
+            rows: batch.rows,
+            repairs: batch.repairs,
+        }
+    }
 }
 
 /// Runs one export: everything pending (up to the limit), then the late-row audit.
@@ -123,45 +153,71 @@ async fn run_locked(
     let mut repairs = RepairCounts::default();
     let mut output_closed = false;
     let mut batches = source.stream(query, batching);
+    // Deliveries in flight, each with what its acknowledgement does; results come back in batch
+    // order, so the cursor only ever moves over a contiguous prefix of acknowledged batches.
+    let mut window: Window<Sent> = Window::new(sink.in_flight());
+    let mut source_done = false;
+    // The first delivery (in batch order) that failed: no new batch is taken, the ones in
+    // flight are awaited, and none after it counts.
+    let mut failure: Option<Error> = None;
+    // The source's error comes after every batch in flight: those still count.
+    let mut source_failure: Option<Error> = None;
+    // After a signal, the batches in flight may finish within the grace period.
+    let grace = config.interrupt.grace_over(interrupt::GRACE);
+    tokio::pin!(grace);
     loop {
-        let next = unless_interrupted(
-            &config.interrupt,
-            async { Ok::<_, Error>(batches.recv().await) },
-            || delivered_so_far(&ledger),
-        )
-        .await?;
-        let Some(batch) = next else { break };
-        let batch = batch?;
-        let effect = Effect::Advance {
-            rows: batch.rows,
-            last: batch.last.expect("a batch holds at least one row"),
-            // Only buckets inside the audit window are kept, so neither pending batches nor
-            // the cursor grow with a backlog that reaches further back.
-            fingerprints: batch
-                .fingerprints
-                .range(ledger.first_bucket..)
-                .map(|(b, f)| (*b, *f))
-                .collect(),
-        };
-        // A lock that can no longer be trusted (an S3 lease not renewed) delivers nothing more.
-        ledger.store.healthy().await?;
-        // The batch in flight may finish within the grace period after a signal.
-        let sent = tokio::select! {
-            sent = sink.send(&batch) => sent,
-            signal = config.interrupt.grace_over(interrupt::GRACE) => {
-                return Err(Error::Interrupted { signal, delivered: delivered_so_far(&ledger) });
+        let signal = config.interrupt.received();
+        let stopping = source_done
+            || failure.is_some()
+            || source_failure.is_some()
+            || output_closed
+            || signal.is_some();
+        if stopping && window.is_empty() {
+            if let Some(failure) = failure.or(source_failure) {
+                return Err(failure);
             }
-        };
-        match sent {
-            Ok(ack) => ledger.acknowledged(effect, ack).await?,
-            Err(SinkError::Closed) => {
-                output_closed = true;
-                break;
+            if let Some(signal) = signal {
+                return Err(Error::Interrupted {
+                    signal,
+                    delivered: delivered_so_far(&ledger),
+                });
             }
-            Err(SinkError::Failed(e)) => return Err(e.into()),
+            break;
         }
-        repairs += batch.repairs;
-        progress.advance(batch.rows);
+        tokio::select! {
+            biased;
+            signal = &mut grace => {
+                // A delivery that failed before the grace ran out is what stopped the run.
+                return Err(failure.unwrap_or_else(|| Error::Interrupted {
+                    signal,
+                    delivered: delivered_so_far(&ledger),
+                }));
+            }
+            // Wakes the loop so it stops taking batches.
+            _ = config.interrupt.wait(), if signal.is_none() => {}
+            Some((sent, then)) = window.next() => match sent {
+                // After a failure or a closed output, later batches do not count.
+                _ if failure.is_some() || output_closed => {}
+                Ok(ack) => {
+                    ledger.acknowledged(then.effect, ack).await?;
+                    repairs += then.repairs;
+                    progress.advance(then.rows);
+                }
+                Err(SinkError::Closed) => output_closed = true,
+                Err(SinkError::Failed(e)) => failure = Some(e.into()),
+            },
+            next = batches.recv(), if !stopping && window.has_room() => match next {
+                None => source_done = true,
+                Some(Err(e)) => source_failure = Some(e.into()),
+                Some(Ok(batch)) => {
+                    // A lock that can no longer be trusted (an S3 lease not renewed) delivers
+                    // nothing more.
+                    ledger.store.healthy().await?;
+                    let then = Sent::of(&batch, ledger.first_bucket);
+                    window.start(sink.send(batch), then);
+                }
+            },
+        }
     }
     drop(batches);
     progress.finish();

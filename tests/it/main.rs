@@ -4,6 +4,7 @@ mod helpers;
 
 mod admin;
 mod audit;
+mod concurrency;
 mod config_errors;
 mod connect;
 mod context;

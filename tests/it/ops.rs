@@ -832,6 +832,8 @@ async fn sigterm_with_an_s3_cursor_saves_what_was_acknowledged_and_releases_the_
     ])
     .await;
     let dir = tempfile::tempdir().unwrap();
+    // One batch at a time: the script answers requests in the order they arrive, and the
+    // receiver's log is compared with the source's order.
     let export = || {
         with_s3_cursor(Export::new(dir.path()).db(&db.url), &bucket).args([
             "--sink",
@@ -840,6 +842,8 @@ async fn sigterm_with_an_s3_cursor_saves_what_was_acknowledged_and_releases_the_
             &server.url,
             "--batch-size",
             "100",
+            "--webhook-concurrency",
+            "1",
         ])
     };
     let out = terminate_mid_run(&export(), &server).await;

@@ -116,11 +116,38 @@ async fn fifty_thousand_rows_reach_an_s3_lake_exactly() {
     assert_lake_equals_source(&summary, &source_rows(&db, dir.path()).await);
 }
 
+/// The exporter's default `--webhook-concurrency`: a crash resends at most this many batches.
+const CONCURRENCY: usize = 4;
+
+/// The cursor file's `cursorId`, if it has one.
+fn cursor_id(dir: &std::path::Path) -> Option<String> {
+    let bytes = std::fs::read(dir.join("guardrail_followups_cursor.json")).ok()?;
+    let value: Value = serde_json::from_slice(&bytes).unwrap();
+    value["cursorId"].as_str().map(str::to_owned)
+}
+
+/// The lake's objects holding only rows after the cursor: delivered, but not covered by the
+/// cursor, so the next run sends them again.
+fn objects_beyond_the_cursor(
+    lake: &std::path::Path,
+    order: &HashMap<String, usize>,
+    cursor: Option<&str>,
+) -> usize {
+    let covered = cursor.map_or(0, |id| order[id] + 1);
+    local_lake(lake)
+        .iter()
+        .filter(|(_, rows)| {
+            rows.iter()
+                .all(|row| order[row["followUpId"].as_str().unwrap()] >= covered)
+        })
+        .count()
+}
+
 #[tokio::test]
 async fn an_exporter_killed_at_random_moments_loses_nothing() {
     let (mut rng, seed) = seeded_rng("an_exporter_killed_at_random_moments_loses_nothing");
     let db = TestDb::new().await;
-    db.insert_generated(20_000, 25, 4, "2026-01-20 00:00:00+00")
+    db.insert_generated(40_000, 25, 4, "2026-01-20 00:00:00+00")
         .await;
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path().join("lake");
@@ -128,7 +155,13 @@ async fn an_exporter_killed_at_random_moments_loses_nothing() {
         GatewayProcess::start(lake.to_str().unwrap(), &["--secret", "pipeline-secret"]).await;
     let batch = 200;
     let mut kills = 0;
-    for _ in 0..6 {
+    let mut more = 0;
+    let mut resent = Vec::new();
+    for _ in 0..60 {
+        if kills == 12 {
+            break;
+        }
+        // Default concurrency: up to four batches in flight when the kill lands.
         let mut child = to_gateway(dir.path(), &db, &gateway, &batch.to_string())
             .command()
             .spawn()
@@ -139,10 +172,35 @@ async fn an_exporter_killed_at_random_moments_loses_nothing() {
         if child.try_wait().unwrap().is_none() {
             child.start_kill().unwrap();
             kills += 1;
+            child.wait().await.unwrap();
+            // Let the gateway finish the requests that reached it whole.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let order: HashMap<String, usize> = db
+                .ordered_ids(None)
+                .await
+                .into_iter()
+                .enumerate()
+                .map(|(i, id)| (id, i))
+                .collect();
+            resent.push(objects_beyond_the_cursor(
+                &lake,
+                &order,
+                cursor_id(dir.path()).as_deref(),
+            ));
+        } else {
+            child.wait().await.unwrap();
+            // The backlog ran out before enough kills: more rows, later than the others.
+            more += 1;
+            db.insert_generated(5_000, 25, 4, &format!("2026-01-2{more} 12:00:00+00"))
+                .await;
         }
-        child.wait().await.unwrap();
     }
-    assert!(kills > 0, "at least one run was killed mid-export ({seed})");
+    assert!(kills >= 10, "{kills} runs were killed mid-export ({seed})");
+    eprintln!("batches delivered beyond the cursor at each of {kills} kills: {resent:?}");
+    assert!(
+        resent.iter().all(|n| *n <= CONCURRENCY),
+        "a kill left more than {CONCURRENCY} delivered batches beyond the cursor: {resent:?} ({seed})"
+    );
     // Rerun until done.
     to_gateway(dir.path(), &db, &gateway, &batch.to_string())
         .run()
@@ -151,33 +209,58 @@ async fn an_exporter_killed_at_random_moments_loses_nothing() {
 
     let summary = summarise(&local_lake(&lake));
     assert!(
-        summary.rows - summary.unique.len() <= kills * batch,
+        summary.rows - summary.unique.len() <= kills * CONCURRENCY * batch,
         "{} duplicate rows for {kills} kills of batches of {batch} ({seed})",
         summary.rows - summary.unique.len()
     );
     assert_lake_equals_source(&summary, &source_rows(&db, dir.path()).await);
 }
 
+/// The idempotency keys of the batches the exporter's log says it sent again.
+fn retried_keys(stderr: &str) -> std::collections::BTreeSet<String> {
+    stderr
+        .lines()
+        .filter(|line| line.contains("retrying in"))
+        .filter_map(|line| {
+            let at = line.find("gf1-")?;
+            line.get(at..at + 36).map(str::to_owned)
+        })
+        .collect()
+}
+
 #[tokio::test]
 async fn a_gateway_killed_mid_request_loses_nothing() {
     let (mut rng, seed) = seeded_rng("a_gateway_killed_mid_request_loses_nothing");
     let db = TestDb::new().await;
-    db.insert_generated(20_000, 25, 4, "2026-01-20 00:00:00+00")
+    db.insert_generated(60_000, 25, 4, "2026-01-20 00:00:00+00")
         .await;
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path().join("lake");
     let mut gateway =
         GatewayProcess::start(lake.to_str().unwrap(), &["--secret", "pipeline-secret"]).await;
     let batch = 100;
-    let export = to_gateway(dir.path(), &db, &gateway, &batch.to_string())
-        .args(["--webhook-max-attempts", "10"]);
-    let mut exporter = export.command().spawn().unwrap();
+    // Default concurrency: up to four batches in flight when the gateway dies.
+    // JSON logs carry each retry's idempotency key.
+    let export = to_gateway(dir.path(), &db, &gateway, &batch.to_string()).args([
+        "--webhook-max-attempts",
+        "10",
+        "--log-format",
+        "json",
+    ]);
+    let exporter = export
+        .command()
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = exporter.id().unwrap();
+    let output = tokio::spawn(exporter.wait_with_output());
+    let running = || std::path::Path::new(&format!("/proc/{pid}")).exists();
     let mut kills = 0;
-    for _ in 0..3 {
+    for _ in 0..6 {
         // Real time passing is the point: the crash lands at a random moment of the run, and
         // the gateway stays down for a while (the exporter retries meanwhile).
         tokio::time::sleep(Duration::from_millis(rng.random_range(100..400))).await;
-        if exporter.try_wait().unwrap().is_some() {
+        if !running() || output.is_finished() {
             break;
         }
         gateway.kill().await;
@@ -185,22 +268,36 @@ async fn a_gateway_killed_mid_request_loses_nothing() {
         tokio::time::sleep(Duration::from_millis(300)).await;
         gateway.restart().await;
     }
-    let status = tokio::time::timeout(Duration::from_secs(120), exporter.wait())
+    let out = tokio::time::timeout(Duration::from_secs(180), output)
         .await
         .unwrap()
+        .unwrap()
         .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        status.success(),
-        "the exporter rode out {kills} gateway crashes ({seed})"
+        out.status.success(),
+        "the exporter rode out {kills} gateway crashes ({seed}): {stderr}"
     );
     assert!(
-        kills > 0,
-        "the gateway was killed while the export ran ({seed})"
+        kills >= 5,
+        "the gateway was killed {kills} times while the export ran ({seed})"
+    );
+    // A batch in flight when the gateway died is sent again; at most the concurrency per crash.
+    let retried = retried_keys(&stderr);
+    eprintln!(
+        "{} batches sent again over {kills} gateway crashes",
+        retried.len()
+    );
+    assert!(!retried.is_empty(), "the crashes cut requests: {stderr}");
+    assert!(
+        retried.len() <= kills * CONCURRENCY,
+        "{} batches sent again for {kills} crashes ({seed})",
+        retried.len()
     );
 
     let summary = summarise(&local_lake(&lake));
     assert!(
-        summary.rows - summary.unique.len() <= kills * batch,
+        summary.rows - summary.unique.len() <= kills * CONCURRENCY * batch,
         "{} duplicate rows for {kills} crashes with batches of {batch} ({seed})",
         summary.rows - summary.unique.len()
     );

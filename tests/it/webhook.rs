@@ -14,8 +14,13 @@ async fn three_batches() -> TestDb {
     db
 }
 
+/// One batch at a time: these tests script the receiver's answers in the order requests
+/// arrive and compare what arrived with the source's order, which only a single request in
+/// flight makes deterministic. `tests/it/concurrency.rs` covers several in flight.
 fn webhook_export(dir: &std::path::Path, db: &TestDb, server: &FaultyServer) -> Export {
     Export::new(dir).db(&db.url).args([
+        "--webhook-concurrency",
+        "1",
         "--sink",
         "webhook",
         "--webhook-url",

@@ -1,12 +1,14 @@
-//! An in-memory sink for tests of the run: it answers each batch as scripted and keeps what it
+//! An in-memory sink for tests of the run: it answers each batch as scripted — after a scripted
+//! delay, so that with several in flight they complete out of order — and keeps what it
 //! accepted, so a test can compare what was delivered with what the cursor says.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::{Ack, Sink, SinkError, SinkTarget};
+use super::{Ack, Delivery, Sink, SinkError, SinkTarget};
 use crate::error::Error;
 use crate::export::batch::Batch;
 use crate::verdict::{Check, Verdict};
@@ -35,7 +37,17 @@ struct Inner {
     /// Answers for the next batches, in order; then `otherwise`.
     script: VecDeque<Answer>,
     otherwise: Answer,
-    /// NDJSON lines of every batch answered with `Durable` or `UntilFinish`.
+    /// How long the next deliveries take, in the order they start; then none.
+    delays: VecDeque<Duration>,
+    /// Deliveries that may be pending at once.
+    in_flight: usize,
+    /// Deliveries started and not yet complete, and the most there ever were.
+    pending: usize,
+    peak_pending: usize,
+    /// Deliveries started.
+    started: usize,
+    /// NDJSON lines of every batch answered with `Durable` or `UntilFinish`, in the order
+    /// they completed.
     accepted: Vec<String>,
     /// Whether `finish` ran.
     finished: bool,
@@ -50,6 +62,11 @@ impl MemoryTarget {
             inner: Arc::new(Mutex::new(Inner {
                 script: VecDeque::new(),
                 otherwise: answer,
+                delays: VecDeque::new(),
+                in_flight: 1,
+                pending: 0,
+                peak_pending: 0,
+                started: 0,
                 accepted: Vec::new(),
                 finished: false,
                 fail_finish: false,
@@ -62,6 +79,33 @@ impl MemoryTarget {
         let target = MemoryTarget::answering(otherwise);
         target.inner().script = script.iter().copied().collect();
         target
+    }
+
+    /// Lets up to `n` deliveries be pending at once.
+    pub fn in_flight(self, n: usize) -> MemoryTarget {
+        self.inner().in_flight = n;
+        self
+    }
+
+    /// The next deliveries take these times, in the order they start.
+    pub fn delays(self, delays: &[Duration]) -> MemoryTarget {
+        self.inner().delays = delays.iter().copied().collect();
+        self
+    }
+
+    /// The most deliveries that were pending at once.
+    pub fn peak_pending(&self) -> usize {
+        self.inner().peak_pending
+    }
+
+    /// How many deliveries were started.
+    pub fn started(&self) -> usize {
+        self.inner().started
+    }
+
+    /// Deliveries started and not complete (dropped ones included).
+    pub fn pending(&self) -> usize {
+        self.inner().pending
     }
 
     pub fn fail_finish(&self) {
@@ -97,18 +141,38 @@ impl SinkTarget for MemoryTarget {
 
 #[async_trait]
 impl Sink for MemoryTarget {
-    async fn send(&mut self, batch: &Batch) -> Result<Ack, SinkError> {
-        let mut inner = self.inner();
-        let answer = inner.script.pop_front().unwrap_or(inner.otherwise);
-        let ack = match answer {
-            Answer::Durable => Ack::Durable,
-            Answer::UntilFinish => Ack::UntilFinish,
-            Answer::Closed => return Err(SinkError::Closed),
-            Answer::Fail => return Err(anyhow::anyhow!("the memory sink refused a batch").into()),
+    fn in_flight(&self) -> usize {
+        self.inner().in_flight
+    }
+
+    fn send(&mut self, batch: Batch) -> Delivery {
+        let (answer, delay) = {
+            let mut inner = self.inner();
+            inner.started += 1;
+            inner.pending += 1;
+            inner.peak_pending = inner.peak_pending.max(inner.pending);
+            let answer = inner.script.pop_front().unwrap_or(inner.otherwise);
+            (answer, inner.delays.pop_front().unwrap_or_default())
         };
-        let lines = String::from_utf8_lossy(&batch.ndjson);
-        inner.accepted.extend(lines.lines().map(str::to_owned));
-        Ok(ack)
+        let target = self.clone();
+        Box::pin(async move {
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+            let mut inner = target.inner();
+            inner.pending -= 1;
+            let ack = match answer {
+                Answer::Durable => Ack::Durable,
+                Answer::UntilFinish => Ack::UntilFinish,
+                Answer::Closed => return Err(SinkError::Closed),
+                Answer::Fail => {
+                    return Err(anyhow::anyhow!("the memory sink refused a batch").into());
+                }
+            };
+            let lines = String::from_utf8_lossy(&batch.ndjson);
+            inner.accepted.extend(lines.lines().map(str::to_owned));
+            Ok(ack)
+        })
     }
 
     async fn finish(self: Box<Self>) -> Result<(), SinkError> {

@@ -1,9 +1,11 @@
 //! The webhook sink: each batch is one `POST {"followUps": [...]}` (see [`crate::wire`]),
-//! acknowledged by a 2xx. Transient failures are retried with backoff; a refusal stops the run,
+//! acknowledged by a 2xx. Up to `--webhook-concurrency` batches are in flight at once, each
+//! with its own retries and backoff. Transient failures are retried; a refusal stops the run,
 //! keeping the refused batch in a dead-letter file for inspection.
 
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -12,7 +14,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use async_trait::async_trait;
 
-use super::{Ack, Sink, SinkError, SinkTarget};
+use super::{Ack, Delivery, Sink, SinkError, SinkTarget};
 use crate::error::Error;
 use crate::export::batch::Batch;
 use crate::export::retry::{Backoff, Verdict, classify_error, classify_status};
@@ -36,6 +38,8 @@ pub struct WebhookConfig {
     /// Where refused batches are kept.
     pub dead_letter_dir: PathBuf,
     pub backoff: Backoff,
+    /// Batches in flight at once (at least 1).
+    pub concurrency: usize,
 }
 
 #[async_trait]
@@ -84,14 +88,29 @@ impl SinkTarget for WebhookConfig {
     }
 }
 
+/// Cheap to clone: each delivery holds its own handle on the configuration and the client (whose
+/// connection pool they share).
+#[derive(Clone)]
 pub struct WebhookSink {
-    config: WebhookConfig,
+    config: Arc<WebhookConfig>,
     client: reqwest::Client,
 }
 
 #[async_trait]
 impl Sink for WebhookSink {
-    async fn send(&mut self, batch: &Batch) -> Result<Ack, SinkError> {
+    fn in_flight(&self) -> usize {
+        self.config.concurrency.max(1)
+    }
+
+    fn send(&mut self, batch: Batch) -> Delivery {
+        let sink = self.clone();
+        Box::pin(async move { sink.deliver(&batch).await })
+    }
+}
+
+impl WebhookSink {
+    /// Delivers one batch: POSTs it until a 2xx, a refusal or the last attempt.
+    async fn deliver(&self, batch: &Batch) -> Result<Ack, SinkError> {
         let key = wire::idempotency_key(&batch.ndjson);
         let body = self.body(batch)?;
         let url = redact::url(self.config.url.as_str());
@@ -151,9 +170,7 @@ impl Sink for WebhookSink {
         )
         .into())
     }
-}
 
-impl WebhookSink {
     fn new(config: WebhookConfig) -> anyhow::Result<WebhookSink> {
         let client = reqwest::Client::builder()
             .timeout(config.timeout)
@@ -161,7 +178,10 @@ impl WebhookSink {
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("guardrail-followups/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        Ok(WebhookSink { config, client })
+        Ok(WebhookSink {
+            config: Arc::new(config),
+            client,
+        })
     }
 
     /// `{"followUps":[…]}`, gzipped when configured.

@@ -7,7 +7,7 @@ use anyhow::Context;
 
 use async_trait::async_trait;
 
-use super::{Ack, Sink, SinkError, SinkTarget};
+use super::{Ack, Delivery, Sink, SinkError, SinkTarget};
 use crate::error::Error;
 use crate::export::batch::Batch;
 use crate::fs::{AtomicFile, Readers};
@@ -67,22 +67,25 @@ impl StdoutSink {
     }
 }
 
+/// Writes happen when the batch is handed over, one batch at a time, so the output keeps the
+/// batches' order; the delivery is then already complete.
 #[async_trait]
 impl Sink for StdoutSink {
-    async fn send(&mut self, batch: &Batch) -> Result<Ack, SinkError> {
+    fn send(&mut self, batch: Batch) -> Delivery {
         let mut out = self.out.lock();
         // Writing blocks when the reader is slow; keep the runtime's other tasks moving.
         let written = tokio::task::block_in_place(|| {
             out.write_all(&batch.ndjson)?;
             out.flush()
         });
-        match written {
+        let result = match written {
             Ok(()) => Ok(Ack::Durable),
             Err(e) if e.kind() == ErrorKind::BrokenPipe => Err(SinkError::Closed),
             Err(e) => Err(SinkError::Failed(
                 anyhow::Error::new(e).context("writing to stdout"),
             )),
-        }
+        };
+        Box::pin(std::future::ready(result))
     }
 }
 
@@ -117,13 +120,17 @@ impl FileSink {
     }
 }
 
+/// Like stdout, the batch is written when it is handed over, in order.
 #[async_trait]
 impl Sink for FileSink {
-    async fn send(&mut self, batch: &Batch) -> Result<Ack, SinkError> {
-        self.file
+    fn send(&mut self, batch: Batch) -> Delivery {
+        let result = self
+            .file
             .write_all(&batch.ndjson)
-            .with_context(|| format!("writing {}", self.file.temp_path().display()))?;
-        Ok(Ack::UntilFinish)
+            .with_context(|| format!("writing {}", self.file.temp_path().display()))
+            .map(|()| Ack::UntilFinish)
+            .map_err(SinkError::from);
+        Box::pin(std::future::ready(result))
     }
 
     async fn finish(self: Box<Self>) -> Result<(), SinkError> {

@@ -195,12 +195,17 @@ impl BatchReceiver {
     }
 
     /// The next batch, an error, or `None` once the reader has finished cleanly.
+    ///
+    /// Cancel-safe (the run selects it against deliveries completing): nothing is lost when the
+    /// future is dropped before it resolves.
     pub async fn recv(&mut self) -> Option<Result<Batch, anyhow::Error>> {
         if let Some(next) = self.rx.recv().await {
             return Some(next);
         }
-        let reader = self.reader.take()?;
-        match reader.await {
+        // Joined through a borrow and only then forgotten, so a cancelled join is retried.
+        let joined = self.reader.as_mut()?.await;
+        self.reader = None;
+        match joined {
             Ok(()) => None,
             Err(e) => {
                 let why = match e.try_into_panic() {

@@ -1,7 +1,9 @@
 //! A deliberately faulty HTTP receiver on loopback. It answers each request as the test
 //! scripted — a status, a slow answer, a reset connection — and records what arrived.
 //! HTTP/1.1 is spoken by hand (one request per connection) so that faults such as a reset in
-//! the middle of a request are real TCP events, not simulated ones.
+//! the middle of a request are real TCP events, not simulated ones. A script plays in order of
+//! arrival; a [`Rule`] instead decides from the request itself (which batch it carries), for
+//! senders with several requests in flight.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -17,6 +19,8 @@ pub enum Fault {
     Status(u16, Vec<(&'static str, String)>, String),
     /// Wait this long, then answer 200.
     Slow(Duration),
+    /// Wait this long, then answer with this status.
+    Late(Duration, u16),
     /// Read the headers, then reset the connection before the body is read.
     Reset,
 }
@@ -35,6 +39,8 @@ pub struct Received {
     pub body: Vec<u8>,
     /// Whether it was answered 2xx.
     pub acknowledged: bool,
+    /// When the answer was written, if it was.
+    pub answered: Option<Instant>,
 }
 
 impl Received {
@@ -57,35 +63,73 @@ impl Received {
     }
 }
 
+/// Decides how to answer a request once its body arrived, from its number (0 for the first to
+/// arrive) and the request.
+pub type Rule = Arc<dyn Fn(usize, &Received) -> Fault + Send + Sync>;
+
 #[derive(Clone)]
 pub struct FaultyServer {
     pub url: String,
     script: Arc<Mutex<VecDeque<Fault>>>,
+    rule: Option<Rule>,
     received: Arc<Mutex<Vec<Received>>>,
 }
 
 impl FaultyServer {
     /// Starts a receiver that plays `script` in order, then answers 200 to everything.
     pub async fn start(script: Vec<Fault>) -> FaultyServer {
+        FaultyServer::listen(script, None).await
+    }
+
+    /// Starts a receiver that answers each request as `rule` decides once its body arrived.
+    pub async fn with_rule(
+        rule: impl Fn(usize, &Received) -> Fault + Send + Sync + 'static,
+    ) -> FaultyServer {
+        FaultyServer::listen(vec![], Some(Arc::new(rule))).await
+    }
+
+    async fn listen(script: Vec<Fault>, rule: Option<Rule>) -> FaultyServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/v1/followups", listener.local_addr().unwrap());
         let server = FaultyServer {
             url,
             script: Arc::new(Mutex::new(script.into())),
+            rule,
             received: Arc::new(Mutex::new(Vec::new())),
         };
         let state = server.clone();
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                let fault = state.script.lock().unwrap().pop_front();
-                tokio::spawn(
-                    state
-                        .clone()
-                        .serve(stream, fault.unwrap_or(Fault::status(200))),
-                );
+                let fault = match state.rule {
+                    Some(_) => None,
+                    None => Some(
+                        state
+                            .script
+                            .lock()
+                            .unwrap()
+                            .pop_front()
+                            .unwrap_or(Fault::status(200)),
+                    ),
+                };
+                tokio::spawn(state.clone().serve(stream, fault));
             }
         });
         server
+    }
+
+    /// The most requests that were received and not yet answered at any one time.
+    pub fn peak_in_flight(&self) -> usize {
+        let received = self.received();
+        received
+            .iter()
+            .map(|r| {
+                received
+                    .iter()
+                    .filter(|o| o.at <= r.at && o.answered.is_none_or(|a| a > r.at))
+                    .count()
+            })
+            .max()
+            .unwrap_or(0)
     }
 
     pub fn received(&self) -> Vec<Received> {
@@ -101,11 +145,12 @@ impl FaultyServer {
             .collect()
     }
 
-    async fn serve(self, mut stream: TcpStream, fault: Fault) {
+    /// Answers one request with `fault`, or as the rule decides when `None`.
+    async fn serve(self, mut stream: TcpStream, fault: Option<Fault>) {
         let Some((headers, body_start)) = read_headers(&mut stream).await else {
             return;
         };
-        if let Fault::Reset = fault {
+        if let Some(Fault::Reset) = fault {
             let _ = stream.set_zero_linger();
             return; // dropped with linger 0: the client sees a connection reset
         }
@@ -130,12 +175,28 @@ impl FaultyServer {
                 headers,
                 body,
                 acknowledged: false,
+                answered: None,
             });
             received.len() - 1
         };
+        let fault = match fault {
+            Some(fault) => fault,
+            None => {
+                let request = self.received.lock().unwrap()[index].clone();
+                (self.rule.as_ref().expect("a rule without a script"))(index, &request)
+            }
+        };
         let (status, extra, text) = match fault {
             Fault::Status(status, extra, text) => (status, extra, text),
-            Fault::Slow(delay) => {
+            Fault::Reset => {
+                let _ = stream.set_zero_linger();
+                return;
+            }
+            Fault::Slow(delay) | Fault::Late(delay, _) => {
+                let status = match fault {
+                    Fault::Late(_, status) => status,
+                    _ => 200,
+                };
                 tokio::time::sleep(delay).await;
                 // A client that gave up has closed its end: reading sees end-of-stream.
                 let mut probe = [0u8; 1];
@@ -144,9 +205,8 @@ impl FaultyServer {
                 {
                     return;
                 }
-                (200, vec![], String::new())
+                (status, vec![], String::new())
             }
-            Fault::Reset => unreachable!(),
         };
         let mut response = format!(
             "HTTP/1.1 {status} Scripted\r\nContent-Length: {}\r\nConnection: close\r\n",
@@ -159,7 +219,11 @@ impl FaultyServer {
         response.push_str(&text);
         // Marked before writing, so the client cannot see the answer before the record does.
         let acknowledged = (200..300).contains(&status);
-        self.received.lock().unwrap()[index].acknowledged = acknowledged;
+        {
+            let mut received = self.received.lock().unwrap();
+            received[index].acknowledged = acknowledged;
+            received[index].answered = Some(Instant::now());
+        }
         let written =
             stream.write_all(response.as_bytes()).await.is_ok() && stream.flush().await.is_ok();
         if !written {
