@@ -10,14 +10,17 @@
 #   - the exporter's peak resident memory for the full export and for `--limit 100000`, to show
 #     that memory does not grow with the number of rows;
 #   - webhook via gateway: `export --sink webhook` into the project's gateway on loopback, which
-#     lands every batch durably in a local lake folder;
+#     lands every batch durably (fsynced) in a local lake folder, at --webhook-concurrency 1 and
+#     at the default, and into an S3 lake (moto) at the default; with the gateway's CPU time per
+#     100,000 rows;
 #   - the late-row audit's cost per run: a run that finds nothing new, with and without it.
 # Each full export runs twice, alternating with psql (the first round warms the caches); the best
 # time of each is reported. Both outputs must hold N lines, in the same (created_at, id) order.
 #
 # Usage: scripts/bench.sh [N]          N rows, default 1000000
 #
-# Without TEST_DATABASE_URL, a throwaway PostgreSQL is started by scripts/with-postgres.sh. With
+# Without TEST_S3_ENDPOINT, a throwaway moto S3 server is started by scripts/with-s3.sh, for the
+# S3 lake. Without TEST_DATABASE_URL, a throwaway PostgreSQL is started by scripts/with-postgres.sh. With
 # it, that server is used: the database guardrail_bench is created there (dropped first if it
 # exists) and dropped at the end. Peak memory is measured with python3, so /usr/bin/time is not
 # needed.
@@ -29,6 +32,9 @@ cd "$(dirname "$0")/.."
 if [[ -z "${TEST_DATABASE_URL:-}" ]]; then
   exec scripts/with-postgres.sh "$0" "$@"
 fi
+if [[ -z "${TEST_S3_ENDPOINT:-}" ]]; then
+  exec scripts/with-s3.sh "$0" "$@"
+fi
 
 ROWS=${1:-1000000}
 if ! [[ "$ROWS" =~ ^[1-9][0-9]*$ ]]; then
@@ -36,6 +42,8 @@ if ! [[ "$ROWS" =~ ^[1-9][0-9]*$ ]]; then
   exit 2
 fi
 LIMIT_ROWS=100000
+# The exporter's --webhook-concurrency default, from its own help.
+DEFAULT_CONCURRENCY=4
 BATCH_SIZE=${BENCH_BATCH_SIZE:-1000}
 BENCH_DB=guardrail_bench
 PSQL=psql
@@ -204,24 +212,57 @@ for f in "$TMP/audit-idle.ndjson" "$TMP/audit-plain.ndjson"; do
   [[ ! -s "$f" ]] || { echo "bench: FAIL a run with nothing new delivered rows ($f)" >&2; exit 1; }
 done
 
-# Through the webhook: exporter -> the project's gateway on loopback -> a local lake folder.
-step "webhook: exporter -> gateway -> local lake"
-GATEWAY_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$BIN" gateway --listen "127.0.0.1:$GATEWAY_PORT" --lake "$TMP/lake" --secret bench-secret \
-  2>"$TMP/gateway.log" &
-GATEWAY_PID=$!
-for _ in $(seq 1 100); do
-  python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$GATEWAY_PORT/healthz', timeout=1)" \
-    >/dev/null 2>&1 && break
-  sleep 0.1
-done
-WEBHOOK=$(measure "$BIN" export --database-url "$BENCH_URL" --sink webhook \
-  --webhook-url "http://127.0.0.1:$GATEWAY_PORT/v1/followups" --webhook-secret bench-secret \
-  --cursor-store none --settle-seconds 0 --batch-size "$BATCH_SIZE" --quiet)
-kill "$GATEWAY_PID"
-wait "$GATEWAY_PID" || true
-LAKE_ROWS=$(find "$TMP/lake/guardrail_followups" -name '*.ndjson' -exec cat {} + | wc -l)
+# Through the webhook: exporter -> the project's gateway on loopback -> a lake. Prints
+# "<wall seconds> <exporter peak RSS KiB> <gateway CPU seconds>"; checks the lake got every row.
+# run_webhook LAKE CONCURRENCY [GATEWAY FLAGS...]
+run_webhook() {
+  local lake=$1 concurrency=$2; shift 2
+  local port
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  "$BIN" gateway --listen "127.0.0.1:$port" --lake "$lake" --secret bench-secret-0123456789 "$@" \
+    2>>"$TMP/gateway.log" &
+  local gateway=$!
+  for _ in $(seq 1 100); do
+    python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/healthz', timeout=1)" \
+      >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  local run
+  run=$(measure "$BIN" export --database-url "$BENCH_URL" --sink webhook \
+    --webhook-url "http://127.0.0.1:$port/v1/followups" --webhook-secret bench-secret-0123456789 \
+    --webhook-concurrency "$concurrency" \
+    --cursor-store none --settle-seconds 0 --batch-size "$BATCH_SIZE" --quiet)
+  # The gateway's user + system CPU so far (clock ticks in /proc/PID/stat, fields 14 and 15),
+  # and the rows it stored (its own counter, which works for any lake).
+  local cpu stored
+  cpu=$(python3 - "$gateway" <<'EOF2'
+import os, sys
+fields = open(f"/proc/{sys.argv[1]}/stat").read().rsplit(")", 1)[1].split()
+print((int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"))
+EOF2
+)
+  stored=$(python3 -c "
+import urllib.request
+text = urllib.request.urlopen('http://127.0.0.1:$port/metrics', timeout=5).read().decode()
+print(sum(int(float(l.split()[-1])) for l in text.splitlines() if l.startswith('guardrail_gateway_rows_stored_total')))")
+  kill "$gateway"
+  wait "$gateway" || true
+  [[ "$stored" -eq "$ROWS" ]] || { echo "bench: FAIL the gateway stored $stored rows, expected $ROWS" >&2; exit 1; }
+  echo "$run $cpu"
+}
+
+step "webhook: exporter -> gateway -> local lake, one batch at a time"
+WEBHOOK_1=$(run_webhook "$TMP/lake-1" 1)
+LAKE_ROWS=$(find "$TMP/lake-1/guardrail_followups" -name '*.ndjson' -exec cat {} + | wc -l)
 [[ "$LAKE_ROWS" -eq "$ROWS" ]] || { echo "bench: FAIL the lake holds $LAKE_ROWS rows, expected $ROWS" >&2; exit 1; }
+step "webhook: exporter -> gateway -> local lake, default concurrency ($DEFAULT_CONCURRENCY)"
+WEBHOOK_N=$(run_webhook "$TMP/lake-n" "$DEFAULT_CONCURRENCY")
+step "webhook: exporter -> gateway -> S3 lake (moto), default concurrency"
+python3 - "$TEST_S3_ENDPOINT" <<'EOF2'
+import sys, urllib.request
+urllib.request.urlopen(urllib.request.Request(f"{sys.argv[1]}/bench-lake", method="PUT"), timeout=10)
+EOF2
+WEBHOOK_S3=$(run_webhook "s3://bench-lake/feeds" "$DEFAULT_CONCURRENCY" --s3-endpoint "$TEST_S3_ENDPOINT")
 
 step "checking the outputs"
 python3 - "$ROWS" "$LIMIT_ROWS" "$TMP/ours.ndjson" "$TMP/psql.ndjson" "$TMP/ours-limit.ndjson" <<'EOF'
@@ -259,14 +300,16 @@ EOF
 # The table: best wall time of each, rows/s, time ratio (psql / ours: above 1x we are faster),
 # peak RSS of the exporter for all rows and for the --limit run.
 python3 - "$ROWS" "$LIMIT_ROWS" "$BATCH_SIZE" "${OURS[*]}" "${PSQLS[*]}" "$LIMITED" \
-  "$IDLE_AUDIT" "$IDLE_PLAIN" "$WEBHOOK" <<'EOF'
+  "$IDLE_AUDIT" "$IDLE_PLAIN" "$WEBHOOK_1" "$WEBHOOK_N" "$WEBHOOK_S3" "$DEFAULT_CONCURRENCY" <<'EOF'
 import sys
 rows, limit, batch = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 def runs(text):
     v = [float(x) for x in text.split()]
     return list(zip(v[0::2], v[1::2]))
 ours, psql, (_, limited_kib) = runs(sys.argv[4]), runs(sys.argv[5]), runs(sys.argv[6])[0]
-(idle_audit, _), (idle_plain, _), (webhook_s, webhook_kib) = (runs(a)[0] for a in sys.argv[7:10])
+(idle_audit, _), (idle_plain, _) = (runs(a)[0] for a in sys.argv[7:9])
+webhooks = [[float(x) for x in a.split()] for a in sys.argv[9:12]]
+default = sys.argv[12]
 ours_s, ours_kib = min(t for t, _ in ours), max(k for _, k in ours)
 psql_s = min(t for t, _ in psql)
 mib = lambda kib: kib / 1024
@@ -278,8 +321,12 @@ print(f"{'guardrail-followups file':<26}{ours_s:.2f} s   {rows / ours_s:>9,.0f} 
       f"   (runs: {', '.join(f'{t:.2f}' for t, _ in ours)} s, batch {batch})")
 print(f"{f'peak RSS at {min(rows, limit):,} rows':<26}{mib(limited_kib):.1f} MiB"
       f"  ({rows:,} rows: {mib(ours_kib):.1f} MiB, {round(mib(ours_kib - limited_kib), 1) + 0.0:+.1f} MiB)")
-print(f"{'webhook via gateway':<26}{webhook_s:.2f} s   {rows / webhook_s:>9,.0f} rows/s"
-      f"   peak RSS {mib(webhook_kib):.1f} MiB (exporter)")
+for label, (seconds, kib, cpu) in zip(
+        ("webhook, local lake, 1", f"webhook, local lake, {default}", f"webhook, S3 lake, {default}"),
+        webhooks):
+    print(f"{label:<26}{seconds:.2f} s   {rows / seconds:>9,.0f} rows/s"
+          f"   {ours_s / seconds:.2f}x the file sink   peak RSS {mib(kib):.1f} MiB (exporter)"
+          f"   gateway CPU {cpu / rows * 100_000:.2f} s per 100,000 rows")
 print(f"{'late-row audit per run':<26}{max(idle_audit - idle_plain, 0):.2f} s"
       f"   (a run with nothing new: {idle_audit:.2f} s with the audit, {idle_plain:.2f} s without)")
 EOF
