@@ -46,7 +46,9 @@ pub enum Command {
     ///
     /// Checks that the database is reachable and the table readable, that the (created_at, id)
     /// index exists, that the cursor store can be read and written, and that the webhook answers.
-    /// Prints one line per check (ok / problem, with the fix) and exits 1 if any check failed.
+    /// Prints one line per check (ok / note / problem, with the fix) and exits 1 if any check
+    /// failed. A note (a missing index, a role that cannot see other sessions) is not a failure
+    /// unless --strict.
     Check(CheckArgs),
     /// Inspect or move the cursor: `show`, `set TS` (backfills), `reset`.
     #[command(subcommand)]
@@ -73,6 +75,10 @@ pub struct CheckArgs {
     /// The provider filter the cursor should be bound to.
     #[arg(long, env = env::PROVIDER_ID, value_name = "ID")]
     pub provider_id: Option<String>,
+
+    /// Count notes as problems: exit 1 on a missing (created_at, id) index too.
+    #[arg(long)]
+    pub strict: bool,
 
     #[command(flatten)]
     pub source: SourceArgs,

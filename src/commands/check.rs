@@ -9,6 +9,8 @@ use crate::verdict::Verdict;
 
 struct Report {
     problems: usize,
+    /// Notes count as problems.
+    strict: bool,
     /// Every line is scrubbed: a server's answer may echo a credential.
     scrubber: crate::redact::Scrubber,
 }
@@ -16,6 +18,13 @@ struct Report {
 impl Report {
     fn line(&mut self, what: &str, verdict: Verdict) {
         let clean = |text: &str| self.scrubber.scrub(text);
+        let verdict = match verdict {
+            Verdict::Note { note, how } if self.strict => Verdict::Problem {
+                problem: note,
+                fix: how,
+            },
+            other => other,
+        };
         match verdict {
             Verdict::Ok(detail) => println!("ok       {what:<13} {}", clean(&detail)),
             Verdict::Note { note, how } => {
@@ -47,6 +56,7 @@ pub fn check(args: CheckArgs) -> ExitCode {
     };
     let mut report = Report {
         problems: 0,
+        strict: args.strict,
         scrubber: scrubber.clone(),
     };
     runtime.block_on(async {

@@ -531,7 +531,8 @@ async fn check_reports_each_problem_with_its_fix() {
             "check the user and password in DATABASE_URL",
         ),
         (
-            vec!["--database-url".into(), db.url.clone()],
+            // A missing index is a note; --strict makes it a problem.
+            vec!["--database-url".into(), db.url.clone(), "--strict".into()],
             "no index on (created_at, id)",
             "CREATE INDEX CONCURRENTLY",
         ),
@@ -651,15 +652,26 @@ async fn check_says_whether_runs_can_stop_before_open_transactions() {
         "{}",
         out.stdout
     );
-    // A note is not a problem: only the missing index fails this check.
-    assert_eq!(
-        out.stdout
-            .lines()
-            .filter(|l| l.starts_with("problem"))
-            .count(),
-        1,
+    // Notes are not problems: the missing index and the role's view are notes, and the check
+    // passes; with --strict both count.
+    let problems = |stdout: &str| stdout.lines().filter(|l| l.starts_with("problem")).count();
+    assert!(
+        out.stdout.contains("note     index") && out.stdout.contains("CREATE INDEX CONCURRENTLY"),
         "{}",
         out.stdout
+    );
+    assert_eq!((out.code, problems(&out.stdout)), (0, 0), "{}", out.stdout);
+    let strict = Export::subcommand(
+        dir.path(),
+        &["check", "--strict", "--database-url", &as_role],
+    )
+    .run()
+    .await;
+    assert_eq!(
+        (strict.code, problems(&strict.stdout)),
+        (1, 2),
+        "{}",
+        strict.stdout
     );
 }
 
