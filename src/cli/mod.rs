@@ -96,7 +96,14 @@ pub struct CheckArgs {
 #[derive(Debug, Subcommand)]
 pub enum CursorCommand {
     /// Print the stored cursor and, with a database, how far behind the table it is.
-    Show(CursorArgs),
+    Show {
+        /// Print the stored cursor file exactly as stored, and nothing else (nothing when none
+        /// is stored): a copy another store can use, such as a recovery artifact.
+        #[arg(long)]
+        raw: bool,
+        #[command(flatten)]
+        args: CursorArgs,
+    },
     /// Move the cursor to a timestamp (rows at or after it are exported next) or to
     /// TIMESTAMP/FOLLOW-UP-ID (rows strictly after that row). For backfills and skips.
     Set {

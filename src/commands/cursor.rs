@@ -15,7 +15,7 @@ use crate::time::Timestamp;
 
 pub fn cursor(command: CursorCommand) -> ExitCode {
     let args = match &command {
-        CursorCommand::Show(args)
+        CursorCommand::Show { args, .. }
         | CursorCommand::Reset(args)
         | CursorCommand::Set { args, .. }
         | CursorCommand::Unlock { args, .. } => args,
@@ -28,7 +28,8 @@ pub fn cursor(command: CursorCommand) -> ExitCode {
     let result = super::runtime().and_then(|runtime| {
         runtime.block_on(async {
             match &command {
-                CursorCommand::Show(args) => show(args).await,
+                CursorCommand::Show { raw: true, args } => show_raw(args).await,
+                CursorCommand::Show { raw: false, args } => show(args).await,
                 CursorCommand::Set { position, args } => {
                     let position =
                         Position::parse(position).map_err(|e| Error::config(e.to_string()))?;
@@ -71,6 +72,23 @@ fn describe(position: Option<Position>) -> String {
         }) => format!("rows at or after {created_at}"),
         None => "every row, from the beginning of the table".into(),
     }
+}
+
+/// Prints the stored bytes as they are (a usable cursor file), or nothing when none is stored.
+async fn show_raw(args: &CursorArgs) -> Result<(), Error> {
+    use std::io::Write as _;
+    let config = store_config(args)?;
+    if let Some(bytes) = config.read().await? {
+        // Only a cursor that parses is worth keeping as a copy.
+        crate::cursor::parse(&bytes).map_err(|reason| Error::CorruptCursor {
+            path: config.describe(),
+            reason,
+        })?;
+        std::io::stdout()
+            .write_all(&bytes)
+            .map_err(|e| anyhow::anyhow!("writing the cursor to stdout: {e}"))?;
+    }
+    Ok(())
 }
 
 /// Prints the stored cursor, then how far behind the table it is when a database is given.

@@ -289,3 +289,35 @@ fn is_flocked(path: &Path) -> bool {
                 .is_some_and(|n| n == inode.to_string())
     })
 }
+
+#[tokio::test]
+async fn cursor_show_raw_prints_the_stored_file_as_it_is_and_nothing_before_one_exists() {
+    let db = five_rows().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("state")).unwrap();
+    let raw = || {
+        Export::subcommand(dir.path(), &["cursor", "show", "--raw"]).args([
+            "--cursor-store",
+            "file",
+            "--cursor-store-path",
+            "state/cursor.json",
+        ])
+    };
+    let none = raw().run().await;
+    assert_eq!(
+        (none.code, none.stdout.as_str()),
+        (0, ""),
+        "{}",
+        none.stderr
+    );
+    with_file_cursor(dir.path(), &db)
+        .run()
+        .await
+        .assert_success();
+    let shown = raw().run().await;
+    assert_eq!(shown.code, 0, "{}", shown.stderr);
+    let stored = std::fs::read_to_string(dir.path().join("state/cursor.json")).unwrap();
+    assert_eq!(shown.stdout, stored);
+    // The copy is a cursor another store can use as it is.
+    assert!(guardrail_followups::cursor::parse(shown.stdout.as_bytes()).is_ok());
+}
