@@ -115,12 +115,12 @@ pub struct SinkArgs {
     #[arg(long, env = env::WEBHOOK_URL, hide_env_values = true, value_name = "URL")]
     pub webhook_url: Option<String>,
 
-    /// Shared secret: sign each request with X-Guardrail-Signature (HMAC-SHA256 over
-    /// "<unix seconds>.<body>"; see README).
+    /// Shared secret (12+ characters): sign each request with X-Guardrail-Signature v2
+    /// (HMAC-SHA256 over the timestamp, Idempotency-Key, Content-Encoding and body; see README).
     #[arg(long, env = env::WEBHOOK_SECRET, hide_env_values = true, value_name = "SECRET")]
     pub webhook_secret: Option<String>,
 
-    /// Bearer token sent as `Authorization: Bearer <TOKEN>`.
+    /// Bearer token (12+ characters) sent as `Authorization: Bearer <TOKEN>`.
     #[arg(long, env = env::WEBHOOK_TOKEN, hide_env_values = true, value_name = "TOKEN")]
     pub webhook_token: Option<String>,
 

@@ -28,12 +28,14 @@ pub struct GatewayArgs {
     #[arg(long, env = env::GATEWAY_LAKE, value_name = "URI")]
     pub lake: String,
 
-    /// Shared secret: every request must carry a valid X-Guardrail-Signature (HMAC-SHA256 over
-    /// "<unix seconds>.<body>", at most 300 s old).
+    /// Shared secret, at least 12 characters: every request must carry a valid
+    /// X-Guardrail-Signature v2 (HMAC-SHA256 over the timestamp, the Idempotency-Key, the
+    /// Content-Encoding and the body; at most 300 s old).
     #[arg(long, env = env::GATEWAY_SECRET, hide_env_values = true, value_name = "SECRET")]
     pub secret: Option<SecretString>,
 
-    /// Bearer token: every request must carry `Authorization: Bearer <TOKEN>`.
+    /// Bearer token, at least 12 characters: every request must carry
+    /// `Authorization: Bearer <TOKEN>`.
     #[arg(long, env = env::GATEWAY_TOKEN, hide_env_values = true, value_name = "TOKEN")]
     pub token: Option<SecretString>,
 
