@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use crate::cli::ExportArgs;
 use crate::error::Error;
 use crate::redact::Scrubber;
-use crate::report::{self, ReportConfig, StatusTarget};
+use crate::report::{self, MetricsTarget, ReportConfig, StatusTarget};
 use crate::{demo, export, logging};
 
 pub use check::check;
@@ -38,6 +38,7 @@ pub fn export(args: ExportArgs) -> ExitCode {
             prepare_demo()?;
         }
         config.interrupt = export::Interrupt::listen();
+        let started = std::time::Instant::now();
         // The run stops itself on a signal (connecting, reading, sending or auditing). Should
         // it be stuck anywhere else (reading the cursor, finishing the output), it is
         // abandoned a little after the grace period: the lock is a file lock or a lease that
@@ -51,7 +52,7 @@ pub fn export(args: ExportArgs) -> ExitCode {
                 })
             }
         };
-        let reported = report::after_run(&report, result.as_ref(), &scrubber).await;
+        let reported = report::after_run(&report, result.as_ref(), started.elapsed(), &scrubber).await;
         let summary = result?;
         summary.log();
         reported.map(|()| summary)
@@ -81,6 +82,15 @@ fn report_config(args: &ExportArgs) -> Result<ReportConfig, Error> {
         download_url: set(&args.report.download_url),
         workflow_url: ReportConfig::workflow_url_from_env(set(&args.report.workflow_url)),
         slack_webhook: set(&args.report.slack_webhook).map(secrecy::SecretString::from),
+        metrics: args
+            .report
+            .metrics_path
+            .as_ref()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map(|path| MetricsTarget {
+                path: path.clone(),
+                provider_id: set(&args.provider_id),
+            }),
     })
 }
 
