@@ -46,11 +46,13 @@ impl ReportConfig {
 
 /// Publishes the status (after a success), writes the metrics and sends the Slack message
 /// (always, when set). Returns an error only when the status could not be written.
-/// `elapsed` is how long the run took, successful or not.
+/// `elapsed` is how long the run took, successful or not; `pending_rows` what the source still
+/// holds after the cursor, when it was counted.
 pub async fn after_run(
     config: &ReportConfig,
     outcome: Result<&Summary, &Error>,
     elapsed: Duration,
+    pending_rows: Option<u64>,
     scrubber: &Scrubber,
 ) -> Result<(), Error> {
     let mut status_error = None;
@@ -71,7 +73,7 @@ pub async fn after_run(
             duration: elapsed,
             rows: outcome.ok().map(|s| s.rows),
             late_rows: outcome.ok().map(|s| s.late.found),
-            pending_rows: None,
+            pending_rows,
         };
         if let Err(e) = run.write(target) {
             tracing::warn!("metrics not written: {}", scrubber.scrub(&format!("{e:#}")));

@@ -110,6 +110,11 @@ async fn a_failed_run_rewrites_the_metrics_and_keeps_the_last_success() {
     assert_eq!(get(&ok, "guardrail_export_last_run_rows"), Some(70.0));
     assert_eq!(get(&ok, "guardrail_export_last_run_late_rows"), Some(0.0));
     assert_eq!(
+        get(&ok, "guardrail_export_pending_rows"),
+        Some(30.0),
+        "the rows beyond --limit"
+    );
+    assert_eq!(
         get(&ok, "guardrail_export_last_success_timestamp_seconds"),
         Some(ran_at)
     );
@@ -143,6 +148,7 @@ async fn a_failed_run_rewrites_the_metrics_and_keeps_the_last_success() {
         "kept from the successful run"
     );
     assert_eq!(get(&failed, "guardrail_export_last_run_rows"), None);
+    assert_eq!(get(&failed, "guardrail_export_pending_rows"), None);
     let names = std::fs::read_dir(metrics.parent().unwrap())
         .unwrap()
         .count();
