@@ -54,6 +54,8 @@ pub const DOWNLOAD_URL: &str = "GUARDRAIL_EXPORT_DOWNLOAD_URL";
 /// the status.
 pub const WORKFLOW_URL: &str = "GUARDRAIL_EXPORT_WORKFLOW_URL";
 pub const SLACK_WEBHOOK: &str = "GUARDRAIL_EXPORT_SLACK_WEBHOOK";
+/// The Prometheus textfile written after every run.
+pub const METRICS_PATH: &str = "GUARDRAIL_EXPORT_METRICS_PATH";
 
 /// The ops page (`guardrail-followups admin`). The `GUARDRAIL_EXPORT_*` names follow the runbook.
 pub const ADMIN_LISTEN: &str = "GUARDRAIL_ADMIN_LISTEN";

@@ -224,6 +224,11 @@ pub struct ReportArgs {
     /// never fails the export.
     #[arg(long, env = env::SLACK_WEBHOOK, hide_env_values = true, value_name = "URL")]
     pub slack_webhook: Option<String>,
+
+    /// After every run, successful or not, replace this Prometheus textfile (for
+    /// node_exporter's textfile collector) atomically. Trouble writing it never fails the export.
+    #[arg(long, env = env::METRICS_PATH, value_name = "PATH")]
+    pub metrics_path: Option<PathBuf>,
 }
 
 /// Logs and progress.

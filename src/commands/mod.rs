@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use crate::cli::ExportArgs;
 use crate::error::Error;
 use crate::redact::Scrubber;
-use crate::report::{self, ReportConfig, StatusTarget};
+use crate::report::{self, MetricsTarget, ReportConfig, StatusTarget};
 use crate::{demo, export, logging};
 
 pub use check::check;
@@ -38,6 +38,7 @@ pub fn export(args: ExportArgs) -> ExitCode {
             prepare_demo()?;
         }
         config.interrupt = export::Interrupt::listen();
+        let started = std::time::Instant::now();
         // The run stops itself on a signal (connecting, reading, sending or auditing). Should
         // it be stuck anywhere else (reading the cursor, finishing the output), it is
         // abandoned a little after the grace period: the lock is a file lock or a lease that
@@ -51,7 +52,13 @@ pub fn export(args: ExportArgs) -> ExitCode {
                 })
             }
         };
-        let reported = report::after_run(&report, result.as_ref(), &scrubber).await;
+        let elapsed = started.elapsed();
+        let pending_rows = match (&result, &report.metrics) {
+            (Ok(summary), Some(_)) => pending_after(&config, summary).await,
+            _ => None,
+        };
+        let reported =
+            report::after_run(&report, result.as_ref(), elapsed, pending_rows, &scrubber).await;
         let summary = result?;
         summary.log();
         reported.map(|()| summary)
@@ -61,6 +68,30 @@ pub fn export(args: ExportArgs) -> ExitCode {
         Err(error) => fail(&error, &scrubber),
     }
 }
+
+/// For the metrics: how many rows are still after the cursor once a run succeeded. One count
+/// on a fresh connection, given [`PENDING_COUNT_TIMEOUT`]; `None` when it fails, times out or a
+/// signal arrives, so that a slow database never holds up the report.
+async fn pending_after(config: &export::ExportConfig, summary: &export::Summary) -> Option<u64> {
+    let query = export::source::Query {
+        after: summary.cursor,
+        provider_id: config.provider_id.clone(),
+        settle: config.settle,
+        hold_back: config.hold_back,
+        ..export::source::Query::default()
+    };
+    let count = async {
+        let source = config.source.connect().await.ok()?;
+        export::source::pending(&*source, &query).await.ok()
+    };
+    tokio::select! {
+        pending = tokio::time::timeout(PENDING_COUNT_TIMEOUT, count) => pending.ok().flatten(),
+        _ = config.interrupt.wait() => None,
+    }
+}
+
+/// How long counting the rows still pending after a run may take.
+const PENDING_COUNT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 fn report_config(args: &ExportArgs) -> Result<ReportConfig, Error> {
     let set = |v: &Option<String>| {
@@ -81,6 +112,15 @@ fn report_config(args: &ExportArgs) -> Result<ReportConfig, Error> {
         download_url: set(&args.report.download_url),
         workflow_url: ReportConfig::workflow_url_from_env(set(&args.report.workflow_url)),
         slack_webhook: set(&args.report.slack_webhook).map(secrecy::SecretString::from),
+        metrics: args
+            .report
+            .metrics_path
+            .as_ref()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map(|path| MetricsTarget {
+                path: path.clone(),
+                provider_id: set(&args.provider_id),
+            }),
     })
 }
 

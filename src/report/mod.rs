@@ -1,14 +1,19 @@
-//! What a run tells the outside world after it ends: the status JSON for the admin page and a
-//! Slack message. Neither can change what was delivered; Slack trouble is only a warning.
+//! What a run tells the outside world after it ends: the status JSON for the admin page, the
+//! Prometheus textfile and a Slack message. None can change what was delivered; metrics and
+//! Slack trouble are only warnings.
 
+mod metrics;
 mod slack;
 mod status;
+
+use std::time::{Duration, SystemTime};
 
 use secrecy::SecretString;
 
 use crate::error::Error;
 use crate::export::Summary;
 use crate::redact::Scrubber;
+pub use metrics::{MetricsTarget, Outcome, RunMetrics};
 pub use status::{Status, StatusTarget};
 
 /// Reporting, as configured.
@@ -19,6 +24,8 @@ pub struct ReportConfig {
     /// The run's page: `--workflow-url`, or the GitHub Actions run when inside Actions.
     pub workflow_url: Option<String>,
     pub slack_webhook: Option<SecretString>,
+    /// The Prometheus textfile written after every run.
+    pub metrics: Option<MetricsTarget>,
 }
 
 impl ReportConfig {
@@ -37,11 +44,15 @@ impl ReportConfig {
     }
 }
 
-/// Publishes the status (after a success) and sends the Slack message (always, when set).
-/// Returns an error only when the status could not be written.
+/// Publishes the status (after a success), writes the metrics and sends the Slack message
+/// (always, when set). Returns an error only when the status could not be written.
+/// `elapsed` is how long the run took, successful or not; `pending_rows` what the source still
+/// holds after the cursor, when it was counted.
 pub async fn after_run(
     config: &ReportConfig,
     outcome: Result<&Summary, &Error>,
+    elapsed: Duration,
+    pending_rows: Option<u64>,
     scrubber: &Scrubber,
 ) -> Result<(), Error> {
     let mut status_error = None;
@@ -49,6 +60,23 @@ pub async fn after_run(
         let status = Status::of(summary, config);
         if let Err(e) = status.publish(target).await {
             status_error = Some(e);
+        }
+    }
+    if let Some(target) = &config.metrics {
+        let run = RunMetrics {
+            outcome: match (outcome, &status_error) {
+                (Ok(_), None) => Outcome::Success,
+                (Err(Error::Interrupted { .. }), _) => Outcome::Interrupted,
+                _ => Outcome::Failed,
+            },
+            finished: SystemTime::now(),
+            duration: elapsed,
+            rows: outcome.ok().map(|s| s.rows),
+            late_rows: outcome.ok().map(|s| s.late.found),
+            pending_rows,
+        };
+        if let Err(e) = run.write(target) {
+            tracing::warn!("metrics not written: {}", scrubber.scrub(&format!("{e:#}")));
         }
     }
     if let Some(webhook) = &config.slack_webhook {

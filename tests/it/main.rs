@@ -13,6 +13,7 @@ mod demo;
 mod gateway;
 mod hostile;
 mod incremental;
+mod metrics;
 mod ops;
 mod pipeline;
 mod settle;

@@ -1,0 +1,275 @@
+//! The Prometheus textfile (for node_exporter's textfile collector) written after every run,
+//! successful, failed or interrupted. Replaced atomically, so the collector never reads half a
+//! file; a write that fails is only a warning.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+
+/// Where the textfile goes, and the labels every series carries.
+#[derive(Debug, Clone)]
+pub struct MetricsTarget {
+    pub path: PathBuf,
+    /// `--provider-id`, as the `provider_id` label: exporters of different providers can
+    /// share one textfile folder without their series colliding.
+    pub provider_id: Option<String>,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Success,
+    Failed,
+    Interrupted,
+}
+
+impl Outcome {
+    const ALL: [Outcome; 3] = [Outcome::Success, Outcome::Failed, Outcome::Interrupted];
+
+    fn label(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Failed => "failed",
+            Outcome::Interrupted => "interrupted",
+        }
+    }
+}
+
+/// What one run contributes to the textfile.
+#[derive(Debug, Clone)]
+pub struct RunMetrics {
+    pub outcome: Outcome,
+    /// When the run ended.
+    pub finished: SystemTime,
+    pub duration: Duration,
+    /// Rows delivered and late rows found; known only when the run succeeded.
+    pub rows: Option<u64>,
+    pub late_rows: Option<u64>,
+    /// Rows the next run would export, when known without asking a database again.
+    pub pending_rows: Option<u64>,
+}
+
+const LAST_SUCCESS: &str = "guardrail_export_last_success_timestamp_seconds";
+
+impl RunMetrics {
+    /// The textfile: this run's series, and the last success (this run, or the one `previous`
+    /// recorded).
+    pub fn render(&self, target: &MetricsTarget, previous: Option<&str>) -> String {
+        let labels = target
+            .provider_id
+            .as_deref()
+            .map(|id| format!("provider_id=\"{}\"", escape(id)));
+        let with = |extra: Option<String>| {
+            let all: Vec<String> = labels.iter().cloned().chain(extra).collect();
+            if all.is_empty() {
+                String::new()
+            } else {
+                format!("{{{}}}", all.join(","))
+            }
+        };
+        let mut text = String::new();
+        let mut gauge = |name: &str, help: &str, samples: &[(Option<String>, f64)]| {
+            let _ = writeln!(text, "# HELP {name} {help}");
+            let _ = writeln!(text, "# TYPE {name} gauge");
+            for (extra, value) in samples {
+                let _ = writeln!(text, "{name}{} {}", with(extra.clone()), number(*value));
+            }
+        };
+        let finished = seconds_since_epoch(self.finished);
+        gauge(
+            "guardrail_export_last_run_timestamp_seconds",
+            "When the last export run ended, in Unix seconds.",
+            &[(None, finished)],
+        );
+        gauge(
+            "guardrail_export_last_run_duration_seconds",
+            "How long the last export run took.",
+            &[(None, self.duration.as_secs_f64())],
+        );
+        let success = self.outcome == Outcome::Success;
+        gauge(
+            "guardrail_export_last_run_success",
+            "1 if the last export run succeeded, else 0.",
+            &[(None, f64::from(u8::from(success)))],
+        );
+        let outcomes: Vec<_> = Outcome::ALL
+            .iter()
+            .map(|o| {
+                (
+                    Some(format!("outcome=\"{}\"", o.label())),
+                    f64::from(u8::from(*o == self.outcome)),
+                )
+            })
+            .collect();
+        gauge(
+            "guardrail_export_last_run_outcome",
+            "How the last export run ended: 1 for its outcome (success, failed, interrupted), 0 for the others.",
+            &outcomes,
+        );
+        if let Some(rows) = self.rows {
+            gauge(
+                "guardrail_export_last_run_rows",
+                "Rows the last export run delivered.",
+                &[(None, rows as f64)],
+            );
+        }
+        if let Some(late) = self.late_rows {
+            gauge(
+                "guardrail_export_last_run_late_rows",
+                "Late rows the last export run found behind the cursor (and delivered).",
+                &[(None, late as f64)],
+            );
+        }
+        let last_success = if success {
+            Some(finished)
+        } else {
+            previous.and_then(last_success_in)
+        };
+        if let Some(at) = last_success {
+            gauge(
+                LAST_SUCCESS,
+                "When the last successful export run ended, in Unix seconds.",
+                &[(None, at)],
+            );
+        }
+        if let Some(pending) = self.pending_rows {
+            gauge(
+                "guardrail_export_pending_rows",
+                "Rows still after the cursor once the last export run ended.",
+                &[(None, pending as f64)],
+            );
+        }
+        text
+    }
+
+    /// Writes the textfile, keeping the last success from the file it replaces.
+    pub fn write(&self, target: &MetricsTarget) -> anyhow::Result<()> {
+        let previous = std::fs::read_to_string(&target.path).ok();
+        let text = self.render(target, previous.as_deref());
+        if let Some(dir) = target.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        write(&target.path, &text)
+    }
+}
+
+fn write(path: &Path, text: &str) -> anyhow::Result<()> {
+    crate::fs::write_atomically(path, text.as_bytes(), crate::fs::Readers::Umask)
+        .with_context(|| format!("writing the metrics {}", path.display()))
+}
+
+/// The last-success sample of an earlier textfile; `None` unless exactly one sample of it has
+/// a finite, non-negative value.
+fn last_success_in(previous: &str) -> Option<f64> {
+    let mut found = None;
+    for line in previous.lines().filter(|l| !l.starts_with('#')) {
+        let Some(rest) = line.strip_prefix(LAST_SUCCESS) else {
+            continue;
+        };
+        let value = match rest.strip_prefix(' ') {
+            Some(value) => value,
+            // Labels: the value follows the closing brace.
+            None => rest.strip_prefix('{')?.rsplit_once("} ")?.1,
+        };
+        let value: f64 = value.trim().parse().ok()?;
+        if !value.is_finite() || value < 0.0 || found.is_some() {
+            return None;
+        }
+        found = Some(value);
+    }
+    found
+}
+
+fn seconds_since_epoch(at: SystemTime) -> f64 {
+    at.duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// A sample value: integers without a fraction, others with millisecond precision.
+fn number(value: f64) -> String {
+    if value.fract() == 0.0 && value.abs() < 1e15 {
+        format!("{}", value as i64)
+    } else {
+        format!("{value:.3}")
+    }
+}
+
+/// A label value as the exposition format quotes it.
+fn escape(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(outcome: Outcome) -> RunMetrics {
+        RunMetrics {
+            outcome,
+            finished: UNIX_EPOCH + Duration::from_secs(1_800_000_000),
+            duration: Duration::from_millis(2_500),
+            rows: (outcome == Outcome::Success).then_some(42),
+            late_rows: (outcome == Outcome::Success).then_some(3),
+            pending_rows: None,
+        }
+    }
+
+    fn target(provider_id: Option<&str>) -> MetricsTarget {
+        MetricsTarget {
+            path: PathBuf::from("metrics.prom"),
+            provider_id: provider_id.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn a_failed_run_keeps_the_last_success_of_the_file_it_replaces() {
+        let ok = run(Outcome::Success).render(&target(None), None);
+        assert!(ok.contains("\nguardrail_export_last_success_timestamp_seconds 1800000000\n"));
+        assert!(ok.contains("guardrail_export_last_run_rows 42\n"));
+        assert!(ok.contains("guardrail_export_last_run_duration_seconds 2.500\n"));
+        let mut failed = run(Outcome::Failed);
+        failed.finished += Duration::from_secs(3600);
+        let text = failed.render(&target(None), Some(&ok));
+        assert!(text.contains("\nguardrail_export_last_success_timestamp_seconds 1800000000\n"));
+        assert!(text.contains("guardrail_export_last_run_success 0\n"));
+        assert!(text.contains("guardrail_export_last_run_outcome{outcome=\"failed\"} 1\n"));
+        assert!(text.contains("guardrail_export_last_run_outcome{outcome=\"success\"} 0\n"));
+        assert!(!text.contains("guardrail_export_last_run_rows"));
+        // And again from a file that was itself written after a failure.
+        let again = failed.render(&target(None), Some(&text));
+        assert!(again.contains("\nguardrail_export_last_success_timestamp_seconds 1800000000\n"));
+    }
+
+    #[test]
+    fn an_unreadable_previous_file_leaves_the_last_success_out() {
+        for previous in [
+            "",
+            "garbage",
+            "guardrail_export_last_success_timestamp_seconds x\n",
+            "guardrail_export_last_success_timestamp_seconds NaN\n",
+            "guardrail_export_last_success_timestamp_seconds 1\nguardrail_export_last_success_timestamp_seconds 2\n",
+        ] {
+            let text = run(Outcome::Interrupted).render(&target(None), Some(previous));
+            assert!(!text.contains(LAST_SUCCESS), "{previous:?}");
+        }
+    }
+
+    #[test]
+    fn the_provider_id_labels_every_sample() {
+        let target = target(Some("p\"1"));
+        let ok = run(Outcome::Success).render(&target, None);
+        for line in ok.lines().filter(|l| !l.starts_with('#')) {
+            assert!(line.contains("provider_id=\"p\\\"1\""), "{line}");
+        }
+        assert!(ok.contains(
+            "guardrail_export_last_run_outcome{provider_id=\"p\\\"1\",outcome=\"success\"} 1\n"
+        ));
+        let failed = run(Outcome::Failed).render(&target, Some(&ok));
+        assert_eq!(last_success_in(&failed), Some(1_800_000_000.0));
+    }
+}
