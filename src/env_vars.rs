@@ -37,7 +37,7 @@ pub const GATEWAY_MAX_BYTES_IN_FLIGHT: &str = "GUARDRAIL_GATEWAY_MAX_BYTES_IN_FL
 pub const GATEWAY_MAX_CONNECTIONS: &str = "GUARDRAIL_GATEWAY_MAX_CONNECTIONS";
 pub const GATEWAY_HEADER_TIMEOUT_SECONDS: &str = "GUARDRAIL_GATEWAY_HEADER_TIMEOUT_SECONDS";
 pub const GATEWAY_SHUTDOWN_TIMEOUT_SECONDS: &str = "GUARDRAIL_GATEWAY_SHUTDOWN_TIMEOUT_SECONDS";
-/// The standard AWS region variable, read for an `s3://` lake.
+/// The standard AWS region variable, read for an `s3://` lake and the admin page's `s3://` URLs.
 pub const AWS_REGION: &str = "AWS_REGION";
 
 /// `s3://bucket/key` of the cursor for `--cursor-store s3` (the runbook's name).
@@ -75,6 +75,8 @@ pub const ADMIN_LOG_FORMAT: &str = "GUARDRAIL_ADMIN_LOG_FORMAT";
 /// Reverse proxies (IPs or CIDRs, comma-separated) whose `X-Forwarded-*` headers the admin
 /// page believes.
 pub const ADMIN_TRUSTED_PROXIES: &str = "GUARDRAIL_ADMIN_TRUSTED_PROXIES";
+/// S3-compatible endpoint for the admin page's `s3://` status and download URLs.
+pub const ADMIN_S3_ENDPOINT: &str = "GUARDRAIL_ADMIN_S3_ENDPOINT";
 /// The late-row audit and the hold-back before open transactions.
 pub const AUDIT_WINDOW_SECONDS: &str = "GUARDRAIL_EXPORT_AUDIT_WINDOW_SECONDS";
 pub const AUDIT_BUCKET_SECONDS: &str = "GUARDRAIL_EXPORT_AUDIT_BUCKET_SECONDS";

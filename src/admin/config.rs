@@ -10,6 +10,7 @@ use url::Url;
 
 use crate::admin::client::TrustedProxies;
 use crate::admin::source::StatusSource;
+use crate::s3::S3Options;
 
 /// The checked configuration.
 #[derive(Debug)]
@@ -17,6 +18,9 @@ pub struct AdminConfig {
     pub listen: SocketAddr,
     /// `None`: not configured; the card says how to configure it.
     pub status: Option<StatusSource>,
+    /// Endpoint and region for `s3://` status and download URLs; credentials come from the
+    /// standard `AWS_*` variables.
+    pub s3: S3Options,
     pub workflow_url: Option<Url>,
     pub trigger: TriggerSetting,
     pub auth: AuthConfig,

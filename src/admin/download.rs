@@ -1,6 +1,9 @@
 //! `GET /api/reporting/guardrail-followups/export`: the latest NDJSON export, streamed from the
 //! status' `downloadUrl` to the browser chunk by chunk, so memory stays flat whatever the size.
 //!
+//! An `s3://bucket/key` download is read with the page's own S3 settings and credentials
+//! (`object_store`'s byte stream), with the same headers and the same error answers.
+//!
 //! The URL is the status' and nothing else: the request's path, query and headers are not
 //! looked at, and redirects stay on the URL's own origin (see [`crate::admin::upstream`]).
 //! 503 when there is nothing to download, 502 when the upstream fails before the first byte;
@@ -14,15 +17,22 @@ use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::TryStreamExt;
+use object_store::path::Path as ObjectPath;
+use object_store::{Attribute, ObjectStoreExt};
 
+use crate::admin::source::ReadFailure;
 use crate::admin::status::{Cursor, Field};
-use crate::admin::{AdminState, pages};
+use crate::admin::{AdminState, pages, upstream};
 use crate::redact;
+use crate::s3::{S3Uri, open_bucket};
 
 pub async fn export(State(state): State<Arc<AdminState>>) -> Response {
     let snapshot = state.status.get().await;
     let status = match &snapshot.result {
         Ok(status) => status,
+        Err(ReadFailure::Missing(_)) => {
+            return unavailable("No export has run yet, so there is no file to download.");
+        }
         Err(reason) => {
             return unavailable(&format!(
                 "The export status could not be read, so there is no file to download: {reason}"
@@ -37,10 +47,13 @@ pub async fn export(State(state): State<Arc<AdminState>>) -> Response {
         Field::Missing => return unavailable("The export status has no downloadUrl."),
         Field::Invalid { found } => {
             return unavailable(&format!(
-                "The export status' downloadUrl is {found}, not an http(s) URL."
+                "The export status' downloadUrl is {found}, not an http(s) or s3:// URL."
             ));
         }
     };
+    if let Some(object) = upstream::s3_object(&url) {
+        return from_s3(&state, &object, &status.cursor).await;
+    }
     // Errors below name the redacted URL only: a presigned URL's query is a credential.
     let shown = redact::url(url.as_str());
     let upstream = match state.download_client.get(url).send().await {
@@ -71,6 +84,53 @@ pub async fn export(State(state): State<Arc<AdminState>>) -> Response {
     }
     let body = upstream.bytes_stream().map_err(move |error| {
         let error = error.without_url();
+        tracing::warn!(
+            "download from {shown} cut short: {}",
+            redact::error_chain(&error)
+        );
+        error
+    });
+    response
+        .body(Body::from_stream(body))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+/// Streams the object `object` names, read with the page's S3 settings.
+async fn from_s3(state: &AdminState, object: &S3Uri, cursor: &Field<Cursor>) -> Response {
+    let store = match open_bucket(&object.bucket, &state.s3) {
+        Ok(store) => store,
+        Err(error) => {
+            tracing::warn!("download: cannot open {object}: {error:#}");
+            return bad_gateway(&format!("The export file could not be fetched: {error:#}."));
+        }
+    };
+    let found = match store.get(&ObjectPath::from(object.key.as_str())).await {
+        Ok(found) => found,
+        Err(object_store::Error::NotFound { .. }) => {
+            tracing::warn!("download: {object} does not exist");
+            return bad_gateway(&format!(
+                "The export file could not be fetched: {object} does not exist."
+            ));
+        }
+        Err(error) => {
+            let reason = redact::error_chain(&error);
+            tracing::warn!("download: cannot fetch {object}: {reason}");
+            return bad_gateway(&format!("The export file could not be fetched: {reason}."));
+        }
+    };
+    let mut response = Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "application/x-ndjson")
+        .header(header::CONTENT_DISPOSITION, disposition(cursor))
+        .header(header::CACHE_CONTROL, "no-store")
+        .header(header::CONTENT_LENGTH, found.meta.size);
+    // Passed through as it is, like an http(s) upstream's: the bytes are not decoded.
+    let encoding = found.attributes.get(&Attribute::ContentEncoding);
+    if let Some(value) = encoding.and_then(|e| HeaderValue::from_str(e).ok()) {
+        response = response.header(header::CONTENT_ENCODING, value);
+    }
+    let shown = object.to_string();
+    let body = found.into_stream().map_err(move |error| {
         tracing::warn!(
             "download from {shown} cut short: {}",
             redact::error_chain(&error)

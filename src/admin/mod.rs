@@ -50,6 +50,7 @@ use crate::admin::flash::Flashes;
 use crate::admin::source::StatusCache;
 use crate::admin::source::StatusSource;
 use crate::redact::Scrubber;
+use crate::s3::S3Options;
 
 pub const REPORTS_PATH: &str = "/admin/reports";
 /// The login form, where a request without a session is sent.
@@ -65,6 +66,8 @@ pub struct AdminState {
     pub sessions: Sessions,
     pub status: StatusCache,
     pub download_client: reqwest::Client,
+    /// How `s3://` status and download URLs are reached.
+    pub s3: S3Options,
     pub trigger: TriggerSetting,
     pub trigger_client: reqwest::Client,
     pub workflow_url: Option<Url>,
@@ -102,9 +105,11 @@ impl AdminState {
             status: StatusCache::new(
                 config.status,
                 upstream::status_client().context("building the HTTP client")?,
+                config.s3.clone(),
                 config.cache_ttl,
             ),
             download_client: upstream::download_client().context("building the HTTP client")?,
+            s3: config.s3,
             trigger: config.trigger,
             trigger_client: upstream::trigger_client().context("building the HTTP client")?,
             workflow_url: config.workflow_url,

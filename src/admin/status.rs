@@ -84,7 +84,7 @@ pub fn parse(bytes: &[u8]) -> Result<Status, Unreadable> {
         rows: field(&object, "rows", count),
         updated_at: field(&object, "updatedAt", |v| timestamp(v.as_str()?)),
         download_url: field(&object, "downloadUrl", |v| {
-            crate::admin::upstream::http_url(v.as_str()?)
+            crate::admin::upstream::download_url(v.as_str()?)
         }),
         workflow_url: field(&object, "workflowUrl", |v| {
             crate::admin::upstream::http_url(v.as_str()?)
@@ -178,6 +178,27 @@ mod tests {
         );
         assert!(status.download_url.value().is_some());
         assert!(status.workflow_url.value().is_some());
+    }
+
+    #[test]
+    fn the_download_may_be_an_s3_object() {
+        let status = parse(br#"{"downloadUrl": "s3://exports/guardrail/latest.ndjson"}"#).unwrap();
+        assert_eq!(
+            status.download_url.value().map(Url::as_str),
+            Some("s3://exports/guardrail/latest.ndjson")
+        );
+        for bad in [
+            "s3://exports",
+            "s3:///latest.ndjson",
+            "ftp://exports/latest.ndjson",
+        ] {
+            let json = format!(r#"{{"downloadUrl": "{bad}"}}"#);
+            let status = parse(json.as_bytes()).unwrap();
+            assert!(
+                matches!(status.download_url, Field::Invalid { .. }),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use url::Url;
 
 use crate::admin::config::TriggerSetting;
-use crate::admin::source::Snapshot;
+use crate::admin::source::{ReadFailure, Snapshot};
 use crate::admin::status::{Field, Status};
 use crate::env_vars as env;
 
@@ -18,6 +18,8 @@ pub enum Health {
     Stale,
     /// The status says nothing usable about when it was last updated.
     Unknown,
+    /// There is no status yet: no export has run.
+    NeverRun,
     Unreadable,
 }
 
@@ -27,6 +29,7 @@ impl Health {
             Health::Healthy => "Healthy",
             Health::Stale => "Stale",
             Health::Unknown => "Unknown",
+            Health::NeverRun => "Never run",
             Health::Unreadable => "Status unreadable",
         }
     }
@@ -36,6 +39,7 @@ impl Health {
         match self {
             Health::Healthy => "ok",
             Health::Stale | Health::Unknown => "warn",
+            Health::NeverRun => "neutral",
             Health::Unreadable => "error",
         }
     }
@@ -58,6 +62,8 @@ pub struct Card {
     pub health: Health,
     /// Why the status could not be read.
     pub unreadable: Option<String>,
+    /// No export has run yet: how to run one, and where the status was looked for.
+    pub never_run: Option<NeverRun>,
     pub stale_warning: Option<String>,
     pub rows: Fact,
     pub cursor: Fact,
@@ -69,6 +75,14 @@ pub struct Card {
     pub trigger: Result<String, String>,
     /// Where and when the status was read.
     pub source_note: String,
+}
+
+/// The card of a setup whose export has not run yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NeverRun {
+    pub how_to_run: String,
+    /// What looking for the status found, e.g. `cannot read …: No such file or directory`.
+    pub looked: String,
 }
 
 /// The settings the card depends on.
@@ -98,22 +112,52 @@ pub fn card(snapshot: &Snapshot, settings: &CardSettings<'_>, now: DateTime<Utc>
         ),
         None => format!("No status source: set {}.", env::EXPORT_STATUS_URL),
     };
+    let unknown = |value: &str| Fact {
+        value: value.into(),
+        detail: None,
+        known: false,
+        datetime: None,
+    };
     let status = match &snapshot.result {
         Ok(status) => status,
-        Err(reason) => {
-            let unknown = || Fact {
-                value: "unknown".into(),
-                detail: None,
-                known: false,
-                datetime: None,
+        Err(ReadFailure::Missing(looked)) => {
+            let how_to_run = match &trigger {
+                Ok(_) => "No export has run yet: press Run export now, or run \
+                          `guardrail-followups export` where the exporter is configured."
+                    .to_owned(),
+                Err(_) => "No export has run yet: run `guardrail-followups export` where the \
+                           exporter is configured, or dispatch the export workflow."
+                    .to_owned(),
             };
+            return Card {
+                health: Health::NeverRun,
+                unreadable: None,
+                never_run: Some(NeverRun {
+                    how_to_run,
+                    looked: looked.clone(),
+                }),
+                stale_warning: None,
+                rows: unknown("none yet"),
+                cursor: unknown("none yet"),
+                updated: unknown("never"),
+                download: Err("Download unavailable: no export has run yet.".into()),
+                workflow: settings
+                    .workflow_override
+                    .cloned()
+                    .ok_or_else(|| "No workflow link: no export has run yet.".into()),
+                trigger,
+                source_note,
+            };
+        }
+        Err(ReadFailure::Unreadable(reason)) => {
             return Card {
                 health: Health::Unreadable,
                 unreadable: Some(reason.0.clone()),
+                never_run: None,
                 stale_warning: None,
-                rows: unknown(),
-                cursor: unknown(),
-                updated: unknown(),
+                rows: unknown("unknown"),
+                cursor: unknown("unknown"),
+                updated: unknown("unknown"),
                 download: Err("Download unavailable: the status could not be read.".into()),
                 workflow: settings
                     .workflow_override
@@ -128,6 +172,7 @@ pub fn card(snapshot: &Snapshot, settings: &CardSettings<'_>, now: DateTime<Utc>
     Card {
         health,
         unreadable: None,
+        never_run: None,
         stale_warning,
         rows: rows_fact(&status.rows),
         cursor: cursor_fact(status),
@@ -291,7 +336,7 @@ pub fn thousands(n: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::admin::source::Snapshot;
+    use crate::admin::source::{ReadFailure, Snapshot};
     use crate::admin::status::{Unreadable, parse};
 
     fn at(text: &str) -> DateTime<Utc> {
@@ -376,6 +421,36 @@ mod tests {
         assert_eq!(card.health, Health::Unreadable);
         assert!(card.unreadable.unwrap().contains("not JSON"));
         assert!(card.download.is_err());
+    }
+
+    #[test]
+    fn a_missing_status_means_no_export_has_run_yet_not_an_error() {
+        let looked = "cannot read status.json: No such file or directory (os error 2)";
+        let snapshot = Snapshot::for_tests(Err(ReadFailure::Missing(looked.into())));
+        let trigger = TriggerSetting::Missing(vec![env::EXPORT_TRIGGER_URL]);
+        let settings = CardSettings {
+            stale_after: Duration::from_secs(2 * 3600),
+            cache_ttl: Duration::from_secs(300),
+            workflow_override: None,
+            trigger: &trigger,
+            source: Some("status.json".into()),
+        };
+        let card = card(&snapshot, &settings, at("2026-01-22T04:17:00Z"));
+        assert_eq!(card.health, Health::NeverRun);
+        assert_eq!(card.health.label(), "Never run");
+        assert_ne!(card.health.class(), "error");
+        assert!(card.unreadable.is_none());
+        let never_run = card.never_run.unwrap();
+        assert!(
+            never_run
+                .how_to_run
+                .starts_with("No export has run yet: run `guardrail-followups export`")
+        );
+        assert_eq!(never_run.looked, looked);
+        assert_eq!(
+            card.download,
+            Err("Download unavailable: no export has run yet.".into())
+        );
     }
 
     #[test]

@@ -13,6 +13,7 @@ use crate::admin::upstream::http_url;
 use crate::env_vars as env;
 use crate::error::Error;
 use crate::logging::LogFormat;
+use crate::s3::S3Options;
 
 #[derive(Debug, Args)]
 pub struct AdminArgs {
@@ -21,9 +22,18 @@ pub struct AdminArgs {
     pub listen: SocketAddr,
 
     /// The exporter's status JSON ({cursor, rows, updatedAt, downloadUrl, workflowUrl}): an
-    /// http(s) URL or a local file path.
+    /// http(s) URL, an s3://bucket/key URI or a local file path.
     #[arg(long, env = env::EXPORT_STATUS_URL, value_name = "URL|PATH")]
     pub status_url: Option<String>,
+
+    /// S3-compatible endpoint for s3:// status and download URLs (MinIO, moto…), e.g.
+    /// http://127.0.0.1:9000. Credentials come from the standard AWS_* variables.
+    #[arg(long, env = env::ADMIN_S3_ENDPOINT, value_name = "URL")]
+    pub s3_endpoint: Option<String>,
+
+    /// Region of the buckets s3:// status and download URLs name.
+    #[arg(long, env = env::AWS_REGION, value_name = "REGION")]
+    pub s3_region: Option<String>,
 
     /// Link for "View workflow"; overrides the status' workflowUrl.
     #[arg(long, env = env::WORKFLOW_URL, value_name = "URL")]
@@ -145,9 +155,17 @@ impl AdminArgs {
             trigger_token,
             self.trigger_ref.trim(),
         )?;
+        let set =
+            |value: Option<String>| value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let s3 = S3Options {
+            endpoint: set(self.s3_endpoint),
+            region: set(self.s3_region),
+            ..S3Options::default()
+        };
         Ok(AdminConfig {
             listen: self.listen,
             status,
+            s3,
             workflow_url,
             trigger,
             auth: AuthConfig {

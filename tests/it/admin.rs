@@ -6,6 +6,7 @@ mod card;
 mod clicks;
 mod download;
 mod hostile;
+mod s3;
 mod status;
 
 use std::sync::Arc;

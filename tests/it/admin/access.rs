@@ -253,8 +253,8 @@ async fn settings_that_cannot_work_stop_the_page_before_it_starts() {
             "error: GUARDRAIL_EXPORT_TRIGGER_URL `ftp://example.com/dispatch` is not an http(s) URL",
         ),
         (
-            vec!["--status-url", "s3://bucket/status.json"],
-            "error: GUARDRAIL_EXPORT_STATUS_URL `s3://bucket/status.json`: use an http(s):// URL or a file path",
+            vec!["--status-url", "ftp://bucket/status.json"],
+            "error: GUARDRAIL_EXPORT_STATUS_URL `ftp://bucket/status.json`: use an http(s):// URL, an s3://bucket/key URI or a file path",
         ),
         (
             vec!["--session-key", "short"],

@@ -41,6 +41,7 @@ pub fn config(status: Option<StatusSource>, trigger: Option<&str>) -> AdminConfi
     AdminConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         status,
+        s3: Default::default(),
         workflow_url: None,
         trigger: match trigger {
             Some(url) => TriggerSetting::Ready(TriggerConfig {
