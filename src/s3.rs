@@ -62,6 +62,27 @@ pub struct S3Options {
 /// Opens `bucket`. Requests time out and are retried a little, so a stalled store fails the
 /// run instead of hanging it.
 pub fn open_bucket(bucket: &str, options: &S3Options) -> anyhow::Result<Arc<dyn ObjectStore>> {
+    open_with(
+        bucket,
+        options,
+        ClientOptions::new().with_timeout(Duration::from_secs(20)),
+    )
+}
+
+/// Opens `bucket` for streaming objects of any size to a client: no limit on a whole request,
+/// which a large download over a slow link would exceed; connecting still times out.
+pub fn open_bucket_for_streaming(
+    bucket: &str,
+    options: &S3Options,
+) -> anyhow::Result<Arc<dyn ObjectStore>> {
+    open_with(bucket, options, ClientOptions::new().with_timeout_disabled())
+}
+
+fn open_with(
+    bucket: &str,
+    options: &S3Options,
+    client: ClientOptions,
+) -> anyhow::Result<Arc<dyn ObjectStore>> {
     // reqwest's rustls needs a process-wide crypto provider; installing it twice is harmless.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mut builder = AmazonS3Builder::from_env()
@@ -71,11 +92,7 @@ pub fn open_bucket(bucket: &str, options: &S3Options) -> anyhow::Result<Arc<dyn 
             retry_timeout: Duration::from_secs(15),
             ..RetryConfig::default()
         })
-        .with_client_options(
-            ClientOptions::new()
-                .with_timeout(Duration::from_secs(20))
-                .with_connect_timeout(Duration::from_secs(5)),
-        );
+        .with_client_options(client.with_connect_timeout(Duration::from_secs(5)));
     if let Some(region) = &options.region {
         builder = builder.with_region(region);
     }

@@ -24,7 +24,7 @@ use crate::admin::source::ReadFailure;
 use crate::admin::status::{Cursor, Field};
 use crate::admin::{AdminState, pages, upstream};
 use crate::redact;
-use crate::s3::{S3Uri, open_bucket};
+use crate::s3::{S3Uri, open_bucket_for_streaming};
 
 pub async fn export(State(state): State<Arc<AdminState>>) -> Response {
     let snapshot = state.status.get().await;
@@ -97,7 +97,7 @@ pub async fn export(State(state): State<Arc<AdminState>>) -> Response {
 
 /// Streams the object `object` names, read with the page's S3 settings.
 async fn from_s3(state: &AdminState, object: &S3Uri, cursor: &Field<Cursor>) -> Response {
-    let store = match open_bucket(&object.bucket, &state.s3) {
+    let store = match open_bucket_for_streaming(&object.bucket, &state.s3) {
         Ok(store) => store,
         Err(error) => {
             tracing::warn!("download: cannot open {object}: {error:#}");
