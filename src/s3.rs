@@ -75,7 +75,11 @@ pub fn open_bucket_for_streaming(
     bucket: &str,
     options: &S3Options,
 ) -> anyhow::Result<Arc<dyn ObjectStore>> {
-    open_with(bucket, options, ClientOptions::new().with_timeout_disabled())
+    open_with(
+        bucket,
+        options,
+        ClientOptions::new().with_timeout_disabled(),
+    )
 }
 
 fn open_with(

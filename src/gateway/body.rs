@@ -68,16 +68,8 @@ pub enum Encoding {
 /// when `Content-Length` already says so) and with 408 when it takes longer than
 /// [`BODY_TIMEOUT`].
 pub async fn read(body: Body, headers: &HeaderMap, max: usize) -> Result<Vec<u8>, ApiError> {
-    let too_large = || {
-        ApiError::TooLarge(format!(
-            "the body is larger than {max} bytes (--max-body-bytes); send smaller batches \
-             (the exporter's --batch-size)"
-        ))
-    };
-    let declared = declared_length(headers);
-    if declared.is_some_and(|n| n > max) {
-        return Err(too_large());
-    }
+    let too_large = || too_large(max);
+    let declared = check_declared_length(headers, max)?;
     let collect = async {
         let mut bytes = Vec::with_capacity(declared.unwrap_or(0));
         let mut stream = body.into_data_stream();
@@ -99,6 +91,22 @@ pub async fn read(body: Body, headers: &HeaderMap, max: usize) -> Result<Vec<u8>
                 BODY_TIMEOUT.as_secs()
             ))
         })?
+}
+
+fn too_large(max: usize) -> ApiError {
+    ApiError::TooLarge(format!(
+        "the body is larger than {max} bytes (--max-body-bytes); send smaller batches \
+         (the exporter's --batch-size)"
+    ))
+}
+
+/// The declared `Content-Length`, refused with 413 when it is over `max` — before anything
+/// is reserved or read.
+pub fn check_declared_length(headers: &HeaderMap, max: usize) -> Result<Option<usize>, ApiError> {
+    match declared_length(headers) {
+        Some(n) if n > max => Err(too_large(max)),
+        declared => Ok(declared),
+    }
 }
 
 /// The `Content-Length` the client declared, if any.

@@ -65,10 +65,8 @@ async fn store_batch(
     body::check_content_type(headers)?;
     let encoding = body::encoding(headers)?;
     let max = state.max_body_bytes;
-    let _share = state
-        .reading
-        .reserve(body::declared_length(headers).unwrap_or(max).min(max))
-        .await?;
+    let declared = body::check_declared_length(headers, max)?;
+    let _share = state.reading.reserve(declared.unwrap_or(max)).await?;
     let raw = body::read(body, headers, max).await?;
     state.metrics.received(raw.len());
     state.auth.check_signature(
