@@ -264,7 +264,9 @@ pub fn card(snapshot: &Snapshot, settings: &CardSettings<'_>, now: DateTime<Utc>
                 None => String::new(),
             };
             Some(format!(
-                "Behind: {} {} still waiting after the last run{oldest}. The next runs                  catch up; if this persists, see “Admin page: Behind” in docs/runbook.md.",
+                "Behind: {} {} still waiting after the last run{oldest}. The next runs \
+                 catch up; if this persists, see “Admin page: the card's health” in \
+                 docs/runbook.md.",
                 thousands(pending),
                 if pending == 1 { "row was" } else { "rows were" }
             ))
@@ -343,7 +345,8 @@ fn failure(
     };
     Failure {
         summary: format!(
-            "{summary}{last_success} The cursor holds only delivered rows, so the next run              resumes where it stopped."
+            "{summary}{last_success} The cursor holds only delivered rows, so the next run \
+             resumes where it stopped."
         ),
         error,
         runbook: workflow.and_then(runbook_url),
@@ -679,6 +682,7 @@ mod tests {
             failure.summary
         );
         assert!(failure.summary.contains("No successful run is recorded"));
+        assert!(!failure.summary.contains("  "), "{}", failure.summary);
         assert_eq!(
             failure.runbook.unwrap().as_str(),
             "https://github.com/acme/app/blob/HEAD/docs/runbook.md#when-a-run-fails"
@@ -686,7 +690,11 @@ mod tests {
 
         let future = card_for(&v2(""), "2026-01-22T03:50:00Z");
         assert_eq!(future.health, Health::Future);
-        assert!(future.future_warning.unwrap().contains("15 min ahead"));
+        let warning = future.future_warning.unwrap();
+        assert!(
+            warning.contains("15 min ahead") && !warning.contains("  "),
+            "{warning}"
+        );
         // Within the tolerance it is still healthy.
         assert_eq!(
             card_for(&v2(""), "2026-01-22T04:02:00Z").health,
