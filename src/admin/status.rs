@@ -1,7 +1,9 @@
 //! The exporter's status JSON and how it is read: tolerantly, field by field.
 //!
 //! The exporter publishes `{"cursor", "rows", "updatedAt", "downloadUrl", "workflowUrl"}` (and
-//! perhaps more keys, which are ignored). A field that is missing, null or of the wrong type
+//! perhaps more keys, which are ignored). Version 2 adds how the last run ended (`outcome`,
+//! `error`), what it left behind (`pendingRows`, `oldestPendingAt`), `lastSuccessAt` and the
+//! last runs (`history`); a status without `outcome` is read as version 1. A field that is missing, null or of the wrong type
 //! does not make the whole status unreadable: each field says on its own what it holds, so the
 //! card can show what is known and name what is not. Only text that is not a JSON object at all
 //! is unreadable.
@@ -44,6 +46,71 @@ pub struct Status {
     pub updated_at: Field<DateTime<Utc>>,
     pub download_url: Field<Url>,
     pub workflow_url: Field<Url>,
+    /// Version 2: how the last run ended. `Missing` in a version 1 status.
+    pub outcome: Field<Outcome>,
+    /// Version 2: the error line of a run that did not succeed.
+    pub error: Field<String>,
+    pub pending_rows: Field<u64>,
+    pub oldest_pending_at: Field<DateTime<Utc>>,
+    pub last_success_at: Field<DateTime<Utc>>,
+    /// Version 2: the last runs, the newest last; entries that cannot be read are left out.
+    pub history: Vec<Run>,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Success,
+    Failed,
+    Interrupted,
+}
+
+impl Outcome {
+    fn parse(text: &str) -> Option<Outcome> {
+        match text.trim() {
+            "success" => Some(Outcome::Success),
+            "failed" => Some(Outcome::Failed),
+            "interrupted" => Some(Outcome::Interrupted),
+            _ => None,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Failed => "failed",
+            Outcome::Interrupted => "interrupted",
+        }
+    }
+}
+
+/// One run of `history`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Run {
+    pub started_at: Option<DateTime<Utc>>,
+    pub duration_seconds: Option<f64>,
+    pub rows: Option<u64>,
+    pub late_rows: Option<u64>,
+    pub outcome: Outcome,
+}
+
+impl Eq for Run {}
+
+fn run(value: &Value) -> Option<Run> {
+    let object = value.as_object()?;
+    Some(Run {
+        outcome: Outcome::parse(object.get("outcome")?.as_str()?)?,
+        started_at: object
+            .get("startedAt")
+            .and_then(Value::as_str)
+            .and_then(timestamp),
+        duration_seconds: object
+            .get("durationSeconds")
+            .and_then(Value::as_f64)
+            .filter(|d| d.is_finite() && *d >= 0.0),
+        rows: object.get("rows").and_then(count),
+        late_rows: object.get("lateRows").and_then(count),
+    })
 }
 
 /// A cursor timestamp, kept as written (people copy it into `--cursor`) and as an instant.
@@ -89,6 +156,15 @@ pub fn parse(bytes: &[u8]) -> Result<Status, Unreadable> {
         workflow_url: field(&object, "workflowUrl", |v| {
             crate::admin::upstream::http_url(v.as_str()?)
         }),
+        outcome: field(&object, "outcome", |v| Outcome::parse(v.as_str()?)),
+        error: field(&object, "error", |v| Some(v.as_str()?.trim().to_owned())),
+        pending_rows: field(&object, "pendingRows", count),
+        oldest_pending_at: field(&object, "oldestPendingAt", |v| timestamp(v.as_str()?)),
+        last_success_at: field(&object, "lastSuccessAt", |v| timestamp(v.as_str()?)),
+        history: match object.get("history") {
+            Some(Value::Array(runs)) => runs.iter().filter_map(run).collect(),
+            _ => Vec::new(),
+        },
     })
 }
 
@@ -178,6 +254,36 @@ mod tests {
         );
         assert!(status.download_url.value().is_some());
         assert!(status.workflow_url.value().is_some());
+    }
+
+    #[test]
+    fn a_version_2_status_says_how_the_last_run_ended() {
+        let status = parse(
+            br#"{"version": 2, "outcome": "failed", "error": "the receiver is down",
+                "pendingRows": null, "lastSuccessAt": "2026-01-22T04:05:09.000000Z",
+                "history": [
+                    {"startedAt": "2026-01-22T04:00:00.000000Z", "durationSeconds": 2.5,
+                     "rows": 842, "lateRows": 1, "outcome": "success"},
+                    {"outcome": "sideways"}, 7,
+                    {"startedAt": "2026-01-22T05:00:00.000000Z", "durationSeconds": 1.0,
+                     "rows": 0, "lateRows": 0, "outcome": "failed"}
+                ]}"#,
+        )
+        .unwrap();
+        assert_eq!(status.outcome, Field::Value(Outcome::Failed));
+        assert_eq!(
+            status.error.value().map(String::as_str),
+            Some("the receiver is down")
+        );
+        assert_eq!(status.pending_rows, Field::Null);
+        assert_eq!(status.oldest_pending_at, Field::Missing);
+        assert!(status.last_success_at.value().is_some());
+        let outcomes: Vec<_> = status.history.iter().map(|r| (r.outcome, r.rows)).collect();
+        assert_eq!(
+            outcomes,
+            [(Outcome::Success, Some(842)), (Outcome::Failed, Some(0))]
+        );
+        assert_eq!(parse(b"{}").unwrap().outcome, Field::Missing);
     }
 
     #[test]

@@ -8,13 +8,19 @@ use url::Url;
 
 use crate::admin::config::TriggerSetting;
 use crate::admin::source::{ReadFailure, Snapshot};
-use crate::admin::status::{Field, Status};
+use crate::admin::status::{Field, Outcome, Run, Status};
 use crate::env_vars as env;
 
 /// The card's overall verdict, shown as a badge with words (not colour alone).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Health {
     Healthy,
+    /// The last run succeeded but left rows behind the cursor (version 2 only).
+    Behind,
+    /// The last run failed or was interrupted (version 2 only).
+    Failing,
+    /// `updatedAt` is ahead of this page's clock by more than [`FUTURE_TOLERANCE`].
+    Future,
     Stale,
     /// The status says nothing usable about when it was last updated.
     Unknown,
@@ -27,6 +33,9 @@ impl Health {
     pub fn label(self) -> &'static str {
         match self {
             Health::Healthy => "Healthy",
+            Health::Behind => "Behind",
+            Health::Failing => "Failing",
+            Health::Future => "From the future",
             Health::Stale => "Stale",
             Health::Unknown => "Unknown",
             Health::NeverRun => "Never run",
@@ -38,9 +47,9 @@ impl Health {
     pub fn class(self) -> &'static str {
         match self {
             Health::Healthy => "ok",
-            Health::Stale | Health::Unknown => "warn",
+            Health::Stale | Health::Unknown | Health::Behind | Health::Future => "warn",
             Health::NeverRun => "neutral",
-            Health::Unreadable => "error",
+            Health::Unreadable | Health::Failing => "error",
         }
     }
 }
@@ -65,6 +74,14 @@ pub struct Card {
     /// No export has run yet: how to run one, and where the status was looked for.
     pub never_run: Option<NeverRun>,
     pub stale_warning: Option<String>,
+    /// `updatedAt` lies ahead of this page's clock.
+    pub future_warning: Option<String>,
+    /// The last run left rows behind the cursor.
+    pub behind_warning: Option<String>,
+    /// The last run failed or was interrupted.
+    pub failure: Option<Failure>,
+    /// The last runs, the oldest first (empty for a version 1 status).
+    pub history: Vec<HistoryCell>,
     pub rows: Fact,
     pub cursor: Fact,
     pub updated: Fact,
@@ -76,6 +93,37 @@ pub struct Card {
     /// Where and when the status was read.
     pub source_note: String,
 }
+
+/// What the card says about a run that failed or was interrupted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub summary: String,
+    /// The scrubbed error line the exporter logged.
+    pub error: String,
+    /// The runbook's section on failures, when the repository is known from the workflow link.
+    pub runbook: Option<Url>,
+}
+
+/// The runbook's section on failed runs, as GitHub renders its anchor.
+pub const RUNBOOK_SECTION: &str = "When a run fails";
+const RUNBOOK_ANCHOR: &str = "docs/runbook.md#when-a-run-fails";
+
+/// One run in the strip of recent runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryCell {
+    /// CSS modifier: `ok`, `error`, `warn`.
+    pub class: &'static str,
+    /// A mark that tells the outcome without colour.
+    pub mark: &'static str,
+    /// The outcome, rows and start, for `title` and `aria-label`.
+    pub label: String,
+}
+
+/// How far ahead of this page's clock `updatedAt` may be before the card calls it out.
+pub const FUTURE_TOLERANCE: Duration = Duration::from_secs(5 * 60);
+
+/// Rows still pending after a successful run that still count as healthy.
+pub const PENDING_ROWS_ALLOWED: u64 = 0;
 
 /// The card of a setup whose export has not run yet.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -137,6 +185,10 @@ pub fn card(snapshot: &Snapshot, settings: &CardSettings<'_>, now: DateTime<Utc>
                     looked: looked.clone(),
                 }),
                 stale_warning: None,
+                future_warning: None,
+                behind_warning: None,
+                failure: None,
+                history: Vec::new(),
                 rows: unknown("none yet"),
                 cursor: unknown("none yet"),
                 updated: unknown("never"),
@@ -155,6 +207,10 @@ pub fn card(snapshot: &Snapshot, settings: &CardSettings<'_>, now: DateTime<Utc>
                 unreadable: Some(reason.0.clone()),
                 never_run: None,
                 stale_warning: None,
+                future_warning: None,
+                behind_warning: None,
+                failure: None,
+                history: Vec::new(),
                 rows: unknown("unknown"),
                 cursor: unknown("unknown"),
                 updated: unknown("unknown"),
@@ -168,17 +224,74 @@ pub fn card(snapshot: &Snapshot, settings: &CardSettings<'_>, now: DateTime<Utc>
             };
         }
     };
-    let (health, stale_warning) = health(status, settings.stale_after, now);
+    let (mut health, stale_warning) = health(status, settings.stale_after, now);
+    let workflow = workflow(&status.workflow_url, settings.workflow_override);
+    let v2 = status.outcome.value().copied();
+    let mut future_warning = None;
+    let ahead = status
+        .updated_at
+        .value()
+        .and_then(|updated| (*updated - now).to_std().ok())
+        .filter(|ahead| v2.is_some() && *ahead > FUTURE_TOLERANCE);
+    if let Some(ahead) = ahead {
+        health = Health::Future;
+        future_warning = Some(format!(
+            "From the future: the status was updated {} ahead of this page's clock. \
+             The exporter's clock or this server's is wrong, so how fresh the export \
+             is cannot be told; check both clocks (NTP).",
+            duration(ahead)
+        ));
+    }
+    let failure = match v2 {
+        Some(outcome @ (Outcome::Failed | Outcome::Interrupted)) => {
+            if health == Health::Healthy {
+                health = Health::Failing;
+            }
+            Some(failure(status, outcome, workflow.as_ref().ok(), now))
+        }
+        _ => None,
+    };
+    let behind_warning = match (v2, status.pending_rows.value()) {
+        (Some(Outcome::Success), Some(&pending)) if pending > PENDING_ROWS_ALLOWED => {
+            if health == Health::Healthy {
+                health = Health::Behind;
+            }
+            let oldest = match status.oldest_pending_at.value() {
+                Some(at) => match (now - *at).to_std() {
+                    Ok(age) => format!("; the oldest was created {} ago", duration(age)),
+                    Err(_) => String::new(),
+                },
+                None => String::new(),
+            };
+            Some(format!(
+                "Behind: {} {} still waiting after the last run{oldest}. The next runs \
+                 catch up; if this persists, see “Admin page: the card's health” in \
+                 docs/runbook.md.",
+                thousands(pending),
+                if pending == 1 { "row was" } else { "rows were" }
+            ))
+        }
+        _ => None,
+    };
+    let history = if v2.is_some() {
+        status.history.iter().map(history_cell).collect()
+    } else {
+        Vec::new()
+    };
     Card {
         health,
         unreadable: None,
         never_run: None,
         stale_warning,
+        future_warning,
+        behind_warning,
+        failure,
+        history,
         rows: rows_fact(&status.rows),
         cursor: cursor_fact(status),
         updated: updated_fact(&status.updated_at, now),
         download: download(&status.download_url),
-        workflow: workflow(&status.workflow_url, settings.workflow_override),
+        workflow,
         trigger,
         source_note,
     }
@@ -206,6 +319,71 @@ fn health(status: &Status, stale_after: Duration, now: DateTime<Utc>) -> (Health
         (Health::Stale, Some(warning))
     } else {
         (Health::Healthy, None)
+    }
+}
+
+fn failure(
+    status: &Status,
+    outcome: Outcome,
+    workflow: Option<&Url>,
+    now: DateTime<Utc>,
+) -> Failure {
+    let last_success = match status.last_success_at.value() {
+        Some(at) => match (now - *at).to_std() {
+            Ok(age) => format!(" The last successful run ended {} ago.", duration(age)),
+            Err(_) => String::new(),
+        },
+        None => " No successful run is recorded.".into(),
+    };
+    let summary = match outcome {
+        Outcome::Interrupted => "The last run was interrupted before it finished.",
+        _ => "The last run failed.",
+    };
+    let error = match &status.error {
+        Field::Value(error) => error.clone(),
+        other => field_problem(other, "error", "text"),
+    };
+    Failure {
+        summary: format!(
+            "{summary}{last_success} The cursor holds only delivered rows, so the next run \
+             resumes where it stopped."
+        ),
+        error,
+        runbook: workflow.and_then(runbook_url),
+    }
+}
+
+/// `https://github.com/acme/app/actions/runs/1` → the runbook in that repository.
+fn runbook_url(workflow: &Url) -> Option<Url> {
+    let mut segments = workflow.path_segments()?;
+    let (owner, repo, actions) = (segments.next()?, segments.next()?, segments.next()?);
+    if actions != "actions" || owner.is_empty() || repo.is_empty() {
+        return None;
+    }
+    let mut url = workflow.clone();
+    url.set_query(None);
+    url.set_fragment(None);
+    url.set_path(&format!("/{owner}/{repo}/blob/HEAD/"));
+    url.join(RUNBOOK_ANCHOR).ok()
+}
+
+fn history_cell(run: &Run) -> HistoryCell {
+    let (class, mark) = match run.outcome {
+        Outcome::Success => ("ok", "✓"),
+        Outcome::Failed => ("error", "✗"),
+        Outcome::Interrupted => ("warn", "!"),
+    };
+    let rows = run.rows.map_or_else(
+        || "rows unknown".into(),
+        |n| format!("{} rows", thousands(n)),
+    );
+    let started = run.started_at.map_or_else(String::new, |at| {
+        format!(", started {}", at.format("%Y-%m-%d %H:%M UTC"))
+    });
+    HistoryCell {
+        class,
+        mark,
+        label: format!("{}: {rows}{started}", run.outcome.label()),
     }
 }
 
@@ -457,6 +635,95 @@ mod tests {
     fn a_timestamp_in_the_future_is_called_out() {
         let card = card_for(HEALTHY, "2026-01-22T04:00:00Z");
         assert!(card.updated.detail.unwrap().contains("in the future"));
+    }
+
+    fn v2(extra: &str) -> String {
+        format!(
+            r#"{{"version": 2, "outcome": "success", "rows": 842, "updatedAt": "2026-01-22T04:05:09Z",
+                "workflowUrl": "https://github.com/acme/app/actions/runs/1", "pendingRows": 0 {extra}}}"#
+        )
+    }
+
+    #[test]
+    fn a_version_2_status_is_healthy_behind_failing_or_from_the_future() {
+        let now = "2026-01-22T04:17:00Z";
+        let healthy = card_for(&v2(""), now);
+        assert_eq!(healthy.health, Health::Healthy);
+        assert!(healthy.failure.is_none() && healthy.behind_warning.is_none());
+
+        let behind = card_for(
+            &v2(r#", "pendingRows": 1200, "oldestPendingAt": "2026-01-22T02:17:00Z""#),
+            now,
+        );
+        assert_eq!(behind.health, Health::Behind);
+        let warning = behind.behind_warning.unwrap();
+        assert!(
+            warning.contains("1,200 rows were still waiting"),
+            "{warning}"
+        );
+        assert!(
+            warning.contains("the oldest was created 2 h ago"),
+            "{warning}"
+        );
+
+        let failing = card_for(
+            &v2(
+                r#", "outcome": "interrupted", "error": "interrupted by SIGTERM", "lastSuccessAt": null"#,
+            ),
+            now,
+        );
+        assert_eq!(failing.health, Health::Failing);
+        assert_eq!(failing.health.class(), "error");
+        let failure = failing.failure.unwrap();
+        assert_eq!(failure.error, "interrupted by SIGTERM");
+        assert!(
+            failure.summary.contains("interrupted"),
+            "{}",
+            failure.summary
+        );
+        assert!(failure.summary.contains("No successful run is recorded"));
+        assert!(!failure.summary.contains("  "), "{}", failure.summary);
+        assert_eq!(
+            failure.runbook.unwrap().as_str(),
+            "https://github.com/acme/app/blob/HEAD/docs/runbook.md#when-a-run-fails"
+        );
+
+        let future = card_for(&v2(""), "2026-01-22T03:50:00Z");
+        assert_eq!(future.health, Health::Future);
+        let warning = future.future_warning.unwrap();
+        assert!(
+            warning.contains("15 min ahead") && !warning.contains("  "),
+            "{warning}"
+        );
+        // Within the tolerance it is still healthy.
+        assert_eq!(
+            card_for(&v2(""), "2026-01-22T04:02:00Z").health,
+            Health::Healthy
+        );
+        // A stale failure stays stale, and still shows the error.
+        let stale = card_for(
+            &v2(r#", "outcome": "failed", "error": "x""#),
+            "2026-01-22T09:00:00Z",
+        );
+        assert_eq!(stale.health, Health::Stale);
+        assert!(stale.failure.is_some());
+    }
+
+    #[test]
+    fn a_version_1_status_has_no_history_and_no_future_flag() {
+        let card = card_for(HEALTHY, "2026-01-22T03:50:00Z");
+        assert_eq!(card.health, Health::Healthy);
+        assert!(card.history.is_empty() && card.future_warning.is_none());
+    }
+
+    #[test]
+    fn the_runbook_link_needs_a_github_style_workflow_url() {
+        let url = |u: &str| runbook_url(&Url::parse(u).unwrap()).map(|u| u.to_string());
+        assert_eq!(
+            url("https://ghe.example.com/ops/export/actions/runs/9?x=1").as_deref(),
+            Some("https://ghe.example.com/ops/export/blob/HEAD/docs/runbook.md#when-a-run-fails")
+        );
+        assert_eq!(url("https://ci.example.com/jobs/42"), None);
     }
 
     #[test]

@@ -39,6 +39,7 @@ pub fn export(args: ExportArgs) -> ExitCode {
         }
         config.interrupt = export::Interrupt::listen();
         let started = std::time::Instant::now();
+        let started_at = crate::time::Timestamp::now();
         // The run stops itself on a signal (connecting, reading, sending or auditing). Should
         // it be stuck anywhere else (reading the cursor, finishing the output), it is
         // abandoned a little after the grace period: the lock is a file lock or a lease that
@@ -53,12 +54,20 @@ pub fn export(args: ExportArgs) -> ExitCode {
             }
         };
         let elapsed = started.elapsed();
-        let pending_rows = match (&result, &report.metrics) {
-            (Ok(summary), Some(_)) => pending_after(&config, summary).await,
+        let counted = report.metrics.is_some() || report.status.is_some();
+        let pending_rows = match &result {
+            Ok(summary) if counted => pending_after(&config, summary).await,
             _ => None,
         };
-        let reported =
-            report::after_run(&report, result.as_ref(), elapsed, pending_rows, &scrubber).await;
+        let reported = report::after_run(
+            &report,
+            result.as_ref(),
+            started_at,
+            elapsed,
+            pending_rows,
+            &scrubber,
+        )
+        .await;
         let summary = result?;
         summary.log();
         reported.map(|()| summary)
@@ -69,7 +78,7 @@ pub fn export(args: ExportArgs) -> ExitCode {
     }
 }
 
-/// For the metrics: how many rows are still after the cursor once a run succeeded. One count
+/// For the metrics and the status: how many rows are still after the cursor once a run succeeded. One count
 /// on a fresh connection, given [`PENDING_COUNT_TIMEOUT`]; `None` when it fails, times out or a
 /// signal arrives, so that a slow database never holds up the report.
 async fn pending_after(config: &export::ExportConfig, summary: &export::Summary) -> Option<u64> {
@@ -181,10 +190,7 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, Error> {
 
 /// Prints the error once, its whole chain on one line, without secrets.
 pub fn fail(error: &Error, scrubber: &Scrubber) -> ExitCode {
-    let text = match error {
-        Error::Runtime { source } => format!("{source:#}"),
-        other => other.to_string(),
-    };
+    let text = report::error_line(error);
     tracing::error!("{}", scrubber.scrub(&text));
     ExitCode::from(error.exit_code())
 }

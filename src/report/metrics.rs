@@ -28,7 +28,7 @@ pub enum Outcome {
 impl Outcome {
     const ALL: [Outcome; 3] = [Outcome::Success, Outcome::Failed, Outcome::Interrupted];
 
-    fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             Outcome::Success => "success",
             Outcome::Failed => "failed",

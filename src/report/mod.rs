@@ -13,8 +13,9 @@ use secrecy::SecretString;
 use crate::error::Error;
 use crate::export::Summary;
 use crate::redact::Scrubber;
+use crate::time::Timestamp;
 pub use metrics::{MetricsTarget, Outcome, RunMetrics};
-pub use status::{Status, StatusTarget};
+pub use status::{HISTORY_RUNS, Previous, RunEntry, RunFacts, Status, StatusTarget};
 
 /// Reporting, as configured.
 #[derive(Debug, Clone, Default)]
@@ -44,22 +45,53 @@ impl ReportConfig {
     }
 }
 
-/// Publishes the status (after a success), writes the metrics and sends the Slack message
-/// (always, when set). Returns an error only when the status could not be written.
-/// `elapsed` is how long the run took, successful or not; `pending_rows` what the source still
-/// holds after the cursor, when it was counted.
+/// The error as the log prints it: its whole chain on one line (not yet scrubbed).
+pub fn error_line(error: &Error) -> String {
+    match error {
+        Error::Runtime { source } => format!("{source:#}"),
+        other => other.to_string(),
+    }
+}
+
+/// Publishes the status, writes the metrics and sends the Slack message (always, when set).
+/// Returns an error only when the status of a successful run could not be written; after a
+/// failed or interrupted run that is only a warning. `started` is when the run began,
+/// `elapsed` how long it took, successful or not; `pending_rows` what the source still holds
+/// after the cursor, when it was counted.
 pub async fn after_run(
     config: &ReportConfig,
     outcome: Result<&Summary, &Error>,
+    started: Timestamp,
     elapsed: Duration,
     pending_rows: Option<u64>,
     scrubber: &Scrubber,
 ) -> Result<(), Error> {
     let mut status_error = None;
-    if let (Ok(summary), Some(target)) = (outcome, &config.status) {
-        let status = Status::of(summary, config);
+    if let Some(target) = &config.status {
+        let run = RunFacts {
+            outcome: match outcome {
+                Ok(_) => Outcome::Success,
+                Err(Error::Interrupted { .. }) => Outcome::Interrupted,
+                Err(_) => Outcome::Failed,
+            },
+            summary: outcome.ok(),
+            error: outcome.err().map(|e| scrubber.scrub(&error_line(e))),
+            started_at: started,
+            ended_at: Timestamp::now(),
+            duration: elapsed,
+            pending_rows,
+        };
+        let previous = Previous::read(target).await;
+        let status = Status::of(&run, &previous, config);
         if let Err(e) = status.publish(target).await {
-            status_error = Some(e);
+            if outcome.is_ok() {
+                status_error = Some(e);
+            } else {
+                tracing::warn!(
+                    "status JSON not written: {}",
+                    scrubber.scrub(&format!("{e:#}"))
+                );
+            }
         }
     }
     if let Some(target) = &config.metrics {

@@ -1,18 +1,34 @@
-//! The status JSON the admin page reads: `{cursor, rows, updatedAt, downloadUrl, workflowUrl}`
-//! (plus `cursorId` and `totalRows`), written after each successful run.
+//! The status JSON the admin page reads, written after every run — successful, failed or
+//! interrupted. Version 2 keeps every field of version 1 (`cursor`, `cursorId`, `rows`,
+//! `totalRows`, `lateRows`, `updatedAt`, `downloadUrl`, `workflowUrl`) with its meaning and
+//! adds how the run ended (`version`, `outcome`, `error`, `startedAt`, `durationSeconds`,
+//! `pendingRows`, `lastSuccessAt`) and the last [`HISTORY_RUNS`] runs (`history`).
+//!
+//! What a run does not know itself (the cursor after a failure, the last success, the earlier
+//! runs) is carried over from the status it replaces; a previous status that cannot be read
+//! carries nothing.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Context;
 use bytes::Bytes;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStoreExt, PutPayload};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::ReportConfig;
+use super::metrics::Outcome;
 use crate::export::Summary;
 use crate::s3::{S3Options, S3Uri, open_bucket};
 use crate::time::Timestamp;
+
+/// The version this exporter writes.
+pub const VERSION: u32 = 2;
+
+/// How many runs `history` holds, the newest last.
+pub const HISTORY_RUNS: usize = 48;
 
 /// Where the status is written.
 #[derive(Debug, Clone)]
@@ -38,30 +54,176 @@ impl StatusTarget {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Status {
+    pub version: u32,
+    /// `success`, `failed` or `interrupted`.
+    pub outcome: String,
+    /// The error line the log printed (scrubbed), when the run did not succeed.
+    pub error: Option<String>,
+    pub started_at: String,
+    pub duration_seconds: f64,
     /// `createdAt` of the last row delivered: the next run starts after it.
     pub cursor: Option<String>,
     pub cursor_id: Option<String>,
-    /// Rows delivered by this run.
+    /// Rows delivered by this run (0 when a failed run does not know).
     pub rows: u64,
     pub total_rows: u64,
     /// Late rows the audit found behind the cursor in this run (and delivered).
     pub late_rows: u64,
+    /// Rows still after the cursor once the run ended; `None` when not counted.
+    pub pending_rows: Option<u64>,
+    /// When the last successful run ended: this one, or as the previous status said.
+    pub last_success_at: Option<String>,
     pub updated_at: String,
     pub download_url: Option<String>,
     pub workflow_url: Option<String>,
+    /// The last [`HISTORY_RUNS`] runs, the newest (this one) last.
+    pub history: Vec<RunEntry>,
 }
 
+/// One run in `history`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunEntry {
+    pub started_at: String,
+    pub duration_seconds: f64,
+    pub rows: u64,
+    pub late_rows: u64,
+    pub outcome: String,
+}
+
+/// What a run knows of itself when it reports.
+#[derive(Debug, Clone)]
+pub struct RunFacts<'a> {
+    pub outcome: Outcome,
+    /// The run's summary, when it succeeded.
+    pub summary: Option<&'a Summary>,
+    /// The scrubbed error line, when it did not.
+    pub error: Option<String>,
+    pub started_at: Timestamp,
+    pub ended_at: Timestamp,
+    pub duration: Duration,
+    pub pending_rows: Option<u64>,
+}
+
+/// What is carried over from the status a run replaces.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Previous {
+    cursor: Option<String>,
+    cursor_id: Option<String>,
+    total_rows: Option<u64>,
+    last_success_at: Option<String>,
+    history: Vec<RunEntry>,
+}
+
+impl Previous {
+    /// Reads what it can from an earlier status (version 1 or 2), field by field; anything
+    /// unreadable is left out.
+    pub fn from_bytes(bytes: &[u8]) -> Previous {
+        let Ok(Value::Object(object)) = serde_json::from_slice::<Value>(bytes) else {
+            return Previous::default();
+        };
+        let text = |key: &str| {
+            object
+                .get(key)
+                .and_then(Value::as_str)
+                .filter(|s| !s.trim().is_empty())
+                .map(str::to_owned)
+        };
+        let history = match object.get("history") {
+            Some(Value::Array(runs)) => runs
+                .iter()
+                .filter_map(|run| serde_json::from_value::<RunEntry>(run.clone()).ok())
+                .collect(),
+            _ => Vec::new(),
+        };
+        Previous {
+            cursor: text("cursor"),
+            cursor_id: text("cursorId"),
+            total_rows: object.get("totalRows").and_then(Value::as_u64),
+            last_success_at: text("lastSuccessAt").filter(|t| Timestamp::parse(t).is_ok()),
+            history,
+        }
+    }
+
+    /// The status at `target`, or nothing when there is none or it cannot be read.
+    pub async fn read(target: &StatusTarget) -> Previous {
+        let bytes = match target {
+            StatusTarget::File(path) => std::fs::read(path).ok(),
+            StatusTarget::S3 { uri, options } => match open_bucket(&uri.bucket, options) {
+                Ok(store) => {
+                    let get = async {
+                        store
+                            .get(&ObjectPath::from(uri.key.as_str()))
+                            .await
+                            .ok()?
+                            .bytes()
+                            .await
+                            .ok()
+                            .map(|b| b.to_vec())
+                    };
+                    tokio::time::timeout(READ_TIMEOUT, get).await.ok().flatten()
+                }
+                Err(_) => None,
+            },
+        };
+        bytes.map_or_else(Previous::default, |b| Previous::from_bytes(&b))
+    }
+}
+
+/// How long reading the previous status may take before the run reports without it.
+const READ_TIMEOUT: Duration = Duration::from_secs(10);
+
 impl Status {
-    pub fn of(summary: &Summary, config: &ReportConfig) -> Status {
+    pub fn of(run: &RunFacts<'_>, previous: &Previous, config: &ReportConfig) -> Status {
+        let summary = run.summary;
+        let (cursor, cursor_id, total_rows) = match summary {
+            Some(s) => (
+                s.cursor.map(|p| p.created_at.to_string()),
+                s.cursor.and_then(|p| p.id).map(|id| id.to_string()),
+                s.total_rows,
+            ),
+            None => (
+                previous.cursor.clone(),
+                previous.cursor_id.clone(),
+                previous.total_rows.unwrap_or(0),
+            ),
+        };
+        let rows = summary.map_or(0, |s| s.rows);
+        let late_rows = summary.map_or(0, |s| s.late.found);
+        let duration_seconds = (run.duration.as_secs_f64() * 1000.0).round() / 1000.0;
+        let started_at = run.started_at.to_string();
+        let outcome = run.outcome.label().to_owned();
+        let last_success_at = if run.outcome == Outcome::Success {
+            Some(run.ended_at.to_string())
+        } else {
+            previous.last_success_at.clone()
+        };
+        let keep = previous.history.len().min(HISTORY_RUNS - 1);
+        let mut history = previous.history[previous.history.len() - keep..].to_vec();
+        history.push(RunEntry {
+            started_at: started_at.clone(),
+            duration_seconds,
+            rows,
+            late_rows,
+            outcome: outcome.clone(),
+        });
         Status {
-            cursor: summary.cursor.map(|p| p.created_at.to_string()),
-            cursor_id: summary.cursor.and_then(|p| p.id).map(|id| id.to_string()),
-            rows: summary.rows,
-            total_rows: summary.total_rows,
-            late_rows: summary.late.found,
-            updated_at: Timestamp::now().to_string(),
+            version: VERSION,
+            outcome,
+            error: run.error.clone(),
+            started_at,
+            duration_seconds,
+            cursor,
+            cursor_id,
+            rows,
+            total_rows,
+            late_rows,
+            pending_rows: run.pending_rows,
+            last_success_at,
+            updated_at: run.ended_at.to_string(),
             download_url: config.download_url.clone(),
             workflow_url: config.workflow_url.clone(),
+            history,
         }
     }
 
@@ -88,6 +250,134 @@ impl Status {
                     .with_context(|| format!("writing the status {uri}"))?;
                 Ok(())
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::export::LateRows;
+
+    fn facts<'a>(outcome: Outcome, summary: Option<&'a Summary>, started: &str) -> RunFacts<'a> {
+        let started_at = Timestamp::parse(started).unwrap();
+        RunFacts {
+            outcome,
+            summary,
+            error: (outcome != Outcome::Success).then(|| "the receiver is down".to_owned()),
+            started_at,
+            ended_at: Timestamp::from_micros(started_at.micros() + 2_500_000),
+            duration: Duration::from_millis(2_500),
+            pending_rows: summary.map(|_| 7),
+        }
+    }
+
+    fn summary() -> Summary {
+        Summary {
+            rows: 42,
+            cursor: None,
+            total_rows: 100,
+            elapsed: Duration::from_millis(2_500),
+            repairs: Default::default(),
+            late: LateRows {
+                found: 3,
+                ..LateRows::default()
+            },
+            output_closed: false,
+            source: "test".into(),
+        }
+    }
+
+    fn json(status: &Status) -> Vec<u8> {
+        serde_json::to_vec(status).unwrap()
+    }
+
+    #[test]
+    fn a_failed_run_keeps_the_cursor_and_last_success_of_the_status_it_replaces() {
+        let config = ReportConfig::default();
+        let v1 = br#"{"cursor": "2026-01-22T04:00:00.000000Z", "cursorId": "x", "rows": 5,
+            "totalRows": 90, "lateRows": 0, "updatedAt": "2026-01-22T04:05:00.000000Z"}"#;
+        let failed = Status::of(
+            &facts(Outcome::Failed, None, "2026-01-22T05:00:00Z"),
+            &Previous::from_bytes(v1),
+            &config,
+        );
+        assert_eq!(failed.version, 2);
+        assert_eq!(failed.outcome, "failed");
+        assert_eq!(failed.error.as_deref(), Some("the receiver is down"));
+        assert_eq!(
+            failed.cursor.as_deref(),
+            Some("2026-01-22T04:00:00.000000Z")
+        );
+        assert_eq!(failed.cursor_id.as_deref(), Some("x"));
+        assert_eq!((failed.rows, failed.total_rows), (0, 90));
+        assert_eq!(failed.pending_rows, None);
+        assert_eq!(failed.last_success_at, None, "a v1 status names no success");
+        assert_eq!(failed.started_at, "2026-01-22T05:00:00.000000Z");
+        assert_eq!(failed.updated_at, "2026-01-22T05:00:02.500000Z");
+        assert_eq!(failed.duration_seconds, 2.5);
+        assert_eq!(failed.history.len(), 1);
+
+        let s = summary();
+        let ok = Status::of(
+            &facts(Outcome::Success, Some(&s), "2026-01-22T06:00:00Z"),
+            &Previous::from_bytes(&json(&failed)),
+            &config,
+        );
+        assert_eq!(ok.outcome, "success");
+        assert_eq!(ok.error, None);
+        assert_eq!(ok.cursor, None, "a success says its own cursor");
+        assert_eq!((ok.rows, ok.late_rows, ok.total_rows), (42, 3, 100));
+        assert_eq!(ok.pending_rows, Some(7));
+        assert_eq!(
+            ok.last_success_at.as_deref(),
+            Some("2026-01-22T06:00:02.500000Z")
+        );
+        let interrupted = Status::of(
+            &facts(Outcome::Interrupted, None, "2026-01-22T07:00:00Z"),
+            &Previous::from_bytes(&json(&ok)),
+            &config,
+        );
+        assert_eq!(interrupted.outcome, "interrupted");
+        assert_eq!(interrupted.last_success_at, ok.last_success_at);
+        assert_eq!(interrupted.total_rows, 100);
+        let outcomes: Vec<_> = interrupted
+            .history
+            .iter()
+            .map(|r| (r.outcome.as_str(), r.rows, r.late_rows))
+            .collect();
+        assert_eq!(
+            outcomes,
+            [("failed", 0, 0), ("success", 42, 3), ("interrupted", 0, 0)]
+        );
+    }
+
+    #[test]
+    fn history_keeps_the_last_48_runs_newest_last() {
+        let config = ReportConfig::default();
+        let mut previous = Previous::default();
+        let mut last = None;
+        for hour in 0..60 {
+            let started = format!("2026-01-{:02}T{:02}:00:00Z", 1 + hour / 24, hour % 24);
+            let status = Status::of(&facts(Outcome::Failed, None, &started), &previous, &config);
+            previous = Previous::from_bytes(&json(&status));
+            last = Some(status);
+        }
+        let history = last.unwrap().history;
+        assert_eq!(history.len(), HISTORY_RUNS);
+        assert_eq!(history[0].started_at, "2026-01-01T12:00:00.000000Z");
+        assert_eq!(history[47].started_at, "2026-01-03T11:00:00.000000Z");
+    }
+
+    #[test]
+    fn an_unreadable_previous_status_carries_nothing() {
+        for bytes in [
+            &b""[..],
+            b"garbage",
+            b"[1]",
+            br#"{"history": 3, "totalRows": "x"}"#,
+        ] {
+            assert_eq!(Previous::from_bytes(bytes), Previous::default());
         }
     }
 }

@@ -3,6 +3,7 @@
 
 mod access;
 mod card;
+mod card_v2;
 mod clicks;
 mod download;
 mod hostile;

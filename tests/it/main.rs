@@ -18,5 +18,6 @@ mod ops;
 mod pipeline;
 mod settle;
 mod sinks;
+mod status_v2;
 mod warehouse;
 mod webhook;

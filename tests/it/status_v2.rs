@@ -1,0 +1,132 @@
+//! The status JSON v2 (`--status-path`) after successful and failed runs: how each run ended,
+//! what a failed run keeps from the last success, and the history of runs.
+
+use serde_json::Value;
+
+use crate::helpers::server::ClosedPort;
+use crate::helpers::{Export, TestDb, ndjson_ids};
+
+fn read(path: &std::path::Path) -> Value {
+    serde_json::from_slice(&std::fs::read(path).expect("the status was written")).unwrap()
+}
+
+/// `(outcome, rows, lateRows)` of each run in `history`.
+fn runs(status: &Value) -> Vec<(String, u64, u64)> {
+    status["history"]
+        .as_array()
+        .expect("history is an array")
+        .iter()
+        .map(|run| {
+            (
+                run["outcome"].as_str().unwrap().to_owned(),
+                run["rows"].as_u64().unwrap(),
+                run["lateRows"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_failed_run_writes_its_scrubbed_error_and_keeps_the_last_success() {
+    let db = TestDb::new().await;
+    db.insert_generated(100, 2, 1, "2026-01-22 04:00:00+00")
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let status_path = dir.path().join("out/status.json");
+    let export = || {
+        Export::new(dir.path()).db(&db.url).args([
+            "--cursor-store",
+            "file",
+            "--status-path",
+            status_path.to_str().unwrap(),
+        ])
+    };
+
+    let out = export().args(["--limit", "70"]).run().await;
+    let first = ndjson_ids(&out.assert_success().stdout);
+    assert_eq!(first.len(), 70);
+    let ok = read(&status_path);
+    assert_eq!(ok["version"], 2);
+    assert_eq!(ok["outcome"], "success");
+    assert_eq!(ok["error"], Value::Null);
+    assert_eq!(ok["rows"], 70);
+    assert_eq!(ok["lateRows"], 0);
+    assert_eq!(ok["totalRows"], 70);
+    assert_eq!(ok["pendingRows"], 30, "the rows beyond --limit");
+    assert_eq!(ok["lastSuccessAt"], ok["updatedAt"]);
+    assert_eq!(ok["cursorId"], first.last().unwrap().as_str());
+    assert!(ok["durationSeconds"].as_f64().unwrap() >= 0.0);
+    let started = ok["startedAt"].as_str().unwrap();
+    assert!(
+        started.ends_with('Z') && started <= ok["updatedAt"].as_str().unwrap(),
+        "{started}"
+    );
+    assert_eq!(runs(&ok), [("success".into(), 70, 0)]);
+
+    // The webhook cannot be reached (and its URL holds a password).
+    let closed = ClosedPort::new();
+    let url = format!(
+        "http://exporter:hunter2-secret@127.0.0.1:{}/ingest",
+        closed.port
+    );
+    let out = export()
+        .args(["--sink", "webhook", "--webhook-url", &url])
+        .args(["--webhook-max-attempts", "1"])
+        .run()
+        .await;
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let failed = read(&status_path);
+    assert_eq!(failed["version"], 2);
+    assert_eq!(failed["outcome"], "failed");
+    let error = failed["error"].as_str().expect("the error is written");
+    assert!(!error.is_empty());
+    assert!(!error.contains("hunter2"), "{error}");
+    assert!(
+        out.stderr.contains(error),
+        "the same line as the log:\n{error}\n{}",
+        out.stderr
+    );
+    assert_eq!(failed["rows"], 0);
+    assert_eq!(failed["pendingRows"], Value::Null);
+    for kept in ["cursor", "cursorId", "totalRows", "lastSuccessAt"] {
+        assert_eq!(failed[kept], ok[kept], "{kept} kept from the success");
+    }
+    assert_ne!(failed["updatedAt"], ok["updatedAt"]);
+    assert_eq!(
+        runs(&failed),
+        [("success".into(), 70, 0), ("failed".into(), 0, 0)]
+    );
+    assert_eq!(failed["history"][0], ok["history"][0]);
+
+    // The next run succeeds again: the rest of the rows, and a history of three runs.
+    let out = export().run().await;
+    let rest = ndjson_ids(&out.assert_success().stdout);
+    assert_eq!(rest.len(), 30);
+    let again = read(&status_path);
+    assert_eq!(again["outcome"], "success");
+    assert_eq!(again["error"], Value::Null);
+    assert_eq!(again["rows"], 30);
+    assert_eq!(again["totalRows"], 100);
+    assert_eq!(again["pendingRows"], 0);
+    assert_eq!(again["lastSuccessAt"], again["updatedAt"]);
+    assert_ne!(again["lastSuccessAt"], ok["lastSuccessAt"]);
+    assert_eq!(again["cursorId"], rest.last().unwrap().as_str());
+    assert_eq!(
+        runs(&again),
+        [
+            ("success".into(), 70, 0),
+            ("failed".into(), 0, 0),
+            ("success".into(), 30, 0)
+        ]
+    );
+    assert_eq!(again["history"][1], failed["history"][1]);
+    let history = again["history"].as_array().unwrap();
+    assert_eq!(history[2]["startedAt"], again["startedAt"]);
+    assert_eq!(history[2]["durationSeconds"], again["durationSeconds"]);
+    assert!(history[0]["startedAt"].as_str() < history[1]["startedAt"].as_str());
+    assert!(history[1]["startedAt"].as_str() < history[2]["startedAt"].as_str());
+    // The admin page still reads it as a v1 status.
+    let read = guardrail_followups::admin::status::parse(&std::fs::read(&status_path).unwrap())
+        .expect("the admin page reads the status");
+    assert_eq!(read.rows.value(), Some(&30));
+}
