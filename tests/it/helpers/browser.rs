@@ -65,38 +65,22 @@ impl Browser {
         let profile = tempfile::tempdir().unwrap();
         let downloads = profile.path().join("downloads");
         std::fs::create_dir(&downloads).unwrap();
-        let mut driver = Command::new(&chromedriver)
-            .arg("--port=0")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}; {INSTALL}", chromedriver.display()));
-        // "ChromeDriver was started successfully on port 41234."; the rest is read and dropped
-        // so that chromedriver never blocks on a full pipe.
-        let log = Arc::new(Mutex::new(String::new()));
-        let mut lines = BufReader::new(driver.stdout.take().unwrap()).lines();
-        const STARTED: &str = "started successfully on port ";
-        let line = tokio::time::timeout(
-            Duration::from_secs(20),
-            until_line(&mut lines, &log, |l| l.contains(STARTED)),
-        )
-        .await
-        .ok()
-        .flatten()
-        .unwrap_or_else(|| {
-            panic!(
-                "{} did not say which port it listens on; it printed:\n{}",
-                chromedriver.display(),
-                log.lock().unwrap()
-            )
-        });
-        let port: u16 = line[line.find(STARTED).unwrap() + STARTED.len()..]
-            .trim_end_matches('.')
-            .trim()
-            .parse()
-            .unwrap_or_else(|e| panic!("no port in chromedriver's `{line}`: {e}"));
+        // chromedriver picks its own port (`--port=0`), and now and then finds the one it picked
+        // taken ("IPv4 port not available"): a new start picks another.
+        let (driver, port, lines, log) = {
+            let mut attempt = 0;
+            loop {
+                attempt += 1;
+                match start_driver(&chromedriver).await {
+                    Ok(started) => break started,
+                    Err(log) if attempt < 5 && log.contains("port not available") => continue,
+                    Err(log) => panic!(
+                        "{} did not say which port it listens on; it printed:\n{log}",
+                        chromedriver.display()
+                    ),
+                }
+            }
+        };
         tokio::spawn(drain(lines, log));
         let capabilities = json!({
             "browserName": "chrome",
@@ -272,4 +256,46 @@ impl Drop for Browser {
             }
         }
     }
+}
+
+/// Starts chromedriver on a port of its choosing and reads which; the log it printed when it
+/// did not say.
+async fn start_driver(
+    chromedriver: &std::path::Path,
+) -> Result<
+    (
+        tokio::process::Child,
+        u16,
+        tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+        Arc<Mutex<String>>,
+    ),
+    String,
+> {
+    let mut driver = Command::new(chromedriver)
+        .arg("--port=0")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}; {INSTALL}", chromedriver.display()));
+    // "ChromeDriver was started successfully on port 41234."; the rest is read and dropped
+    // so that chromedriver never blocks on a full pipe.
+    let log = Arc::new(Mutex::new(String::new()));
+    let mut lines = BufReader::new(driver.stdout.take().unwrap()).lines();
+    const STARTED: &str = "started successfully on port ";
+    let line = tokio::time::timeout(
+        Duration::from_secs(20),
+        until_line(&mut lines, &log, |l| l.contains(STARTED)),
+    )
+    .await
+    .ok()
+    .flatten()
+    .ok_or_else(|| log.lock().unwrap().clone())?;
+    let port: u16 = line[line.find(STARTED).unwrap() + STARTED.len()..]
+        .trim_end_matches('.')
+        .trim()
+        .parse()
+        .map_err(|e| format!("no port in chromedriver's `{line}`: {e}"))?;
+    Ok((driver, port, lines, log))
 }
