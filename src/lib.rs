@@ -17,6 +17,7 @@ pub mod fs;
 pub mod gateway;
 pub mod json;
 pub mod logging;
+pub mod outcome;
 pub mod pg;
 pub mod redact;
 pub mod report;

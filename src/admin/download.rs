@@ -71,19 +71,37 @@ pub async fn export(State(state): State<Arc<AdminState>>) -> Response {
             "The export file could not be fetched: its server answered {code}."
         ));
     }
-    let mut response = Response::builder()
-        .status(StatusCode::OK)
-        .header(header::CONTENT_TYPE, "application/x-ndjson")
-        .header(header::CONTENT_DISPOSITION, disposition(&status.cursor))
-        .header(header::CACHE_CONTROL, "no-store");
+    let mut response = ndjson_response(&status.cursor);
     // Passed through as they are: the bytes are not decoded on the way.
     for name in [header::CONTENT_LENGTH, header::CONTENT_ENCODING] {
         if let Some(value) = upstream.headers().get(&name) {
             response = response.header(name, value.clone());
         }
     }
-    let body = upstream.bytes_stream().map_err(move |error| {
-        let error = error.without_url();
+    let body = upstream.bytes_stream().map_err(reqwest::Error::without_url);
+    streamed(response, body, shown)
+}
+
+/// The headers of every download: NDJSON, named after the cursor, never cached.
+fn ndjson_response(cursor: &Field<Cursor>) -> axum::http::response::Builder {
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "application/x-ndjson")
+        .header(header::CONTENT_DISPOSITION, disposition(cursor))
+        .header(header::CACHE_CONTROL, "no-store")
+}
+
+/// `response` with `body` streamed to the browser as it arrives; a stream cut short is logged
+/// (and ends the download), naming `shown`.
+fn streamed<E>(
+    response: axum::http::response::Builder,
+    body: impl futures_util::Stream<Item = Result<bytes::Bytes, E>> + Send + 'static,
+    shown: String,
+) -> Response
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    let body = body.map_err(move |error| {
         tracing::warn!(
             "download from {shown} cut short: {}",
             redact::error_chain(&error)
@@ -118,28 +136,13 @@ async fn from_s3(state: &AdminState, object: &S3Uri, cursor: &Field<Cursor>) -> 
             return bad_gateway(&format!("The export file could not be fetched: {reason}."));
         }
     };
-    let mut response = Response::builder()
-        .status(StatusCode::OK)
-        .header(header::CONTENT_TYPE, "application/x-ndjson")
-        .header(header::CONTENT_DISPOSITION, disposition(cursor))
-        .header(header::CACHE_CONTROL, "no-store")
-        .header(header::CONTENT_LENGTH, found.meta.size);
+    let mut response = ndjson_response(cursor).header(header::CONTENT_LENGTH, found.meta.size);
     // Passed through as it is, like an http(s) upstream's: the bytes are not decoded.
     let encoding = found.attributes.get(&Attribute::ContentEncoding);
     if let Some(value) = encoding.and_then(|e| HeaderValue::from_str(e).ok()) {
         response = response.header(header::CONTENT_ENCODING, value);
     }
-    let shown = object.to_string();
-    let body = found.into_stream().map_err(move |error| {
-        tracing::warn!(
-            "download from {shown} cut short: {}",
-            redact::error_chain(&error)
-        );
-        error
-    });
-    response
-        .body(Body::from_stream(body))
-        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+    streamed(response, found.into_stream(), object.to_string())
 }
 
 /// `attachment; filename="guardrail-followups-20260122T040000Z.ndjson"`, from the cursor the

@@ -12,6 +12,8 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::{Map, Value};
 use url::Url;
 
+pub use crate::outcome::Outcome;
+
 /// One field of the status, as found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Field<T> {
@@ -55,33 +57,6 @@ pub struct Status {
     pub last_success_at: Field<DateTime<Utc>>,
     /// Version 2: the last runs, the newest last; entries that cannot be read are left out.
     pub history: Vec<Run>,
-}
-
-/// How a run ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    Success,
-    Failed,
-    Interrupted,
-}
-
-impl Outcome {
-    fn parse(text: &str) -> Option<Outcome> {
-        match text.trim() {
-            "success" => Some(Outcome::Success),
-            "failed" => Some(Outcome::Failed),
-            "interrupted" => Some(Outcome::Interrupted),
-            _ => None,
-        }
-    }
-
-    pub fn label(self) -> &'static str {
-        match self {
-            Outcome::Success => "success",
-            Outcome::Failed => "failed",
-            Outcome::Interrupted => "interrupted",
-        }
-    }
 }
 
 /// One run of `history`.

@@ -190,7 +190,6 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, Error> {
 
 /// Prints the error once, its whole chain on one line, without secrets.
 pub fn fail(error: &Error, scrubber: &Scrubber) -> ExitCode {
-    let text = report::error_line(error);
-    tracing::error!("{}", scrubber.scrub(&text));
+    tracing::error!("{}", scrubber.scrub(&error.message()));
     ExitCode::from(error.exit_code())
 }

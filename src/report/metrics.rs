@@ -8,6 +8,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 
+use crate::outcome::Outcome;
+
 /// Where the textfile goes, and the labels every series carries.
 #[derive(Debug, Clone)]
 pub struct MetricsTarget {
@@ -15,26 +17,6 @@ pub struct MetricsTarget {
     /// `--provider-id`, as the `provider_id` label: exporters of different providers can
     /// share one textfile folder without their series colliding.
     pub provider_id: Option<String>,
-}
-
-/// How a run ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    Success,
-    Failed,
-    Interrupted,
-}
-
-impl Outcome {
-    const ALL: [Outcome; 3] = [Outcome::Success, Outcome::Failed, Outcome::Interrupted];
-
-    pub(crate) fn label(self) -> &'static str {
-        match self {
-            Outcome::Success => "success",
-            Outcome::Failed => "failed",
-            Outcome::Interrupted => "interrupted",
-        }
-    }
 }
 
 /// What one run contributes to the textfile.

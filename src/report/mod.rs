@@ -12,9 +12,10 @@ use secrecy::SecretString;
 
 use crate::error::Error;
 use crate::export::Summary;
+pub use crate::outcome::Outcome;
 use crate::redact::Scrubber;
 use crate::time::Timestamp;
-pub use metrics::{MetricsTarget, Outcome, RunMetrics};
+pub use metrics::{MetricsTarget, RunMetrics};
 pub use status::{HISTORY_RUNS, Previous, RunEntry, RunFacts, Status, StatusTarget};
 
 /// Reporting, as configured.
@@ -45,14 +46,6 @@ impl ReportConfig {
     }
 }
 
-/// The error as the log prints it: its whole chain on one line (not yet scrubbed).
-pub fn error_line(error: &Error) -> String {
-    match error {
-        Error::Runtime { source } => format!("{source:#}"),
-        other => other.to_string(),
-    }
-}
-
 /// Publishes the status, writes the metrics and sends the Slack message (always, when set).
 /// Returns an error only when the status of a successful run could not be written; after a
 /// failed or interrupted run that is only a warning. `started` is when the run began,
@@ -66,16 +59,18 @@ pub async fn after_run(
     pending_rows: Option<u64>,
     scrubber: &Scrubber,
 ) -> Result<(), Error> {
+    let ran = match outcome {
+        Ok(_) => Outcome::Success,
+        Err(Error::Interrupted { .. }) => Outcome::Interrupted,
+        Err(_) => Outcome::Failed,
+    };
     let mut status_error = None;
     if let Some(target) = &config.status {
         let run = RunFacts {
-            outcome: match outcome {
-                Ok(_) => Outcome::Success,
-                Err(Error::Interrupted { .. }) => Outcome::Interrupted,
-                Err(_) => Outcome::Failed,
-            },
+            outcome: ran,
             summary: outcome.ok(),
-            error: outcome.err().map(|e| scrubber.scrub(&error_line(e))),
+            // The error as the log prints it (`Error::message`), scrubbed.
+            error: outcome.err().map(|e| scrubber.scrub(&e.message())),
             started_at: started,
             ended_at: Timestamp::now(),
             duration: elapsed,
@@ -96,10 +91,11 @@ pub async fn after_run(
     }
     if let Some(target) = &config.metrics {
         let run = RunMetrics {
-            outcome: match (outcome, &status_error) {
-                (Ok(_), None) => Outcome::Success,
-                (Err(Error::Interrupted { .. }), _) => Outcome::Interrupted,
-                _ => Outcome::Failed,
+            // A success whose status could not be written fails, as its exit code says.
+            outcome: if status_error.is_some() {
+                Outcome::Failed
+            } else {
+                ran
             },
             finished: SystemTime::now(),
             duration: elapsed,

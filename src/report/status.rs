@@ -19,8 +19,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::ReportConfig;
-use super::metrics::Outcome;
 use crate::export::Summary;
+use crate::outcome::Outcome;
 use crate::s3::{S3Options, S3Uri, open_bucket};
 use crate::time::Timestamp;
 
