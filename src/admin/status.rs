@@ -2,7 +2,7 @@
 //!
 //! The exporter publishes `{"cursor", "rows", "updatedAt", "downloadUrl", "workflowUrl"}` (and
 //! perhaps more keys, which are ignored). Version 2 adds how the last run ended (`outcome`,
-//! `error`), what it left behind (`pendingRows`, `oldestPendingAt`), `lastSuccessAt` and the
+//! `error`), what it left behind (`pendingRows`, `oldestPendingAt`, `heldBack`), `lastSuccessAt` and the
 //! last runs (`history`); a status without `outcome` is read as version 1. A field that is missing, null or of the wrong type
 //! does not make the whole status unreadable: each field says on its own what it holds, so the
 //! card can show what is known and name what is not. Only text that is not a JSON object at all
@@ -54,9 +54,40 @@ pub struct Status {
     pub error: Field<String>,
     pub pending_rows: Field<u64>,
     pub oldest_pending_at: Field<DateTime<Utc>>,
+    /// Version 2: the pending rows the run left for later on purpose; `Null` when none.
+    pub held_back: Field<HeldBack>,
     pub last_success_at: Field<DateTime<Utc>>,
     /// Version 2: the last runs, the newest last; entries that cannot be read are left out.
     pub history: Vec<Run>,
+}
+
+/// `heldBack`: rows the exporter may not take yet, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldBack {
+    pub rows: u64,
+    /// `true`: an open transaction holds them; `false`: the settle window.
+    pub open_transaction: bool,
+    /// Rows created at or after this wait.
+    pub since: Option<DateTime<Utc>>,
+    /// The open transaction's server process.
+    pub pid: Option<i64>,
+}
+
+fn held_back(value: &Value) -> Option<HeldBack> {
+    let object = value.as_object()?;
+    Some(HeldBack {
+        rows: count(object.get("rows")?)?,
+        open_transaction: match object.get("reason")?.as_str()? {
+            "open-transaction" => true,
+            "settle-window" => false,
+            _ => return None,
+        },
+        since: object
+            .get("since")
+            .and_then(Value::as_str)
+            .and_then(timestamp),
+        pid: object.get("pid").and_then(Value::as_i64),
+    })
 }
 
 /// One run of `history`.
@@ -135,6 +166,7 @@ pub fn parse(bytes: &[u8]) -> Result<Status, Unreadable> {
         error: field(&object, "error", |v| Some(v.as_str()?.trim().to_owned())),
         pending_rows: field(&object, "pendingRows", count),
         oldest_pending_at: field(&object, "oldestPendingAt", |v| timestamp(v.as_str()?)),
+        held_back: field(&object, "heldBack", held_back),
         last_success_at: field(&object, "lastSuccessAt", |v| timestamp(v.as_str()?)),
         history: match object.get("history") {
             Some(Value::Array(runs)) => runs.iter().filter_map(run).collect(),

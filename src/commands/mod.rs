@@ -54,17 +54,11 @@ pub fn export(args: ExportArgs) -> ExitCode {
             }
         };
         let elapsed = started.elapsed();
-        let counted = report.metrics.is_some() || report.status.is_some();
-        let pending_rows = match &result {
-            Ok(summary) if counted => pending_after(&config, summary).await,
-            _ => None,
-        };
         let reported = report::after_run(
             &report,
             result.as_ref(),
             started_at,
             elapsed,
-            pending_rows,
             &scrubber,
         )
         .await;
@@ -77,30 +71,6 @@ pub fn export(args: ExportArgs) -> ExitCode {
         Err(error) => fail(&error, &scrubber),
     }
 }
-
-/// For the metrics and the status: how many rows are still after the cursor once a run succeeded. One count
-/// on a fresh connection, given [`PENDING_COUNT_TIMEOUT`]; `None` when it fails, times out or a
-/// signal arrives, so that a slow database never holds up the report.
-async fn pending_after(config: &export::ExportConfig, summary: &export::Summary) -> Option<u64> {
-    let query = export::source::Query {
-        after: summary.cursor,
-        provider_id: config.provider_id.clone(),
-        settle: config.settle,
-        hold_back: config.hold_back,
-        ..export::source::Query::default()
-    };
-    let count = async {
-        let source = config.source.connect().await.ok()?;
-        export::source::pending(&*source, &query).await.ok()
-    };
-    tokio::select! {
-        pending = tokio::time::timeout(PENDING_COUNT_TIMEOUT, count) => pending.ok().flatten(),
-        _ = config.interrupt.wait() => None,
-    }
-}
-
-/// How long counting the rows still pending after a run may take.
-const PENDING_COUNT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 fn report_config(args: &ExportArgs) -> Result<ReportConfig, Error> {
     let set = |v: &Option<String>| {

@@ -251,6 +251,7 @@ async fn run_locked(
     })?;
     // Saved even when nothing was new, so `updatedAt` shows the feed is alive.
     ledger.finish().await?;
+    let backlog = backlog_after(config, &*source, ledger.state.position).await;
     Ok(Summary {
         rows: ledger.run_rows,
         cursor: ledger.state.position,
@@ -260,5 +261,43 @@ async fn run_locked(
         late,
         output_closed,
         source: description,
+        backlog,
     })
+}
+
+/// How long counting what is left after the cursor may take at the end of a run.
+const BACKLOG_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What is left after the run's cursor, for the summary line, the status and the metrics: one
+/// count, given [`BACKLOG_TIMEOUT`]; `None` (with a warning) when it fails or times out, and
+/// when a signal arrives, so that a slow database never holds up the end of a run.
+async fn backlog_after(
+    config: &ExportConfig,
+    source: &dyn source::Source,
+    after: Option<Position>,
+) -> Option<source::Backlog> {
+    let query = Query {
+        after,
+        provider_id: config.provider_id.clone(),
+        settle: config.settle,
+        hold_back: config.hold_back,
+        ..Query::default()
+    };
+    tokio::select! {
+        counted = tokio::time::timeout(BACKLOG_TIMEOUT, source.backlog(&query)) => match counted {
+            Ok(Ok(backlog)) => Some(backlog),
+            Ok(Err(e)) => {
+                tracing::warn!("the rows left after the cursor were not counted: {e:#}");
+                None
+            }
+            Err(_) => {
+                tracing::warn!(
+                    "the rows left after the cursor were not counted: no answer in {} s",
+                    BACKLOG_TIMEOUT.as_secs()
+                );
+                None
+            }
+        },
+        _ = config.interrupt.wait() => None,
+    }
 }

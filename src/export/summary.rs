@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use super::batch::RepairCounts;
+use super::source::Backlog;
 use crate::cursor::Position;
 
 /// What one run did.
@@ -21,6 +22,8 @@ pub struct Summary {
     /// The reader of stdout went away before everything was written.
     pub output_closed: bool,
     pub source: String,
+    /// What the source still holds after the cursor, when it could be counted.
+    pub backlog: Option<Backlog>,
 }
 
 impl Summary {
@@ -82,6 +85,19 @@ impl Summary {
         } else {
             String::new()
         };
+        let left = match summary.backlog {
+            Some(Backlog {
+                pending,
+                held_back: Some(held),
+                ..
+            }) if pending > held.rows => format!("; {pending} rows left, {held}"),
+            Some(Backlog {
+                held_back: Some(held),
+                ..
+            }) => format!("; {held}"),
+            Some(Backlog { pending, .. }) if pending > 0 => format!("; {pending} rows left"),
+            _ => String::new(),
+        };
         let closed = if summary.output_closed {
             " (output closed by its reader)"
         } else {
@@ -96,7 +112,9 @@ impl Summary {
             late_found = late.found,
             late_delivered = late.delivered,
             audit_buckets = late.buckets_checked,
-            "exported {} rows{closed}; cursor {cursor}; {:.2}s; {:.0} rows/s{late_text}",
+            pending_rows = summary.backlog.map(|b| b.pending),
+            held_back_rows = summary.backlog.and_then(|b| b.held_back).map(|h| h.rows),
+            "exported {} rows{closed}; cursor {cursor}; {:.2}s; {:.0} rows/s{late_text}{left}",
             summary.rows,
             summary.elapsed.as_secs_f64(),
             summary.rows_per_second(),

@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 
+use crate::export::source::Backlog;
 use crate::outcome::Outcome;
 
 /// Where the textfile goes, and the labels every series carries.
@@ -29,8 +30,8 @@ pub struct RunMetrics {
     /// Rows delivered and late rows found; known only when the run succeeded.
     pub rows: Option<u64>,
     pub late_rows: Option<u64>,
-    /// Rows the next run would export, when known without asking a database again.
-    pub pending_rows: Option<u64>,
+    /// What the source held after the cursor once the run ended, when it was counted.
+    pub backlog: Option<Backlog>,
 }
 
 const LAST_SUCCESS: &str = "guardrail_export_last_success_timestamp_seconds";
@@ -116,12 +117,24 @@ impl RunMetrics {
                 &[(None, at)],
             );
         }
-        if let Some(pending) = self.pending_rows {
+        if let Some(backlog) = self.backlog {
             gauge(
                 "guardrail_export_pending_rows",
                 "Rows still after the cursor once the last export run ended.",
-                &[(None, pending as f64)],
+                &[(None, backlog.pending as f64)],
             );
+            gauge(
+                "guardrail_export_held_back_rows",
+                "Of those, rows held back by the settle window or an open transaction.",
+                &[(None, backlog.held_back.map_or(0.0, |h| h.rows as f64))],
+            );
+            if let Some(oldest) = backlog.oldest {
+                gauge(
+                    "guardrail_export_oldest_pending_timestamp_seconds",
+                    "created_at of the oldest row still after the cursor, in Unix seconds.",
+                    &[(None, oldest.micros() as f64 / 1e6)],
+                );
+            }
         }
         text
     }
@@ -197,7 +210,7 @@ mod tests {
             duration: Duration::from_millis(2_500),
             rows: (outcome == Outcome::Success).then_some(42),
             late_rows: (outcome == Outcome::Success).then_some(3),
-            pending_rows: None,
+            backlog: None,
         }
     }
 

@@ -49,14 +49,12 @@ impl ReportConfig {
 /// Publishes the status, writes the metrics and sends the Slack message (always, when set).
 /// Returns an error only when the status of a successful run could not be written; after a
 /// failed or interrupted run that is only a warning. `started` is when the run began,
-/// `elapsed` how long it took, successful or not; `pending_rows` what the source still holds
-/// after the cursor, when it was counted.
+/// `elapsed` how long it took, successful or not.
 pub async fn after_run(
     config: &ReportConfig,
     outcome: Result<&Summary, &Error>,
     started: Timestamp,
     elapsed: Duration,
-    pending_rows: Option<u64>,
     scrubber: &Scrubber,
 ) -> Result<(), Error> {
     let ran = match outcome {
@@ -64,6 +62,7 @@ pub async fn after_run(
         Err(Error::Interrupted { .. }) => Outcome::Interrupted,
         Err(_) => Outcome::Failed,
     };
+    let backlog = outcome.ok().and_then(|s| s.backlog);
     let mut status_error = None;
     if let Some(target) = &config.status {
         let run = RunFacts {
@@ -74,7 +73,7 @@ pub async fn after_run(
             started_at: started,
             ended_at: Timestamp::now(),
             duration: elapsed,
-            pending_rows,
+            backlog,
         };
         let previous = Previous::read(target).await;
         let status = Status::of(&run, &previous, config);
@@ -101,7 +100,7 @@ pub async fn after_run(
             duration: elapsed,
             rows: outcome.ok().map(|s| s.rows),
             late_rows: outcome.ok().map(|s| s.late.found),
-            pending_rows,
+            backlog,
         };
         if let Err(e) = run.write(target) {
             tracing::warn!("metrics not written: {}", scrubber.scrub(&format!("{e:#}")));

@@ -1,8 +1,9 @@
 //! The status JSON the admin page reads, written after every run — successful, failed or
 //! interrupted. Version 2 keeps every field of version 1 (`cursor`, `cursorId`, `rows`,
 //! `totalRows`, `lateRows`, `updatedAt`, `downloadUrl`, `workflowUrl`) with its meaning and
-//! adds how the run ended (`version`, `outcome`, `error`, `startedAt`, `durationSeconds`,
-//! `pendingRows`, `lastSuccessAt`) and the last [`HISTORY_RUNS`] runs (`history`).
+//! adds how the run ended (`version`, `outcome`, `error`, `startedAt`, `durationSeconds`), what
+//! it left behind (`pendingRows`, `oldestPendingAt`, `heldBack`), `lastSuccessAt` and the last
+//! [`HISTORY_RUNS`] runs (`history`).
 //!
 //! What a run does not know itself (the cursor after a failure, the last success, the earlier
 //! runs) is carried over from the status it replaces; a previous status that cannot be read
@@ -20,6 +21,7 @@ use serde_json::Value;
 
 use super::ReportConfig;
 use crate::export::Summary;
+use crate::export::source::{Backlog, HoldReason};
 use crate::outcome::Outcome;
 use crate::s3::{S3Options, S3Uri, open_bucket};
 use crate::time::Timestamp;
@@ -69,8 +71,13 @@ pub struct Status {
     pub total_rows: u64,
     /// Late rows the audit found behind the cursor in this run (and delivered).
     pub late_rows: u64,
-    /// Rows still after the cursor once the run ended; `None` when not counted.
+    /// Rows still after the cursor once the run ended, whatever holds them; `None` when not
+    /// counted (a run that failed, or a count that did not answer in time).
     pub pending_rows: Option<u64>,
+    /// `createdAt` of the oldest of them.
+    pub oldest_pending_at: Option<String>,
+    /// The pending rows the run left for later on purpose; `None` when none (or not counted).
+    pub held_back: Option<HeldBackJson>,
     /// When the last successful run ended: this one, or as the previous status said.
     pub last_success_at: Option<String>,
     pub updated_at: String,
@@ -78,6 +85,21 @@ pub struct Status {
     pub workflow_url: Option<String>,
     /// The last [`HISTORY_RUNS`] runs, the newest (this one) last.
     pub history: Vec<RunEntry>,
+}
+
+/// `heldBack`: rows a run may not take yet, why, and since when.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HeldBackJson {
+    pub rows: u64,
+    /// `settle-window` or `open-transaction`.
+    pub reason: String,
+    /// Rows created at or after this instant wait: the settle window's bound, or when the
+    /// oldest open transaction began.
+    pub since: String,
+    /// The open transaction's server process, for `pg_stat_activity`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pid: Option<i32>,
 }
 
 /// One run in `history`.
@@ -102,7 +124,8 @@ pub struct RunFacts<'a> {
     pub started_at: Timestamp,
     pub ended_at: Timestamp,
     pub duration: Duration,
-    pub pending_rows: Option<u64>,
+    /// What the source held after the cursor, when the run succeeded and it was counted.
+    pub backlog: Option<Backlog>,
 }
 
 /// What is carried over from the status a run replaces.
@@ -218,7 +241,20 @@ impl Status {
             rows,
             total_rows,
             late_rows,
-            pending_rows: run.pending_rows,
+            pending_rows: run.backlog.map(|b| b.pending),
+            oldest_pending_at: run.backlog.and_then(|b| b.oldest).map(|t| t.to_string()),
+            held_back: run
+                .backlog
+                .and_then(|b| b.held_back)
+                .map(|held| HeldBackJson {
+                    rows: held.rows,
+                    reason: held.reason.label().to_owned(),
+                    since: held.since.to_string(),
+                    pid: match held.reason {
+                        HoldReason::OpenTransaction { pid } => Some(pid),
+                        HoldReason::SettleWindow => None,
+                    },
+                }),
             last_success_at,
             updated_at: run.ended_at.to_string(),
             download_url: config.download_url.clone(),
@@ -268,7 +304,7 @@ mod tests {
             started_at,
             ended_at: Timestamp::from_micros(started_at.micros() + 2_500_000),
             duration: Duration::from_millis(2_500),
-            pending_rows: summary.map(|_| 7),
+            backlog: summary.and_then(|s| s.backlog),
         }
     }
 
@@ -285,6 +321,15 @@ mod tests {
             },
             output_closed: false,
             source: "test".into(),
+            backlog: Some(Backlog {
+                pending: 7,
+                oldest: Some(Timestamp::parse("2026-01-22T05:59:00Z").unwrap()),
+                held_back: Some(crate::export::source::HeldBack {
+                    rows: 5,
+                    reason: HoldReason::OpenTransaction { pid: 4242 },
+                    since: Timestamp::parse("2026-01-22T05:59:30Z").unwrap(),
+                }),
+            }),
         }
     }
 
@@ -312,6 +357,10 @@ mod tests {
         assert_eq!(failed.cursor_id.as_deref(), Some("x"));
         assert_eq!((failed.rows, failed.total_rows), (0, 90));
         assert_eq!(failed.pending_rows, None);
+        assert_eq!(
+            (&failed.oldest_pending_at, &failed.held_back),
+            (&None, &None)
+        );
         assert_eq!(failed.last_success_at, None, "a v1 status names no success");
         assert_eq!(failed.started_at, "2026-01-22T05:00:00.000000Z");
         assert_eq!(failed.updated_at, "2026-01-22T05:00:02.500000Z");
@@ -329,6 +378,15 @@ mod tests {
         assert_eq!(ok.cursor, None, "a success says its own cursor");
         assert_eq!((ok.rows, ok.late_rows, ok.total_rows), (42, 3, 100));
         assert_eq!(ok.pending_rows, Some(7));
+        assert_eq!(
+            ok.oldest_pending_at.as_deref(),
+            Some("2026-01-22T05:59:00.000000Z")
+        );
+        assert_eq!(
+            serde_json::to_value(&ok.held_back).unwrap(),
+            serde_json::json!({"rows": 5, "reason": "open-transaction",
+                "since": "2026-01-22T05:59:30.000000Z", "pid": 4242})
+        );
         assert_eq!(
             ok.last_success_at.as_deref(),
             Some("2026-01-22T06:00:02.500000Z")

@@ -11,7 +11,7 @@ use crate::helpers::faulty::{Fault, FaultyServer, terminate_mid_run};
 use crate::helpers::server::ClosedPort;
 use crate::helpers::{Export, TestDb, ndjson_ids};
 
-const SERIES: [&str; 8] = [
+const SERIES: [&str; 10] = [
     "guardrail_export_last_run_timestamp_seconds",
     "guardrail_export_last_run_duration_seconds",
     "guardrail_export_last_run_success",
@@ -20,6 +20,8 @@ const SERIES: [&str; 8] = [
     "guardrail_export_last_run_late_rows",
     "guardrail_export_last_success_timestamp_seconds",
     "guardrail_export_pending_rows",
+    "guardrail_export_held_back_rows",
+    "guardrail_export_oldest_pending_timestamp_seconds",
 ];
 
 /// The textfile parsed: each sample by its series name and its `outcome` label (if any).
@@ -114,6 +116,20 @@ async fn a_failed_run_rewrites_the_metrics_and_keeps_the_last_success() {
         Some(30.0),
         "the rows beyond --limit"
     );
+    assert_eq!(get(&ok, "guardrail_export_held_back_rows"), Some(0.0));
+    let oldest = get(&ok, "guardrail_export_oldest_pending_timestamp_seconds").unwrap();
+    let first_left = db.ordered_ids(None).await[70].clone();
+    let created: f64 = db
+        .client()
+        .await
+        .query_one(
+            "SELECT extract(epoch FROM created_at)::float8 FROM provider_guardrail_followup WHERE id::text = $1",
+            &[&first_left],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!((oldest - created).abs() < 1e-5, "{oldest} != {created}");
     assert_eq!(
         get(&ok, "guardrail_export_last_success_timestamp_seconds"),
         Some(ran_at)

@@ -1,8 +1,14 @@
 //! The status JSON v2 (`--status-path`) after successful and failed runs: how each run ended,
 //! what a failed run keeps from the last success, and the history of runs.
 
-use serde_json::Value;
+use chrono::{DateTime, Utc};
+use guardrail_followups::time::Timestamp;
+use serde_json::{Value, json};
 
+use crate::admin::admin_process;
+use crate::helpers::admin_server::PASSWORD;
+use crate::helpers::browser::Browser;
+use crate::helpers::pg::connect;
 use crate::helpers::server::ClosedPort;
 use crate::helpers::{Export, TestDb, ndjson_ids};
 
@@ -129,4 +135,106 @@ async fn a_failed_run_writes_its_scrubbed_error_and_keeps_the_last_success() {
     let read = guardrail_followups::admin::status::parse(&std::fs::read(&status_path).unwrap())
         .expect("the admin page reads the status");
     assert_eq!(read.rows.value(), Some(&30));
+}
+
+#[tokio::test]
+async fn rows_held_back_by_an_open_transaction_are_named_by_the_summary_the_status_and_the_card() {
+    let db = TestDb::new().await;
+    db.insert_generated(20, 1, 1, "2026-01-22 04:00:00+00")
+        .await;
+    // A transaction left open; then 50 rows committed by another session after it began. A
+    // row it may still commit would be dated before them, so the export stops before them.
+    let open = connect(&db.url).await;
+    open.batch_execute("BEGIN").await.unwrap();
+    let began = open
+        .query_one("SELECT pg_backend_pid(), now()", &[])
+        .await
+        .unwrap();
+    let (pid, since): (i32, DateTime<Utc>) = (began.get(0), began.get(1));
+    let since = Timestamp::from_micros(since.timestamp_micros()).to_string();
+    db.client()
+        .await
+        .batch_execute(
+            "INSERT INTO provider_guardrail_followup (id, provider_id, action, created_at)
+             SELECT gen_random_uuid(), 'provider-new', 'pause', now() + make_interval(secs => i / 1000.0)
+             FROM generate_series(1, 50) i",
+        )
+        .await
+        .unwrap();
+    let oldest: DateTime<Utc> = db
+        .client()
+        .await
+        .query_one(
+            "SELECT min(created_at) FROM provider_guardrail_followup WHERE provider_id = 'provider-new'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+
+    let dir = tempfile::tempdir().unwrap();
+    let status_path = dir.path().join("status.json");
+    let export = || {
+        Export::new(dir.path()).db(&db.url).settle(0).args([
+            "--cursor-store",
+            "file",
+            "--status-path",
+            status_path.to_str().unwrap(),
+        ])
+    };
+    let out = export().run().await;
+    assert_eq!(ndjson_ids(&out.assert_success().stdout).len(), 20);
+    let said = format!("50 rows held back by a transaction open since {since} (pid {pid})");
+    assert!(out.stderr.contains(&said), "{said}\n{}", out.stderr);
+    let status = read(&status_path);
+    assert_eq!(status["rows"], 20);
+    assert_eq!(
+        status["heldBack"],
+        json!({"rows": 50, "reason": "open-transaction", "since": since, "pid": pid})
+    );
+    assert_eq!(status["pendingRows"], 50);
+    assert_eq!(
+        status["oldestPendingAt"],
+        Timestamp::from_micros(oldest.timestamp_micros()).to_string()
+    );
+    let show = Export::subcommand(dir.path(), &["cursor", "show"])
+        .args(["--cursor-store", "file", "--database-url", &db.url])
+        .run()
+        .await;
+    assert!(
+        show.assert_success().stdout.contains("rows behind: 50 "),
+        "pendingRows is what `cursor show` counts:\n{}",
+        show.stdout
+    );
+
+    let admin = admin_process(dir.path(), &[("GUARDRAIL_ADMIN_STATUS_CACHE_SECONDS", "0")]).await;
+    let browser = Browser::start().await;
+    browser.sign_in(&admin.base, PASSWORD).await;
+    assert_eq!(browser.text("#health").await, "Behind");
+    let warning = browser.text("#behind-warning").await;
+    assert!(
+        warning.contains("Held back: 50 rows wait for a transaction open since")
+            && warning.contains(&format!("(pid {pid})")),
+        "{warning}"
+    );
+    assert_eq!(browser.text("#fact-waiting .value").await, "50 rows");
+
+    // Once it ends, the next run delivers them and nothing is held.
+    open.batch_execute("ROLLBACK").await.unwrap();
+    let out = export().run().await;
+    assert_eq!(ndjson_ids(&out.assert_success().stdout).len(), 50);
+    assert!(!out.stderr.contains("held back"), "{}", out.stderr);
+    let status = read(&status_path);
+    assert_eq!(
+        (
+            &status["heldBack"],
+            &status["pendingRows"],
+            &status["oldestPendingAt"]
+        ),
+        (&Value::Null, &json!(0), &Value::Null)
+    );
+    browser.goto(&format!("{}/admin/reports", admin.base)).await;
+    assert_eq!(browser.text("#health").await, "Healthy");
+    assert_eq!(browser.text("#fact-waiting .value").await, "none");
+    browser.close().await;
 }

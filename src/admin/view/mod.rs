@@ -13,6 +13,7 @@ use crate::env_vars as env;
 
 mod facts;
 mod health;
+mod waiting;
 use facts::*;
 use health::*;
 
@@ -81,13 +82,16 @@ pub struct Card {
     pub stale_warning: Option<String>,
     /// `updatedAt` lies ahead of this page's clock.
     pub future_warning: Option<String>,
-    /// The last run left rows behind the cursor.
+    /// Rows after the cursor mean the export is behind: an open transaction holds them, or
+    /// the last run left them.
     pub behind_warning: Option<String>,
     /// The last run failed or was interrupted.
     pub failure: Option<Failure>,
     /// The last runs, the oldest first (empty for a version 1 status).
     pub history: Vec<HistoryCell>,
     pub rows: Fact,
+    /// The rows still after the cursor: how many, how old, what holds them.
+    pub waiting: Fact,
     pub cursor: Fact,
     pub updated: Fact,
     /// `Ok(())`: the download button; `Err(reason)`: why there is none.
@@ -126,9 +130,6 @@ pub struct HistoryCell {
 
 /// How far ahead of this page's clock `updatedAt` may be before the card calls it out.
 pub const FUTURE_TOLERANCE: Duration = Duration::from_secs(5 * 60);
-
-/// Rows still pending after a successful run that still count as healthy.
-pub const PENDING_ROWS_ALLOWED: u64 = 0;
 
 /// The card of a setup whose export has not run yet.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -195,6 +196,7 @@ pub fn card(snapshot: &Snapshot, settings: &CardSettings<'_>, now: DateTime<Utc>
                 failure: None,
                 history: Vec::new(),
                 rows: unknown("none yet"),
+                waiting: unknown("unknown"),
                 cursor: unknown("none yet"),
                 updated: unknown("never"),
                 download: Err("Download unavailable: no export has run yet.".into()),
@@ -217,6 +219,7 @@ pub fn card(snapshot: &Snapshot, settings: &CardSettings<'_>, now: DateTime<Utc>
                 failure: None,
                 history: Vec::new(),
                 rows: unknown("unknown"),
+                waiting: unknown("unknown"),
                 cursor: unknown("unknown"),
                 updated: unknown("unknown"),
                 download: Err("Download unavailable: the status could not be read.".into()),
@@ -256,28 +259,10 @@ pub fn card(snapshot: &Snapshot, settings: &CardSettings<'_>, now: DateTime<Utc>
         }
         _ => None,
     };
-    let behind_warning = match (v2, status.pending_rows.value()) {
-        (Some(Outcome::Success), Some(&pending)) if pending > PENDING_ROWS_ALLOWED => {
-            if health == Health::Healthy {
-                health = Health::Behind;
-            }
-            let oldest = match status.oldest_pending_at.value() {
-                Some(at) => match (now - *at).to_std() {
-                    Ok(age) => format!("; the oldest was created {} ago", duration(age)),
-                    Err(_) => String::new(),
-                },
-                None => String::new(),
-            };
-            Some(format!(
-                "Behind: {} {} still waiting after the last run{oldest}. The next runs \
-                 catch up; if this persists, see “Admin page: the card's health” in \
-                 docs/runbook.md.",
-                thousands(pending),
-                if pending == 1 { "row was" } else { "rows were" }
-            ))
-        }
-        _ => None,
-    };
+    let waiting = waiting::waiting(status, v2, now);
+    if waiting.warning.is_some() && health == Health::Healthy {
+        health = Health::Behind;
+    }
     let history = if v2.is_some() {
         status.history.iter().map(history_cell).collect()
     } else {
@@ -289,10 +274,11 @@ pub fn card(snapshot: &Snapshot, settings: &CardSettings<'_>, now: DateTime<Utc>
         never_run: None,
         stale_warning,
         future_warning,
-        behind_warning,
+        behind_warning: waiting.warning,
         failure,
         history,
         rows: rows_fact(&status.rows),
+        waiting: waiting.fact,
         cursor: cursor_fact(status),
         updated: updated_fact(&status.updated_at, now),
         download: download(&status.download_url),

@@ -195,6 +195,67 @@ fn a_version_2_status_is_healthy_behind_failing_or_from_the_future() {
 }
 
 #[test]
+fn rows_held_back_by_an_open_transaction_are_behind_and_the_settle_window_is_not() {
+    let now = "2026-01-22T04:17:00Z";
+    let held = card_for(
+        &v2(
+            r#", "rows": 0, "pendingRows": 50, "oldestPendingAt": "2026-01-22T04:02:00Z",
+            "heldBack": {"rows": 50, "reason": "open-transaction",
+                         "since": "2026-01-22T04:01:30Z", "pid": 4242}"#,
+        ),
+        now,
+    );
+    assert_eq!(held.health, Health::Behind);
+    let warning = held.behind_warning.unwrap();
+    assert!(
+        warning.contains(
+            "Held back: 50 rows wait for a transaction open since 2026-01-22 04:01:30 UTC (pid 4242)"
+        ),
+        "{warning}"
+    );
+    assert_eq!(held.waiting.value, "50 rows");
+    let detail = held.waiting.detail.unwrap();
+    assert!(
+        detail.contains("the oldest was created 15 min ago"),
+        "{detail}"
+    );
+    assert!(detail.contains("pid 4242"), "{detail}");
+
+    let settling = card_for(
+        &v2(
+            r#", "pendingRows": 3, "oldestPendingAt": "2026-01-22T04:16:30Z",
+            "heldBack": {"rows": 3, "reason": "settle-window", "since": "2026-01-22T04:16:00Z"}"#,
+        ),
+        now,
+    );
+    assert_eq!(settling.health, Health::Healthy);
+    assert!(settling.behind_warning.is_none());
+    let detail = settling.waiting.detail.unwrap();
+    assert!(
+        detail.contains("younger than the settle window"),
+        "{detail}"
+    );
+
+    // Rows beyond what the settle window holds: behind, counting only those.
+    let limited = card_for(
+        &v2(r#", "pendingRows": 10,
+            "heldBack": {"rows": 3, "reason": "settle-window", "since": "2026-01-22T04:16:00Z"}"#),
+        now,
+    );
+    assert_eq!(limited.health, Health::Behind);
+    let warning = limited.behind_warning.unwrap();
+    assert!(warning.contains("7 rows were still waiting"), "{warning}");
+
+    let none = card_for(&v2(""), now);
+    assert_eq!(
+        (none.waiting.value.as_str(), none.waiting.known),
+        ("none", true)
+    );
+    let v1 = card_for(HEALTHY, now);
+    assert!(!v1.waiting.known);
+}
+
+#[test]
 fn a_version_1_status_has_no_history_and_no_future_flag() {
     let card = card_for(HEALTHY, "2026-01-22T03:50:00Z");
     assert_eq!(card.health, Health::Healthy);

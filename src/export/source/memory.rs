@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::{BatchReceiver, Query, Source, SourceConfig, SourceTarget};
+use super::{Backlog, BatchReceiver, HeldBack, Query, Source, SourceConfig, SourceTarget};
 use crate::cursor::Fingerprint;
 use crate::cursor::fingerprint::bucket_of;
 use crate::error::Error;
@@ -49,9 +49,7 @@ impl MemorySource {
 
     /// The rows the query selects, in `(created_at, id)` order.
     fn select(&self, query: &Query) -> Vec<SourceRow> {
-        let settled = Timestamp::from_micros(
-            Timestamp::now().micros() - i64::try_from(query.settle.as_micros()).unwrap_or(0),
-        );
+        let settled = settled(query);
         let mut rows: Vec<SourceRow> = self
             .lock_rows()
             .iter()
@@ -103,6 +101,22 @@ impl Source for MemorySource {
         Ok(self.select(&query).len() as u64)
     }
 
+    async fn backlog(&self, query: &Query) -> anyhow::Result<Backlog> {
+        let all = Query {
+            after: query.after,
+            provider_id: query.provider_id.clone(),
+            ..Query::default()
+        };
+        let rows = self.select(&all);
+        let settled = settled(query);
+        let held = rows.iter().filter(|row| row.created_at > settled).count() as u64;
+        Ok(Backlog {
+            pending: rows.len() as u64,
+            oldest: rows.first().map(|row| row.created_at),
+            held_back: HeldBack::of(held, settled, None),
+        })
+    }
+
     fn stream(&self, query: Query, batching: Batching) -> BatchReceiver {
         let rows = self.select(&query);
         let fail_after = *self
@@ -151,4 +165,11 @@ impl Source for MemorySource {
     async fn check(&self) -> Vec<Check> {
         vec![("database", Verdict::Ok("memory".into()))]
     }
+}
+
+/// The settle window's bound: rows created after it wait.
+fn settled(query: &Query) -> Timestamp {
+    Timestamp::from_micros(
+        Timestamp::now().micros() - i64::try_from(query.settle.as_micros()).unwrap_or(0),
+    )
 }

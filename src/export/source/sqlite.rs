@@ -13,7 +13,9 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags, ToSql};
 
 use super::filter::{self, Param};
-use super::{BatchReceiver, BatchSender, Query, Source, SourceConfig, SourceTarget, TABLE};
+use super::{
+    Backlog, BatchReceiver, BatchSender, HeldBack, Query, Source, SourceConfig, SourceTarget, TABLE,
+};
 use crate::cursor::Fingerprint;
 use crate::cursor::fingerprint::bucket_of;
 use crate::error::Error;
@@ -90,6 +92,43 @@ impl Source for SqliteSource {
             })
             .map_err(|e| self.query_error(e))?;
         Ok(u64::try_from(count).unwrap_or(0))
+    }
+
+    async fn backlog(&self, query: &Query) -> anyhow::Result<Backlog> {
+        let conn = self.connect()?;
+        let settled = settled(query);
+        let mut params: Vec<Box<dyn ToSql + Send>> = vec![Box::new(settled.to_string())];
+        let all = Query {
+            after: query.after,
+            provider_id: query.provider_id.clone(),
+            ..Query::default()
+        };
+        let conditions = filter::conditions(&all, |param| {
+            params.push(bind(param));
+            "?".into()
+        });
+        let sql = format!(
+            "SELECT count(*), min(created_at), coalesce(sum(created_at > ?1), 0) FROM {TABLE} \
+             WHERE true{conditions}"
+        );
+        let (pending, oldest, held): (i64, Option<String>, i64) = conn
+            .query_row(&sql, rusqlite::params_from_iter(params.iter()), |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+            })
+            .map_err(|e| self.query_error(e))?;
+        let oldest = match oldest {
+            Some(text) => Some(Timestamp::parse(&text).map_err(|reason| {
+                anyhow::anyhow!(
+                    "malformed row: a follow-up has created_at {reason}; fix it in the source"
+                )
+            })?),
+            None => None,
+        };
+        Ok(Backlog {
+            pending: u64::try_from(pending).unwrap_or(0),
+            oldest,
+            held_back: HeldBack::of(u64::try_from(held).unwrap_or(0), settled, None),
+        })
     }
 
     fn stream(&self, query: Query, batching: Batching) -> BatchReceiver {
@@ -196,18 +235,26 @@ fn parse_key(raw_id: String, raw_created: String) -> anyhow::Result<(uuid::Uuid,
     Ok((id, created_at))
 }
 
-fn where_clause(query: &Query) -> (String, Vec<Box<dyn ToSql + Send>>) {
-    let bound = Timestamp::from_micros(
+/// The settle window's bound: rows created after it wait.
+fn settled(query: &Query) -> Timestamp {
+    Timestamp::from_micros(
         Timestamp::now().micros() - i64::try_from(query.settle.as_micros()).unwrap_or(i64::MAX),
-    );
-    let mut params: Vec<Box<dyn ToSql + Send>> = vec![Box::new(bound.to_string())];
+    )
+}
+
+fn bind(param: Param) -> Box<dyn ToSql + Send> {
+    match param {
+        Param::Time(at) => Box::new(at.to_string()),
+        Param::Id(id) => Box::new(id.to_string()),
+        Param::Text(text) => Box::new(text),
+    }
+}
+
+fn where_clause(query: &Query) -> (String, Vec<Box<dyn ToSql + Send>>) {
+    let mut params: Vec<Box<dyn ToSql + Send>> = vec![Box::new(settled(query).to_string())];
     let mut filter = String::from("created_at <= ?");
     filter.push_str(&filter::conditions(query, |param| {
-        params.push(match param {
-            Param::Time(at) => Box::new(at.to_string()),
-            Param::Id(id) => Box::new(id.to_string()),
-            Param::Text(text) => Box::new(text),
-        });
+        params.push(bind(param));
         "?".into()
     }));
     (filter, params)

@@ -21,7 +21,9 @@ use uuid::Uuid;
 mod check;
 
 use super::filter::{self, Param};
-use super::{BatchReceiver, BatchSender, Query, Source, SourceConfig, SourceTarget, TABLE};
+use super::{
+    Backlog, BatchReceiver, BatchSender, HeldBack, Query, Source, SourceConfig, SourceTarget, TABLE,
+};
 use crate::cursor::Fingerprint;
 use crate::error::{Error, Hint};
 use crate::export::batch::{BatchBuilder, Batching};
@@ -117,6 +119,59 @@ impl Source for PostgresSource {
             )
             .await?;
         Ok(u64::try_from(row.get::<_, i64>(0)).unwrap_or(0))
+    }
+
+    /// One aggregate over the rows after the cursor, with the settle window's bound and the
+    /// oldest open transaction (as the export's own hold-back sees it) beside it.
+    async fn backlog(&self, query: &Query) -> anyhow::Result<Backlog> {
+        let mut params: Params = vec![(Box::new(query.settle.as_secs_f64()), Type::FLOAT8)];
+        let open = match query.hold_back {
+            Some(hold_back) => {
+                params.push((Box::new(hold_back.as_secs_f64()), Type::FLOAT8));
+                format!(
+                    "SELECT pid, xact_start {} ORDER BY xact_start LIMIT 1",
+                    open_transactions("$2")
+                )
+            }
+            None => {
+                "SELECT NULL::integer AS pid, NULL::timestamptz AS xact_start WHERE false".into()
+            }
+        };
+        let conditions = filter::conditions(
+            &Query {
+                after: query.after,
+                provider_id: query.provider_id.clone(),
+                ..Query::default()
+            },
+            |param| bind(&mut params, param),
+        );
+        let sql = format!(
+            "WITH open AS ({open}), bound AS (SELECT now() - make_interval(secs => $1) AS settled) \
+             SELECT count(*), min(created_at), \
+             count(*) FILTER (WHERE created_at > (SELECT settled FROM bound) \
+             OR created_at >= (SELECT xact_start FROM open)), \
+             (SELECT settled FROM bound), (SELECT xact_start FROM open), (SELECT pid FROM open) \
+             FROM {TABLE} WHERE true{conditions}"
+        );
+        let row = self
+            .wait(
+                "counting the rows after the cursor",
+                self.client.query_typed_one(&sql, &param_refs(&params)),
+            )
+            .await?;
+        let at = |i: usize| -> anyhow::Result<Option<Timestamp>> {
+            Ok(row
+                .try_get::<_, Option<DateTime<Utc>>>(i)?
+                .map(|at| Timestamp::from_micros(at.timestamp_micros())))
+        };
+        let count = |i: usize| u64::try_from(row.get::<_, i64>(i)).unwrap_or(0);
+        let settled = at(3)?.unwrap_or_else(Timestamp::now);
+        let open = at(4)?.zip(row.try_get::<_, Option<i32>>(5)?);
+        Ok(Backlog {
+            pending: count(0),
+            oldest: at(1)?,
+            held_back: HeldBack::of(count(2), settled, open),
+        })
     }
 
     fn stream(&self, query: Query, batching: Batching) -> BatchReceiver {
@@ -257,22 +312,32 @@ fn where_clause(query: &Query) -> (String, Params) {
         params.push((Box::new(hold_back.as_secs_f64()), Type::FLOAT8));
         let _ = write!(
             filter,
-            " AND created_at < coalesce((SELECT min(xact_start) FROM pg_stat_activity \
-             WHERE datname = current_database() AND pid <> pg_backend_pid() \
-             AND backend_type = 'client backend' AND xact_start > now() - make_interval(secs => ${})), 'infinity')",
-            params.len()
+            " AND created_at < coalesce((SELECT min(xact_start) {}), 'infinity')",
+            open_transactions(&format!("${}", params.len()))
         );
     }
-    let conditions = filter::conditions(query, |param| {
-        params.push(match param {
-            Param::Time(at) => (Box::new(at.to_datetime()), Type::TIMESTAMPTZ),
-            Param::Id(id) => (Box::new(id), Type::UUID),
-            Param::Text(text) => (Box::new(text), Type::TEXT),
-        });
-        format!("${}", params.len())
-    });
+    let conditions = filter::conditions(query, |param| bind(&mut params, param));
     filter.push_str(&conditions);
     (filter, params)
+}
+
+/// `FROM pg_stat_activity WHERE …`: the other sessions of this database with a transaction
+/// open, ignoring those open longer than the seconds in `longest`.
+fn open_transactions(longest: &str) -> String {
+    format!(
+        "FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() \
+         AND backend_type = 'client backend' AND xact_start > now() - make_interval(secs => {longest})"
+    )
+}
+
+/// Records `param` and returns its placeholder.
+fn bind(params: &mut Params, param: Param) -> String {
+    params.push(match param {
+        Param::Time(at) => (Box::new(at.to_datetime()), Type::TIMESTAMPTZ),
+        Param::Id(id) => (Box::new(id), Type::UUID),
+        Param::Text(text) => (Box::new(text), Type::TEXT),
+    });
+    format!("${}", params.len())
 }
 
 fn param_refs(params: &Params) -> Vec<(&(dyn ToSql + Sync), Type)> {
