@@ -113,7 +113,10 @@ impl ExportArgs {
             },
             hold_back: (self.hold_back_seconds > 0)
                 .then(|| Duration::from_secs(self.hold_back_seconds)),
-            progress: stderr_is_terminal && !self.output.quiet,
+            // A bar's redraws would break JSON log lines apart.
+            progress: stderr_is_terminal
+                && !self.output.quiet
+                && self.output.log_format == crate::logging::LogFormat::Text,
             interrupt: crate::export::Interrupt::never(),
         })
     }

@@ -49,7 +49,7 @@ pub struct ExportConfig {
     pub audit: AuditConfig,
     /// Hold back before the oldest open transaction (PostgreSQL), ignoring ones open longer.
     pub hold_back: Option<Duration>,
-    /// Show a progress bar (stderr is a terminal and not `--quiet`).
+    /// Show the progress display (stderr is a terminal, not `--quiet`, text logs).
     pub progress: bool,
     /// SIGTERM/SIGINT: stop after the batches in flight.
     pub interrupt: Interrupt,
@@ -125,6 +125,11 @@ async fn run_locked(
 ) -> Result<Summary, Error> {
     let state = ledger::starting_state(config, store).await?;
     let nothing_yet = || "nothing was delivered yet".to_owned();
+    let mut progress = if config.progress {
+        Progress::start("connecting to the database")
+    } else {
+        Progress::hidden()
+    };
     let source =
         unless_interrupted(&config.interrupt, config.source.connect(), nothing_yet).await?;
     let description = source.describe();
@@ -136,12 +141,13 @@ async fn run_locked(
         limit: config.limit,
         ..Query::default()
     };
-    let progress = if config.progress {
+    if config.progress {
+        progress.phase(format!("counting the rows to export in {description}"));
         let count = async { Ok::<_, Error>(source::pending(&*source, &query).await.ok()) };
-        Progress::start(unless_interrupted(&config.interrupt, count, nothing_yet).await?)
-    } else {
-        Progress::hidden()
-    };
+        progress.set_total(unless_interrupted(&config.interrupt, count, nothing_yet).await?);
+        // PostgreSQL sorts the rows after the cursor before it sends the first one.
+        progress.phase(format!("waiting for the first rows from {description}"));
+    }
     let mut sink = config.sink.open()?;
     let mut ledger = Ledger::new(store, state, config.audit.first_bucket(Timestamp::now()));
     let batching = Batching {
@@ -220,13 +226,16 @@ async fn run_locked(
         }
     }
     drop(batches);
-    progress.finish();
 
     let mut late = LateRows::default();
     if config.audit.enabled() && !output_closed {
         // A signal during the audit ends it: what it re-sent counts only once all of a bucket
         // was acknowledged, so the cursor stays exact.
         let run_rows = ledger.run_rows;
+        progress.phase(format!(
+            "late-row audit: comparing what was delivered over the last {} with {description}",
+            indicatif::HumanDuration(config.audit.window)
+        ));
         let audited = unless_interrupted(
             &config.interrupt,
             audit::audit(config, &*source, &mut *sink, &mut ledger, batching),
@@ -251,7 +260,9 @@ async fn run_locked(
     })?;
     // Saved even when nothing was new, so `updatedAt` shows the feed is alive.
     ledger.finish().await?;
+    progress.phase("counting the rows left after the cursor".into());
     let backlog = backlog_after(config, &*source, ledger.state.position).await;
+    progress.finish();
     Ok(Summary {
         rows: ledger.run_rows,
         cursor: ledger.state.position,
@@ -292,7 +303,9 @@ async fn backlog_after(
             }
             Err(_) => {
                 tracing::warn!(
-                    "the rows left after the cursor were not counted: no answer in {} s",
+                    "the rows left after the cursor were not counted: no answer in {} s \
+                     (without the (created_at, id) index the count scans the table; `check` \
+                     prints the CREATE INDEX)",
                     BACKLOG_TIMEOUT.as_secs()
                 );
                 None
