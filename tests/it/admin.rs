@@ -8,6 +8,7 @@ mod clicks;
 mod download;
 mod hostile;
 mod s3;
+mod screenshots;
 mod status;
 
 use std::sync::Arc;

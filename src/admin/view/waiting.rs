@@ -23,7 +23,7 @@ pub(super) fn waiting(status: &Status, v2: Option<Outcome>, now: DateTime<Utc>) 
         (Field::Value(pending), _) => *pending,
         (Field::Null | Field::Missing, Some(Outcome::Success)) => {
             return quiet(unknown_because(
-                "not counted after the last run (the database did not answer in time)".into(),
+                "not counted after the last run (the count failed or did not answer in time: see the run's log)".into(),
             ));
         }
         (Field::Null | Field::Missing, Some(_)) => {
@@ -52,11 +52,10 @@ pub(super) fn waiting(status: &Status, v2: Option<Outcome>, now: DateTime<Utc>) 
         .and_then(|at| (now - at).to_std().ok())
         .map(|age| format!("the oldest was created {} ago", duration(age)));
     let held = status.held_back.value();
-    let held_text = held.map(held_text);
     let fact = Fact {
         value: format!("{} {}", thousands(pending), rows_word(pending)),
         detail: Some(
-            [age.clone(), held_text.clone()]
+            [held.map(hold), age.clone()]
                 .into_iter()
                 .flatten()
                 .collect::<Vec<_>>()
@@ -69,10 +68,21 @@ pub(super) fn waiting(status: &Status, v2: Option<Outcome>, now: DateTime<Utc>) 
     let left = pending.saturating_sub(held.map_or(0, |h| h.rows));
     let warning = match held {
         Some(held) if held.open_transaction => Some(format!(
-            "Held back: {}. The exporter never passes rows that a transaction still open might \
-             commit before, so they go out once it ends. If it stays open, see “Admin page: \
-             the card's health” in docs/runbook.md.",
-            held_text.unwrap_or_default()
+            "Held back: {} {} for a transaction open{}{}. The exporter never passes rows \
+             that a transaction still open might commit before, so they go out once it ends. \
+             If it stays open, see “Admin page: the card's health” in docs/runbook.md.",
+            thousands(held.rows),
+            if held.rows == 1 {
+                "row waits"
+            } else {
+                "rows wait"
+            },
+            held.since
+                .map(|at| at.format(" since %Y-%m-%d %H:%M:%S UTC").to_string())
+                .unwrap_or_default(),
+            held.pid
+                .map(|pid| format!(" (pid {pid})"))
+                .unwrap_or_default(),
         )),
         _ if left > 0 && v2 == Some(Outcome::Success) => Some(format!(
             "Behind: {} {} still waiting after the last run{}. The next runs catch up; if \
@@ -98,24 +108,20 @@ fn rows_word(n: u64) -> &'static str {
     if n == 1 { "row" } else { "rows" }
 }
 
-/// `5 rows wait for a transaction open since 03:00:01 UTC (pid 4242)`.
-fn held_text(held: &HeldBack) -> String {
-    let since = held
-        .since
-        .map(|at| at.format(" since %Y-%m-%d %H:%M:%S UTC").to_string())
-        .unwrap_or_default();
-    let rows = format!("{} {}", thousands(held.rows), rows_word(held.rows));
+/// `held back by a transaction open since 03:00:01 UTC (pid 4242)`, or `younger than the
+/// settle window: the next run takes them`.
+fn hold(held: &HeldBack) -> String {
     if held.open_transaction {
+        let since = held
+            .since
+            .map(|at| at.format(" since %H:%M:%S UTC").to_string())
+            .unwrap_or_default();
         let pid = held
             .pid
             .map(|pid| format!(" (pid {pid})"))
             .unwrap_or_default();
-        format!("{rows} wait for a transaction open{since}{pid}")
+        format!("held back by a transaction open{since}{pid}")
     } else {
-        let since = held
-            .since
-            .map(|at| at.format(" (created after %H:%M:%S UTC)").to_string())
-            .unwrap_or_default();
-        format!("{rows} younger than the settle window{since}, for the next run")
+        "younger than the settle window: the next run takes them".into()
     }
 }
