@@ -1,5 +1,6 @@
 //! The status JSON v2 (`--status-path`) after successful and failed runs: how each run ended,
-//! what a failed run keeps from the last success, and the history of runs.
+//! what a failed run keeps from the last success, the history of runs, what holds rows back —
+//! and the ops page's card reading it, in Chromium.
 
 use chrono::{DateTime, Utc};
 use guardrail_followups::time::Timestamp;
@@ -32,6 +33,20 @@ fn runs(status: &Value) -> Vec<(String, u64, u64)> {
         .collect()
 }
 
+/// The marks of the card's strip of runs, the oldest first.
+async fn strip(browser: &Browser) -> Vec<String> {
+    let mut marks = Vec::new();
+    for cell in browser
+        .client
+        .find_all(fantoccini::Locator::Css("#run-history li"))
+        .await
+        .unwrap()
+    {
+        marks.push(cell.text().await.unwrap());
+    }
+    marks
+}
+
 #[tokio::test]
 async fn a_failed_run_writes_its_scrubbed_error_and_keeps_the_last_success() {
     let db = TestDb::new().await;
@@ -45,8 +60,20 @@ async fn a_failed_run_writes_its_scrubbed_error_and_keeps_the_last_success() {
             "file",
             "--status-path",
             status_path.to_str().unwrap(),
+            "--workflow-url",
+            "https://github.com/acme/app/actions/runs/42",
         ])
     };
+    // The ops page reads the same status.
+    let admin = admin_process(
+        dir.path(),
+        &[
+            ("GUARDRAIL_EXPORT_STATUS_URL", status_path.to_str().unwrap()),
+            ("GUARDRAIL_ADMIN_STATUS_CACHE_SECONDS", "0"),
+        ],
+    )
+    .await;
+    let browser = Browser::start().await;
 
     let out = export().args(["--limit", "70"]).run().await;
     let first = ndjson_ids(&out.assert_success().stdout);
@@ -103,6 +130,20 @@ async fn a_failed_run_writes_its_scrubbed_error_and_keeps_the_last_success() {
         [("success".into(), 70, 0), ("failed".into(), 0, 0)]
     );
     assert_eq!(failed["history"][0], ok["history"][0]);
+    browser.sign_in(&admin.base, PASSWORD).await;
+    assert_eq!(browser.text("#health").await, "Failing");
+    assert_eq!(browser.text("#failure-error").await, error);
+    assert_eq!(
+        browser
+            .element("#runbook-link")
+            .await
+            .attr("href")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("https://github.com/acme/app/blob/HEAD/docs/runbook.md#when-a-run-fails")
+    );
+    assert_eq!(strip(&browser).await, ["✓", "✗"]);
 
     // The next run succeeds again: the rest of the rows, and a history of three runs.
     let out = export().run().await;
@@ -131,6 +172,11 @@ async fn a_failed_run_writes_its_scrubbed_error_and_keeps_the_last_success() {
     assert_eq!(history[2]["durationSeconds"], again["durationSeconds"]);
     assert!(history[0]["startedAt"].as_str() < history[1]["startedAt"].as_str());
     assert!(history[1]["startedAt"].as_str() < history[2]["startedAt"].as_str());
+    browser.goto(&format!("{}/admin/reports", admin.base)).await;
+    assert_eq!(browser.text("#health").await, "Healthy");
+    assert!(!browser.is_present("#failure").await);
+    assert_eq!(strip(&browser).await, ["✓", "✗", "✓"]);
+    browser.close().await;
     // The admin page still reads it as a v1 status.
     let read = guardrail_followups::admin::status::parse(&std::fs::read(&status_path).unwrap())
         .expect("the admin page reads the status");
