@@ -25,7 +25,8 @@ COPY INTO analytics.guardrail_followups_staging (
     conversion_href,
     created_at,
     source_file,
-    loaded_at
+    loaded_at,
+    source_file_modified_at
 )
 FROM (
     SELECT
@@ -42,7 +43,8 @@ FROM (
         $1:conversionHref::STRING,
         TO_TIMESTAMP_NTZ($1:createdAt::STRING, 'YYYY-MM-DD"T"HH24:MI:SS.FF6"Z"'),
         METADATA$FILENAME,
-        METADATA$START_SCAN_TIME
+        METADATA$START_SCAN_TIME,
+        METADATA$FILE_LAST_MODIFIED
     FROM @analytics.guardrail_followups_stage
 )
 PATTERN = '.*dt=[0-9]{4}-[0-9]{2}-[0-9]{2}/[A-Za-z0-9_-]+[.]ndjson'
