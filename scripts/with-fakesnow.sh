@@ -27,6 +27,10 @@ installed() {
 if ! installed; then
   echo "with-fakesnow: installing ${PACKAGES[*]} into $VENV..." >&2
   rm -rf "$VENV"
+  # Debian and Ubuntu ship venv's pip bootstrap separately.
+  if ! python3 -c 'import ensurepip' >/dev/null 2>&1 && [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv; } >&2 || true
+  fi
   if ! python3 -m venv "$VENV" >&2 ||
     ! "$PYTHON" -m pip install --quiet --disable-pip-version-check "${PACKAGES[@]}" >&2 ||
     ! installed; then

@@ -9,6 +9,8 @@
 -- PATTERN keeps the load to the gateway's batch objects (whole-path match). ABORT_STATEMENT: a
 -- malformed object stops the load loudly instead of being skipped; the gateway validates every
 -- row, so this means something upstream is wrong (docs/data-lake.md, "When a load fails").
+-- source_file_modified_at is the object's last modification time: the MERGE keeps the copy of a
+-- follow-up from the object modified last (05_merge.sql).
 -- createdAt is parsed with its exact format (`2026-01-22T04:00:00.000000Z`), so a value in any
 -- other shape fails the load rather than being guessed at.
 COPY INTO analytics.guardrail_followups_staging (

@@ -55,23 +55,30 @@ async fn the_newest_copy_wins_in_twenty_of_twenty_trials_whatever_the_object_nam
     let mut resend_named_last = 0;
     for trial in 0..20 {
         let stage = feed.dir.path().join(format!("trial-{trial}"));
-        let mut names = Vec::new();
+        // The paths (as the stage names them) of the old and the new copy of the changed row.
+        let mut old_copy = None;
+        let mut new_copy = None;
         for (object, minute) in originals
             .iter()
             .map(|o| (o, 0))
             .chain(resent.iter().map(|o| (o, 10)))
         {
             let folder = Path::new(object).parent().unwrap();
-            let name = format!("gf1-{:032x}.ndjson", rng.random::<u128>());
-            let target = stage.join(folder).join(&name);
+            let name = folder.join(format!("gf1-{:032x}.ndjson", rng.random::<u128>()));
+            let target = stage.join(&name);
             std::fs::create_dir_all(target.parent().unwrap()).unwrap();
             std::fs::copy(feed.stage().join(object), &target).unwrap();
             set_mtime(&target, minute);
-            names.push((minute, name));
+            if std::fs::read_to_string(&target).unwrap().contains(&changed) {
+                *(if minute == 0 {
+                    &mut old_copy
+                } else {
+                    &mut new_copy
+                }) = Some(name);
+            }
         }
-        let newest_name = names.iter().filter(|n| n.0 == 10).map(|n| &n.1).max();
-        let oldest_name = names.iter().filter(|n| n.0 == 0).map(|n| &n.1).max();
-        if newest_name > oldest_name {
+        let (old_copy, new_copy) = (old_copy.unwrap(), new_copy.unwrap());
+        if new_copy > old_copy {
             resend_named_last += 1;
         }
         match load_once(&mut warehouse, &sql_dir(), &stage, &source) {
@@ -82,7 +89,8 @@ async fn the_newest_copy_wins_in_twenty_of_twenty_trials_whatever_the_object_nam
     assert_eq!(wins, 20, "the newest copy won in {wins} of 20 trials");
     assert!(
         resend_named_last > 0 && resend_named_last < 20,
-        "the random names should order the copies both ways ({resend_named_last} of 20)"
+        "the random names should put the new copy's object after the old one's in some trials \
+         and before it in others ({resend_named_last} of 20 after)"
     );
     let table = warehouse.table(TABLE);
     let row = table
