@@ -2,7 +2,9 @@
 --
 -- Columns are documented in docs/data-lake.md; the tests in tests/it/warehouse/ keep the two in
 -- step, column for column and in the same order. Every statement is idempotent: run the files
--- 01 → 06 in order, as often as you like.
+-- 01 → 06 in order, as often as you like. Tables and the stream are created only when missing,
+-- so running this again never drops a loaded row; a column added by a later version comes with an
+-- ALTER TABLE … ADD COLUMN IF NOT EXISTS below, which brings an existing deployment up to date.
 
 CREATE SCHEMA IF NOT EXISTS analytics;
 
@@ -25,6 +27,7 @@ CREATE TABLE IF NOT EXISTS analytics.guardrail_followups (
     created_at              TIMESTAMP_NTZ(6) NOT NULL,
     source_file             VARCHAR          NOT NULL,
     loaded_at               TIMESTAMP_LTZ(6) NOT NULL,
+    source_file_modified_at TIMESTAMP_NTZ(6),
     CONSTRAINT guardrail_followups_pk PRIMARY KEY (follow_up_id)
 )
 COMMENT = 'Guardrail follow-ups, one row per follow_up_id. Schema and load: docs/data-lake.md';
@@ -46,9 +49,17 @@ CREATE TRANSIENT TABLE IF NOT EXISTS analytics.guardrail_followups_staging (
     conversion_href         VARCHAR,
     created_at              TIMESTAMP_NTZ(6) NOT NULL,
     source_file             VARCHAR          NOT NULL,
-    loaded_at               TIMESTAMP_LTZ(6) NOT NULL
+    loaded_at               TIMESTAMP_LTZ(6) NOT NULL,
+    source_file_modified_at TIMESTAMP_NTZ(6)
 )
 COMMENT = 'Raw COPY target for analytics.guardrail_followups; merged through the stream guardrail_followups_staging_new';
+
+-- Deployments created before source_file_modified_at existed gain it here (null for the rows
+-- loaded before: any later copy of those follow-ups wins over them in the MERGE).
+ALTER TABLE analytics.guardrail_followups
+    ADD COLUMN IF NOT EXISTS source_file_modified_at TIMESTAMP_NTZ(6);
+ALTER TABLE analytics.guardrail_followups_staging
+    ADD COLUMN IF NOT EXISTS source_file_modified_at TIMESTAMP_NTZ(6);
 
 -- The rows COPY added since the last MERGE. A MERGE that reads the stream advances it when its
 -- transaction commits, so each staged row is merged once, and rows a COPY commits while a MERGE

@@ -15,7 +15,11 @@
 --   GRANT USAGE ON INTEGRATION guardrail_followups_s3 TO ROLE <loader-role>;
 --
 -- then `DESC INTEGRATION guardrail_followups_s3` gives the IAM user and external id to trust.
-CREATE STAGE IF NOT EXISTS analytics.guardrail_followups_stage
+--
+-- CREATE OR REPLACE: running this again puts an edited URL or integration in place. COPY's load
+-- metadata belongs to the staging table, not to the stage, so loaded objects stay loaded. A pipe
+-- on the stage (08_pipe.sql) must be created again after it.
+CREATE OR REPLACE STAGE analytics.guardrail_followups_stage
     URL = 's3://<bucket>/<prefix>/guardrail_followups/'
     STORAGE_INTEGRATION = guardrail_followups_s3
     FILE_FORMAT = (FORMAT_NAME = 'analytics.guardrail_followups_ndjson')

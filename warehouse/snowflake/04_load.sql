@@ -9,6 +9,8 @@
 -- PATTERN keeps the load to the gateway's batch objects (whole-path match). ABORT_STATEMENT: a
 -- malformed object stops the load loudly instead of being skipped; the gateway validates every
 -- row, so this means something upstream is wrong (docs/data-lake.md, "When a load fails").
+-- source_file_modified_at is the object's last modification time: the MERGE keeps the copy of a
+-- follow-up from the object modified last (05_merge.sql).
 -- createdAt is parsed with its exact format (`2026-01-22T04:00:00.000000Z`), so a value in any
 -- other shape fails the load rather than being guessed at.
 COPY INTO analytics.guardrail_followups_staging (
@@ -25,7 +27,8 @@ COPY INTO analytics.guardrail_followups_staging (
     conversion_href,
     created_at,
     source_file,
-    loaded_at
+    loaded_at,
+    source_file_modified_at
 )
 FROM (
     SELECT
@@ -42,7 +45,8 @@ FROM (
         $1:conversionHref::STRING,
         TO_TIMESTAMP_NTZ($1:createdAt::STRING, 'YYYY-MM-DD"T"HH24:MI:SS.FF6"Z"'),
         METADATA$FILENAME,
-        METADATA$START_SCAN_TIME
+        METADATA$START_SCAN_TIME,
+        METADATA$FILE_LAST_MODIFIED
     FROM @analytics.guardrail_followups_stage
 )
 PATTERN = '.*dt=[0-9]{4}-[0-9]{2}-[0-9]{2}/[A-Za-z0-9_-]+[.]ndjson'

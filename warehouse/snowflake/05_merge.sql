@@ -1,11 +1,16 @@
 -- 05_merge.sql — fold newly staged rows into analytics.guardrail_followups, once per follow-up.
 --
 -- The same follow-up can be staged more than once: a batch re-sent after a crash may have other
--- boundaries, so its rows land in a second object with another name. Two steps make that harmless:
---   1. QUALIFY keeps one row per follow_up_id among the new rows (several in one MERGE would make
---      it nondeterministic, and Snowflake would refuse it);
---   2. MERGE ... ON follow_up_id updates a follow-up the table already has instead of adding it
---      a second time.
+-- boundaries, so its rows land in a second object with another name; the late-row audit re-sends
+-- a whole time bucket, with the current values of rows that changed in the source since. The
+-- copies may differ, and the newest must win: the one from the object modified last
+-- (source_file_modified_at, METADATA$FILE_LAST_MODIFIED), then the greatest source_file, so
+-- that the choice never depends on the order of the rows. Two steps:
+--   1. QUALIFY keeps the newest row per follow_up_id among the new rows (several in one MERGE
+--      would make it nondeterministic, and Snowflake would refuse it);
+--   2. MERGE ... ON follow_up_id updates a follow-up the table already has, but only with a copy
+--      that is not older than the stored one, so a rebuild or a late load of an old object never
+--      brings old values back; a follow-up the table lacks is inserted.
 -- The rows are read from the stream, which this MERGE consumes when it commits.
 MERGE INTO analytics.guardrail_followups AS t
 USING (
@@ -23,15 +28,20 @@ USING (
         conversion_href,
         created_at,
         source_file,
-        loaded_at
+        loaded_at,
+        source_file_modified_at
     FROM analytics.guardrail_followups_staging_new
     QUALIFY ROW_NUMBER() OVER (
         PARTITION BY follow_up_id
-        ORDER BY created_at DESC, source_file DESC
+        ORDER BY source_file_modified_at DESC NULLS LAST, source_file DESC
     ) = 1
 ) AS s
 ON t.follow_up_id = s.follow_up_id
-WHEN MATCHED THEN UPDATE SET
+WHEN MATCHED AND (
+    t.source_file_modified_at IS NULL
+    OR s.source_file_modified_at > t.source_file_modified_at
+    OR (s.source_file_modified_at = t.source_file_modified_at AND s.source_file >= t.source_file)
+) THEN UPDATE SET
     t.provider_id = s.provider_id,
     t.provider_name = s.provider_name,
     t.action = s.action,
@@ -44,7 +54,8 @@ WHEN MATCHED THEN UPDATE SET
     t.conversion_href = s.conversion_href,
     t.created_at = s.created_at,
     t.source_file = s.source_file,
-    t.loaded_at = s.loaded_at
+    t.loaded_at = s.loaded_at,
+    t.source_file_modified_at = s.source_file_modified_at
 WHEN NOT MATCHED THEN INSERT (
     follow_up_id,
     provider_id,
@@ -59,7 +70,8 @@ WHEN NOT MATCHED THEN INSERT (
     conversion_href,
     created_at,
     source_file,
-    loaded_at
+    loaded_at,
+    source_file_modified_at
 ) VALUES (
     s.follow_up_id,
     s.provider_id,
@@ -74,7 +86,8 @@ WHEN NOT MATCHED THEN INSERT (
     s.conversion_href,
     s.created_at,
     s.source_file,
-    s.loaded_at
+    s.loaded_at,
+    s.source_file_modified_at
 );
 
 -- Keep two weeks of staged rows for inspection. DELETE (unlike TRUNCATE) keeps COPY's load

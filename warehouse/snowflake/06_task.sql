@@ -7,8 +7,17 @@
 -- together.
 -- Replace analytics_wh with the warehouse to bill. Creating tasks needs EXECUTE TASK on the
 -- account for the owning role.
+--
+-- CREATE OR REPLACE, so that running this file again puts edited definitions in place. Snowflake
+-- only lets a task graph change while its root task is suspended: the root is suspended first
+-- (IF EXISTS: on a first deployment there is none yet), the tasks are created again, suspended,
+-- each after its predecessor, and the dependants are resumed before the root at the end.
 
-CREATE TASK IF NOT EXISTS analytics.guardrail_followups_load
+ALTER TASK IF EXISTS analytics.guardrail_followups_load SUSPEND;
+-- With the pipe of 08_pipe.sql the merge task is a root of its own: suspended too.
+ALTER TASK IF EXISTS analytics.guardrail_followups_merge SUSPEND;
+
+CREATE OR REPLACE TASK analytics.guardrail_followups_load
     WAREHOUSE = analytics_wh
     SCHEDULE = 'USING CRON 20 * * * * UTC'
     COMMENT = 'Hourly: load new lake objects into analytics.guardrail_followups_staging (04_load.sql)'
@@ -27,7 +36,8 @@ COPY INTO analytics.guardrail_followups_staging (
     conversion_href,
     created_at,
     source_file,
-    loaded_at
+    loaded_at,
+    source_file_modified_at
 )
 FROM (
     SELECT
@@ -44,14 +54,15 @@ FROM (
         $1:conversionHref::STRING,
         TO_TIMESTAMP_NTZ($1:createdAt::STRING, 'YYYY-MM-DD"T"HH24:MI:SS.FF6"Z"'),
         METADATA$FILENAME,
-        METADATA$START_SCAN_TIME
+        METADATA$START_SCAN_TIME,
+        METADATA$FILE_LAST_MODIFIED
     FROM @analytics.guardrail_followups_stage
 )
 PATTERN = '.*dt=[0-9]{4}-[0-9]{2}-[0-9]{2}/[A-Za-z0-9_-]+[.]ndjson'
 FILE_FORMAT = (FORMAT_NAME = 'analytics.guardrail_followups_ndjson')
 ON_ERROR = 'ABORT_STATEMENT';
 
-CREATE TASK IF NOT EXISTS analytics.guardrail_followups_merge
+CREATE OR REPLACE TASK analytics.guardrail_followups_merge
     WAREHOUSE = analytics_wh
     COMMENT = 'After each load: merge the new staged rows into analytics.guardrail_followups (05_merge.sql)'
     AFTER analytics.guardrail_followups_load
@@ -73,15 +84,20 @@ USING (
         conversion_href,
         created_at,
         source_file,
-        loaded_at
+        loaded_at,
+        source_file_modified_at
     FROM analytics.guardrail_followups_staging_new
     QUALIFY ROW_NUMBER() OVER (
         PARTITION BY follow_up_id
-        ORDER BY created_at DESC, source_file DESC
+        ORDER BY source_file_modified_at DESC NULLS LAST, source_file DESC
     ) = 1
 ) AS s
 ON t.follow_up_id = s.follow_up_id
-WHEN MATCHED THEN UPDATE SET
+WHEN MATCHED AND (
+    t.source_file_modified_at IS NULL
+    OR s.source_file_modified_at > t.source_file_modified_at
+    OR (s.source_file_modified_at = t.source_file_modified_at AND s.source_file >= t.source_file)
+) THEN UPDATE SET
     t.provider_id = s.provider_id,
     t.provider_name = s.provider_name,
     t.action = s.action,
@@ -94,7 +110,8 @@ WHEN MATCHED THEN UPDATE SET
     t.conversion_href = s.conversion_href,
     t.created_at = s.created_at,
     t.source_file = s.source_file,
-    t.loaded_at = s.loaded_at
+    t.loaded_at = s.loaded_at,
+    t.source_file_modified_at = s.source_file_modified_at
 WHEN NOT MATCHED THEN INSERT (
     follow_up_id,
     provider_id,
@@ -109,7 +126,8 @@ WHEN NOT MATCHED THEN INSERT (
     conversion_href,
     created_at,
     source_file,
-    loaded_at
+    loaded_at,
+    source_file_modified_at
 ) VALUES (
     s.follow_up_id,
     s.provider_id,
@@ -124,10 +142,11 @@ WHEN NOT MATCHED THEN INSERT (
     s.conversion_href,
     s.created_at,
     s.source_file,
-    s.loaded_at
+    s.loaded_at,
+    s.source_file_modified_at
 );
 
-CREATE TASK IF NOT EXISTS analytics.guardrail_followups_prune
+CREATE OR REPLACE TASK analytics.guardrail_followups_prune
     WAREHOUSE = analytics_wh
     COMMENT = 'After each merge: drop staged rows older than two weeks (05_merge.sql)'
     AFTER analytics.guardrail_followups_merge
@@ -135,7 +154,8 @@ AS
 DELETE FROM analytics.guardrail_followups_staging
 WHERE loaded_at < DATEADD('day', -14, CURRENT_TIMESTAMP());
 
--- Tasks are created suspended. Resume the dependants before the root task.
+-- Tasks are created suspended. Resume the dependants before the root task, or the root would
+-- start a graph whose later steps do not run.
 ALTER TASK analytics.guardrail_followups_prune RESUME;
 ALTER TASK analytics.guardrail_followups_merge RESUME;
 ALTER TASK analytics.guardrail_followups_load RESUME;

@@ -124,7 +124,12 @@ fn the_merge_inserts_every_documented_column_and_updates_all_but_the_key() {
     let mut updated = None;
     let mut inserted = None;
     for clause in &merge.clauses {
-        assert!(clause.predicate.is_none(), "no condition on `{clause}`");
+        // Only the update has a condition (a copy older than the stored one does not replace
+        // it); what it does is proven by the executed tests in `executed`.
+        assert!(
+            clause.predicate.is_none() || clause.clause_kind == MergeClauseKind::Matched,
+            "no condition on `{clause}`"
+        );
         match (&clause.clause_kind, &clause.action) {
             (MergeClauseKind::Matched, MergeAction::Update(update)) => {
                 let MergeUpdateKind::Set(assignments) = &update.kind else {

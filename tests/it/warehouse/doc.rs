@@ -81,45 +81,6 @@ pub(super) fn exported_row_keys() -> BTreeSet<Vec<String>> {
     keys
 }
 
-/// A regex matching the text a Snowflake datetime format such as
-/// `YYYY-MM-DD"T"HH24:MI:SS.FF6"Z"` describes.
-pub(super) fn snowflake_format_regex(format: &str) -> Regex {
-    let elements = [
-        ("YYYY", r"\d{4}"),
-        ("HH24", r"\d{2}"),
-        ("FF6", r"\d{6}"),
-        ("MM", r"\d{2}"),
-        ("DD", r"\d{2}"),
-        ("MI", r"\d{2}"),
-        ("SS", r"\d{2}"),
-    ];
-    let mut pattern = String::from("^");
-    let mut rest = format;
-    'outer: while let Some(c) = rest.chars().next() {
-        if c == '"' {
-            let end = rest[1..].find('"').expect("closing quote in format") + 1;
-            pattern.push_str(&regex::escape(&rest[1..end]));
-            rest = &rest[end + 1..];
-            continue;
-        }
-        for (element, digits) in elements {
-            if let Some(after) = rest.strip_prefix(element) {
-                pattern.push_str(digits);
-                rest = after;
-                continue 'outer;
-            }
-        }
-        assert!(
-            !c.is_ascii_alphabetic(),
-            "unknown format element at `{rest}` in `{format}`"
-        );
-        pattern.push_str(&regex::escape(&c.to_string()));
-        rest = &rest[c.len_utf8()..];
-    }
-    pattern.push('$');
-    Regex::new(&pattern).unwrap()
-}
-
 pub(super) struct DocColumn {
     pub(super) name: String,
     pub(super) ty: String,

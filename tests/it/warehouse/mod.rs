@@ -1,17 +1,27 @@
-//! The Snowflake SQL of `warehouse/snowflake/` against `docs/data-lake.md` and the exported row.
+//! The Snowflake SQL of `warehouse/snowflake/` against `docs/data-lake.md`, the exported row and
+//! the source table.
 //!
-//! Snowflake cannot run here, so these tests check what can be checked without it: the syntax of
-//! every statement with sqlparser's Snowflake dialect (where sqlparser supports the statement's
-//! kind, structure otherwise), the documented columns against both tables, the COPY and the MERGE
-//! column for column and in order, the COPY's JSON paths against a really serialised `FollowUp`,
-//! and that the scheduled tasks run exactly the statements of the load and merge files.
+//! Executed: `executed` and `mutations` run the SQL on fakesnow, a Snowflake emulator on DuckDB
+//! (`tests/warehouse/harness.py`, driven by `emulator`; installed by `scripts/with-fakesnow.sh`),
+//! over a lake that the real exporter and gateway wrote from a real PostgreSQL table (`feed`).
+//! After each step of the load the analytics table must equal the source table column for
+//! column. harness.py says which statements run as written, which are rewritten and how (the
+//! COPY's stage listing, PATTERN, load metadata and METADATA$ columns; the stream), and which are
+//! only checked for structure (tasks are emulated; the pipe, stage queries, copy_history and
+//! task_history are not run).
 //!
-//! `sql` reads and parses the SQL files, `doc` reads the column table of the docs; `columns`
-//! holds the column-for-column tests, `load` the tests of how the load works.
+//! Parsed: `sql` reads and parses the SQL files (sqlparser's Snowflake dialect where it supports
+//! the statement's kind, structure otherwise), `doc` reads the column table of the docs;
+//! `columns` holds the column-for-column tests of the docs against the SQL and the row, `load`
+//! the structure of the COPY, MERGE, stream, tasks and pipe.
 
 mod columns;
 mod doc;
+mod emulator;
+mod executed;
+mod feed;
 mod load;
+mod mutations;
 mod sql;
 
 const SQL_DIR: &str = "warehouse/snowflake";

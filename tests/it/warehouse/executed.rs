@@ -1,0 +1,266 @@
+//! The SQL executed on the Snowflake emulator over a lake the real exporter and gateway wrote:
+//! after every step the analytics table equals the source table, column for column.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use super::emulator::{Emulator, sql_copy, sql_dir};
+use super::feed::{Feed, assert_table_equals_source, objects, set_mtime, staged_rows};
+use super::{STAGING, TABLE};
+
+const LOAD: &str = "analytics.guardrail_followups_load";
+const MERGE: &str = "analytics.guardrail_followups_merge";
+const PRUNE: &str = "analytics.guardrail_followups_prune";
+
+/// The rebuild of docs/data-lake.md ("Rebuilding the table from the lake"): suspend the root
+/// task, the COPY of 04_load.sql with FORCE = TRUE, 05_merge.sql, resume the root task.
+fn rebuild(emulator: &mut Emulator, scan_time: Option<&str>) {
+    emulator
+        .statement(&format!("ALTER TASK {LOAD} SUSPEND"))
+        .unwrap();
+    emulator
+        .run_file_with("04_load.sql", true, scan_time)
+        .unwrap();
+    emulator.run_file("05_merge.sql").unwrap();
+    emulator
+        .statement(&format!("ALTER TASK {LOAD} RESUME"))
+        .unwrap();
+}
+
+fn no_duplicates(emulator: &mut Emulator) {
+    let checks = emulator.checks();
+    assert_eq!(
+        checks[0]["rows"],
+        Value::Array(vec![]),
+        "07_checks.sql's duplicate check found duplicates"
+    );
+}
+
+#[tokio::test]
+async fn the_table_equals_the_source_after_every_step_of_the_hourly_load() {
+    let feed = Feed::new(45).await;
+    let stage = feed.stage();
+    std::fs::create_dir_all(&stage).unwrap();
+    let mut warehouse = Emulator::start(&sql_dir(), &stage);
+    warehouse.deploy();
+
+    // Every object gets an explicit modification time when it appears, later for each export.
+    let mut known = Vec::new();
+    let mut stamp = |minute: u64| -> Vec<String> {
+        let new: Vec<String> = objects(&stage)
+            .into_iter()
+            .filter(|o| !known.contains(o))
+            .collect();
+        for object in &new {
+            set_mtime(&stage.join(object), minute);
+        }
+        known.extend(new.iter().cloned());
+        new
+    };
+
+    // First load: the task graph loads every object, merges, prunes.
+    feed.export(7).await;
+    let first_objects = stamp(0);
+    assert_eq!(first_objects.len(), 7, "45 rows in batches of 7");
+    let ran = warehouse.run_tasks(None).unwrap();
+    assert_eq!(Emulator::ran(&ran), [LOAD, MERGE, PRUNE]);
+    assert_table_equals_source(&mut warehouse, &feed.source().await, "the first load");
+    assert_eq!(staged_rows(&mut warehouse), 45);
+
+    // Idle run: nothing new, so the load loads nothing and the merge does not run.
+    let ran = warehouse.run_tasks(None).unwrap();
+    assert_eq!(Emulator::ran(&ran), [LOAD], "{ran}");
+    assert_table_equals_source(&mut warehouse, &feed.source().await, "an idle run");
+
+    // The same batches sent again: the same objects, which COPY skips.
+    feed.forget_cursor();
+    feed.export(7).await;
+    assert_eq!(
+        stamp(5),
+        Vec::<String>::new(),
+        "a resent batch is its own object"
+    );
+    let ran = warehouse.run_tasks(None).unwrap();
+    assert_eq!(ran["ran"][0]["result"]["rows"], 0, "{ran}");
+    assert_eq!(staged_rows(&mut warehouse), 45);
+    assert_table_equals_source(&mut warehouse, &feed.source().await, "a resend");
+
+    // Sent again with other batch boundaries: new objects, every row staged twice, one row each.
+    feed.forget_cursor();
+    feed.export(5).await;
+    assert_eq!(stamp(10).len(), 9, "45 rows in batches of 5");
+    warehouse.run_tasks(None).unwrap();
+    assert_eq!(staged_rows(&mut warehouse), 90);
+    assert_table_equals_source(
+        &mut warehouse,
+        &feed.source().await,
+        "a resend with other boundaries",
+    );
+    no_duplicates(&mut warehouse);
+
+    // A row changed in the source, and a late row in its time bucket: the audit sends the
+    // bucket again, with the changed values, in an object modified after all the others.
+    let changed = feed.change_a_row_and_commit_a_late_one().await;
+    feed.export(7).await;
+    assert!(
+        !stamp(20).is_empty(),
+        "the audit delivered the bucket again"
+    );
+    warehouse.run_tasks(None).unwrap();
+    let source = feed.source().await;
+    assert_eq!(
+        source[&changed][4],
+        "changed in the source after it was exported"
+    );
+    assert_table_equals_source(
+        &mut warehouse,
+        &source,
+        "the audit's resend of a changed row",
+    );
+
+    // The rebuild reloads every object, the old copies of the changed row too: they lose.
+    rebuild(&mut warehouse, None);
+    assert_table_equals_source(&mut warehouse, &source, "the rebuild over the table");
+    warehouse
+        .statement(&format!("DELETE FROM {TABLE}"))
+        .unwrap();
+    rebuild(&mut warehouse, None);
+    assert_table_equals_source(&mut warehouse, &source, "the rebuild of an emptied table");
+    no_duplicates(&mut warehouse);
+
+    // The prune: rows staged more than 14 days ago go (here: a forced reload dated 20 days
+    // back); the load metadata stays, so the next load does not bring them back.
+    let staged = staged_rows(&mut warehouse);
+    let long_ago = (chrono::Utc::now() - chrono::Duration::days(20)).to_rfc3339();
+    rebuild(&mut warehouse, Some(&long_ago));
+    assert_eq!(
+        staged_rows(&mut warehouse),
+        staged,
+        "the prune deletes exactly the rows staged over 14 days ago"
+    );
+    let old = warehouse.query(&format!(
+        "SELECT COUNT(*) AS old FROM {STAGING} WHERE loaded_at < DATEADD('day', -14, CURRENT_TIMESTAMP())"
+    ));
+    assert_eq!(old.rows[0][0], 0);
+    let ran = warehouse.run_tasks(None).unwrap();
+    assert_eq!(ran["ran"][0]["result"]["rows"], 0, "{ran}");
+    assert_eq!(staged_rows(&mut warehouse), staged);
+    assert_table_equals_source(&mut warehouse, &source, "the prune");
+
+    // A corrupt object stops the load whole: the good object beside it waits, nothing is
+    // half loaded, and once the bad object is moved away the next run loads what waited.
+    feed.add_rows(3).await;
+    feed.export(7).await;
+    let good = stamp(30).pop().expect("the new rows' object");
+    let line = std::fs::read_to_string(stage.join(&good)).unwrap();
+    let first = line.lines().next().unwrap();
+    let folder = Path::new(&good).parent().unwrap();
+    let bad = folder.join("gf1-0123456789abcdef0123456789abcdef.ndjson");
+    for corrupt in [
+        format!("{first}\n{{\"followUpId\": \"truncated"),
+        format!(
+            "{first}\n{}\n",
+            first.replace(
+                &first[first.find("\"createdAt\":\"").unwrap()..],
+                "\"createdAt\":\"2026-12-01 04:00:00\"}"
+            )
+        ),
+    ] {
+        std::fs::write(stage.join(&bad), corrupt).unwrap();
+        let failed = warehouse.run_tasks(None).unwrap_err();
+        assert!(failed.contains(LOAD), "{failed}");
+        assert_eq!(
+            staged_rows(&mut warehouse),
+            staged,
+            "nothing was half loaded"
+        );
+        assert_table_equals_source(&mut warehouse, &source, "a failed load");
+    }
+    std::fs::rename(stage.join(&bad), feed.dir.path().join("quarantined.ndjson")).unwrap();
+    warehouse.run_tasks(None).unwrap();
+    assert_eq!(staged_rows(&mut warehouse), staged + 3);
+    assert_table_equals_source(
+        &mut warehouse,
+        &feed.source().await,
+        "the load after the bad object was moved away",
+    );
+}
+
+#[tokio::test]
+async fn running_the_files_again_replaces_definitions_and_brings_an_older_deployment_up_to_date() {
+    let feed = Feed::new(12).await;
+    let stage = feed.stage();
+    feed.export(5).await;
+    let source = feed.source().await;
+    let dir = feed.dir.path();
+
+    // An existing deployment of the version before source_file_modified_at, holding a stale
+    // copy of one follow-up.
+    let old = dir.join("old-sql");
+    let alter = regex::Regex::new(r"(?m)^ALTER TABLE [^;]*;\n").unwrap();
+    sql_copy(&old, |text| {
+        let text = text.replace(",\n    source_file_modified_at TIMESTAMP_NTZ(6)", "");
+        alter.replace_all(&text, "").into_owned()
+    });
+    let tables = std::fs::read_to_string(old.join("01_tables.sql")).unwrap();
+    assert!(
+        !tables.contains("source_file_modified_at TIMESTAMP_NTZ(6)"),
+        "the older version's tables have no source_file_modified_at"
+    );
+    let mut warehouse = Emulator::start(&old, &stage);
+    for file in ["01_tables.sql", "02_file_format.sql", "03_stage.sql"] {
+        warehouse.run_file(file).unwrap();
+    }
+    let (id, row) = source.iter().next().unwrap();
+    warehouse
+        .statement(&format!(
+            "INSERT INTO {TABLE} (follow_up_id, provider_id, action, created_at, source_file, loaded_at) \
+             VALUES ('{id}', 'stale', 'stale', '2000-01-01 00:00:00', 'old.ndjson', CURRENT_TIMESTAMP())"
+        ))
+        .unwrap();
+    assert_ne!(row[1], "stale");
+
+    // The current files, run over it as the setup says: 01 adds the column to both tables
+    // (last, where a fresh deployment has it too), and the stale copy loses to the lake's.
+    warehouse.use_sql(&sql_dir());
+    warehouse.deploy();
+    for table in [TABLE, STAGING] {
+        let columns = warehouse.table(table).columns;
+        assert_eq!(columns, super::doc::documented_names(), "{table}");
+    }
+    warehouse.run_tasks(None).unwrap();
+    assert_table_equals_source(
+        &mut warehouse,
+        &source,
+        "the upgrade of an older deployment",
+    );
+
+    // Running the files again, edited, while the tasks run: the new definitions are in place
+    // and every task is resumed.
+    let edited = dir.join("edited-sql");
+    sql_copy(&edited, |text| {
+        text.replace("USING CRON 20 * * * * UTC", "USING CRON 35 * * * * UTC")
+    });
+    warehouse.use_sql(&edited);
+    warehouse.deploy();
+    let tasks = warehouse.tasks();
+    assert_eq!(
+        tasks["tasks"][LOAD]["schedule"],
+        "USING CRON 35 * * * * UTC"
+    );
+    for task in [LOAD, MERGE, PRUNE] {
+        assert_eq!(tasks["tasks"][task]["state"], "started", "{task}: {tasks}");
+    }
+    warehouse.run_tasks(None).unwrap();
+    assert_table_equals_source(&mut warehouse, &source, "a second deployment");
+
+    // Snowflake refuses to replace a task of a graph whose root runs: hence the SUSPEND first.
+    let unsuspended = dir.join("unsuspended-sql");
+    sql_copy(&unsuspended, |text| {
+        text.replace(&format!("ALTER TASK IF EXISTS {LOAD} SUSPEND;"), "")
+    });
+    warehouse.use_sql(&unsuspended);
+    let refused = warehouse.run_file("06_task.sql").unwrap_err();
+    assert!(refused.contains("not suspended"), "{refused}");
+}
