@@ -285,6 +285,7 @@ mod tests {
             },
             output_closed: false,
             source: "test".into(),
+            archive: Default::default(),
         }
     }
 
