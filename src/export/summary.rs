@@ -43,7 +43,9 @@ impl Summary {
             .map_or_else(|| "none".into(), |position| position.to_string());
         Some(Error::Runtime {
             source: anyhow::anyhow!(
-                "the export delivered {} rows and saved its cursor (now {cursor}), but they                  were not archived: {reason}; the archive's latest.ndjson still holds an                  earlier run's rows, and the next run archives only its own",
+                "the export delivered {} rows and saved its cursor (now {cursor}), but they \
+                 were not archived: {reason}; the archive's latest.ndjson still holds an \
+                 earlier run's rows, and the next run archives only its own",
                 self.rows
             ),
         })
