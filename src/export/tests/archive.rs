@@ -136,3 +136,50 @@ async fn a_missing_archive_folder_stops_the_run_before_anything_is_sent() {
     assert_eq!(setup.sink.started(), 0);
     assert!(setup.store.stored().is_none());
 }
+
+#[tokio::test]
+async fn an_interrupted_run_archives_exactly_the_rows_its_cursor_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let (interrupt, signal) = Interrupt::manual();
+    let mut setup = Setup::new(
+        rows(30),
+        MemoryTarget::answering(Answer::Durable)
+            .in_flight(3)
+            .delays(&[Duration::from_millis(40); 10]),
+    );
+    setup.interrupt = interrupt;
+    let stop = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        signal.send(Some(crate::error::Signal::Term)).unwrap();
+        signal
+    });
+    let error = run_once(&archived(&setup, dir.path())).await.unwrap_err();
+    let _signal = stop.await.unwrap();
+    assert!(matches!(error, Error::Interrupted { .. }), "{error}");
+    let held = setup.stored().total_rows as u32;
+    assert!(held > 0 && held < 30, "{held} rows delivered");
+    assert_eq!(latest(dir.path()), notes(1..=held));
+}
+
+#[tokio::test]
+async fn rows_the_audit_sends_again_are_archived_as_delivered() {
+    let dir = tempfile::tempdir().unwrap();
+    let bucket_start = Timestamp::from_micros(
+        (Timestamp::now().micros() - 10 * 60_000_000).div_euclid(60_000_000) * 60_000_000,
+    );
+    let at = |n: u32| Timestamp::from_micros(bucket_start.micros() + i64::from(n) * 1_000_000);
+    let mut setup = Setup::new(
+        vec![row(1, at(1)), row(2, at(3)), row(3, minutes_ago(2, 3))],
+        MemoryTarget::answering(Answer::Durable),
+    );
+    setup.audit = AuditConfig {
+        window: Duration::from_secs(3600),
+        bucket: Duration::from_secs(60),
+    };
+    run_once(&archived(&setup, dir.path())).await.unwrap();
+    assert_eq!(latest(dir.path()), notes(1..=3));
+    setup.source.insert([row(4, at(2))]);
+    let summary = run_once(&archived(&setup, dir.path())).await.unwrap();
+    assert_eq!((summary.rows, summary.late.delivered), (0, 3));
+    assert_eq!(latest(dir.path()), ["row 1", "row 4", "row 2"]);
+}
