@@ -131,6 +131,35 @@ async fn the_hourly_path_on_s3_archives_what_the_gateway_received_and_a_quiet_ho
         received,
         "still the previous run's rows"
     );
+
+    // `check` tries the bucket (no database given: that line is a problem, this one is not).
+    let check = |uri: String| {
+        let endpoint = bucket.endpoint.clone();
+        let dir = dir.path().to_owned();
+        async move {
+            Export::subcommand(&dir, &["check"])
+                .args(["--archive-uri", &uri, "--s3-endpoint", &endpoint])
+                .run()
+                .await
+                .stdout
+        }
+    };
+    // (moto's secret key is `test`, which the scrubber masks wherever it appears.)
+    let ok = check(bucket.uri("exports")).await;
+    assert!(
+        ok.lines()
+            .any(|line| line.starts_with("ok       archive       s3://")
+                && line.contains("/exports: writable; ")
+                && line.ends_with(".ndjson holds the last run that delivered rows")),
+        "{ok}"
+    );
+    let missing = check("s3://gf-no-such-bucket/exports".into()).await;
+    assert!(
+        missing.contains(
+            "problem  archive       s3://gf-no-such-bucket/exports: cannot write an object there"
+        ),
+        "{missing}"
+    );
 }
 
 /// `export` with a file sink, a cursor file, the status and the archive in `dir`.
