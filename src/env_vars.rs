@@ -50,6 +50,8 @@ pub const EXPORT_AWS_REGION: &str = "GUARDRAIL_EXPORT_AWS_REGION";
 /// Where the status JSON for the admin page is written (file or s3://).
 pub const STATUS_PATH: &str = "GUARDRAIL_EXPORT_STATUS_PATH";
 pub const DOWNLOAD_URL: &str = "GUARDRAIL_EXPORT_DOWNLOAD_URL";
+/// Folder or `s3://bucket/prefix` where each run's delivered rows are archived.
+pub const ARCHIVE_URI: &str = "GUARDRAIL_EXPORT_ARCHIVE_URI";
 /// The status' `workflowUrl`; the admin page's "View workflow" link reads it too, overriding
 /// the status.
 pub const WORKFLOW_URL: &str = "GUARDRAIL_EXPORT_WORKFLOW_URL";

@@ -6,6 +6,7 @@
 //! delivered feed reaches.
 
 pub mod admin;
+pub mod archive;
 pub mod cli;
 pub mod commands;
 pub mod cursor;

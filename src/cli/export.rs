@@ -1,4 +1,4 @@
-//! The export's flags — source, sink, cursor store, S3, report, output — each group shared
+//! The export's flags — source, sink, cursor store, S3, archive, report, output — each group shared
 //! with `check` and `cursor` where they need it (validated in `validate.rs`).
 
 use std::path::PathBuf;
@@ -70,10 +70,24 @@ pub struct ExportArgs {
     pub cursor_store: CursorStoreArgs,
 
     #[command(flatten)]
+    pub archive: ArchiveArgs,
+
+    #[command(flatten)]
     pub report: ReportArgs,
 
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+/// Where a copy of each run's delivered rows is kept.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Archive")]
+pub struct ArchiveArgs {
+    /// Keep a copy of the rows each run delivered, whatever the sink, in this folder or under
+    /// s3://bucket/prefix: latest.ndjson (the last run that delivered rows) and
+    /// runs/YYYY/MM/DD/<start>.ndjson. The status' downloadUrl then points at latest.ndjson.
+    #[arg(long, env = env::ARCHIVE_URI, value_name = "DIR|URI")]
+    pub archive_uri: Option<String>,
 }
 
 /// Where follow-ups are read from.
@@ -182,8 +196,8 @@ pub struct CursorStoreArgs {
     pub s3: S3Args,
 }
 
-/// How to reach S3 (cursor store and status file). Unset values come from the standard AWS_*
-/// variables.
+/// How to reach S3 (cursor store, archive and status file). Unset values come from the
+/// standard AWS_* variables.
 #[derive(Debug, Args)]
 pub struct S3Args {
     /// S3-compatible endpoint (MinIO…), e.g. http://127.0.0.1:9000; AWS when unset.
@@ -212,7 +226,8 @@ pub struct ReportArgs {
     #[arg(long, env = env::STATUS_PATH, value_name = "PATH|URI")]
     pub status_path: Option<String>,
 
-    /// The status' downloadUrl: where the latest NDJSON can be fetched.
+    /// The status' downloadUrl: where the latest NDJSON can be fetched (with --archive-uri,
+    /// its latest.ndjson when unset; this wins when set).
     #[arg(long, env = env::DOWNLOAD_URL, value_name = "URL")]
     pub download_url: Option<String>,
 

@@ -7,8 +7,8 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::env_vars as env;
 pub use export::{
-    CursorStoreArgs, CursorStoreKind, ExportArgs, OutputArgs, ReportArgs, S3Args, SinkArgs,
-    SinkKind, SourceArgs,
+    ArchiveArgs, CursorStoreArgs, CursorStoreKind, ExportArgs, OutputArgs, ReportArgs, S3Args,
+    SinkArgs, SinkKind, SourceArgs,
 };
 pub use validate::webhook_config;
 
@@ -45,7 +45,8 @@ pub enum Command {
     /// Verify a configuration without exporting anything.
     ///
     /// Checks that the database is reachable and the table readable, that the (created_at, id)
-    /// index exists, that the cursor store can be read and written, and that the webhook answers.
+    /// index exists, that the cursor store can be read and written, that the webhook answers,
+    /// and that the archive (--archive-uri) takes files.
     /// Prints one line per check (ok / note / problem, with the fix) and exits 1 if any check
     /// failed. A note (a missing index, a role that cannot see other sessions) is not a failure
     /// unless --strict.
@@ -88,6 +89,9 @@ pub struct CheckArgs {
 
     #[command(flatten)]
     pub cursor_store: CursorStoreArgs,
+
+    #[command(flatten)]
+    pub archive: ArchiveArgs,
 
     #[command(flatten)]
     pub output: OutputArgs,

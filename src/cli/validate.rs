@@ -7,8 +7,10 @@ use std::time::Duration;
 use secrecy::SecretString;
 
 use super::export::{
-    CursorStoreArgs, CursorStoreKind, ExportArgs, S3Args, SinkArgs, SinkKind, SourceArgs,
+    ArchiveArgs, CursorStoreArgs, CursorStoreKind, ExportArgs, S3Args, SinkArgs, SinkKind,
+    SourceArgs,
 };
+use crate::archive::ArchiveConfig;
 use crate::cursor::{AuditConfig, Position};
 use crate::error::Error;
 use crate::export::ExportConfig;
@@ -64,6 +66,23 @@ impl CursorStoreArgs {
     }
 }
 
+impl ArchiveArgs {
+    /// The archive `--archive-uri` names, if any, reached with `s3`'s settings.
+    pub fn config(&self, s3: &S3Args) -> Result<Option<ArchiveConfig>, Error> {
+        match self.archive_uri.as_deref().map(str::trim) {
+            Some(text) if !text.is_empty() => ArchiveConfig::parse(text, &s3.options())
+                .map(Some)
+                .map_err(|e| {
+                    Error::config_fix(
+                        format!("--archive-uri (GUARDRAIL_EXPORT_ARCHIVE_URI): {e}"),
+                        "give a folder (archive/) or s3://bucket/prefix, or leave it unset",
+                    )
+                }),
+            _ => Ok(None),
+        }
+    }
+}
+
 impl S3Args {
     pub fn options(&self) -> S3Options {
         let set = |v: &Option<String>| {
@@ -86,6 +105,7 @@ impl ExportArgs {
     pub fn into_config(self, stderr_is_terminal: bool) -> Result<ExportConfig, Error> {
         let source = self.source.config()?;
         let sink = self.sink.config(self.source.demo)?;
+        let archive = self.archive.config(&self.cursor_store.s3)?;
         let start = match self.cursor.as_deref().map(str::trim) {
             Some(text) if !text.is_empty() => Some(
                 Position::parse(text)
@@ -118,6 +138,7 @@ impl ExportArgs {
                 && !self.output.quiet
                 && self.output.log_format == crate::logging::LogFormat::Text,
             interrupt: crate::export::Interrupt::never(),
+            archive,
         })
     }
 }

@@ -63,6 +63,7 @@ pub fn check(args: CheckArgs) -> ExitCode {
         check_source(&args, &mut report).await;
         check_cursor_store(&args, &mut report).await;
         check_sink(&args, &mut report).await;
+        check_archive(&args, &mut report).await;
     });
     if report.problems == 0 {
         ExitCode::SUCCESS
@@ -148,5 +149,17 @@ async fn check_sink(args: &CheckArgs, report: &mut Report) {
             };
             report.line(what, Verdict::from_error(&e, fix));
         }
+    }
+}
+
+/// The archive, when `--archive-uri` names one.
+async fn check_archive(args: &CheckArgs, report: &mut Report) {
+    match args.archive.config(&args.cursor_store.s3) {
+        Ok(Some(archive)) => report.line("archive", archive.check().await),
+        Ok(None) => {}
+        Err(e) => report.line(
+            "archive",
+            Verdict::from_error(&e, "give a folder or s3://bucket/prefix"),
+        ),
     }
 }

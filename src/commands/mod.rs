@@ -45,7 +45,7 @@ pub fn export(args: ExportArgs) -> ExitCode {
         // abandoned a little after the grace period: the lock is a file lock or a lease that
         // expires, and the cursor holds only acknowledged rows.
         let result = tokio::select! {
-            result = export::run_once(&config) => result,
+            result = export::run_once_at(&config, started_at) => result,
             signal = config.interrupt.grace_over(export::GRACE + std::time::Duration::from_secs(5)) => {
                 Err(Error::Interrupted {
                     signal,
@@ -64,6 +64,9 @@ pub fn export(args: ExportArgs) -> ExitCode {
         .await;
         let summary = result?;
         summary.log();
+        if let Some(error) = summary.archive_error() {
+            return Err(error);
+        }
         reported.map(|()| summary)
     });
     match result {
@@ -86,9 +89,12 @@ fn report_config(args: &ExportArgs) -> Result<ReportConfig, Error> {
         ),
         None => None,
     };
+    // The archive's latest copy, unless a download URL is configured (a CDN, a signed link).
+    let archive = args.archive.config(&args.cursor_store.s3)?;
+    let download_url = set(&args.report.download_url).or_else(|| archive.map(|a| a.latest_url()));
     Ok(ReportConfig {
         status,
-        download_url: set(&args.report.download_url),
+        download_url,
         workflow_url: ReportConfig::workflow_url_from_env(set(&args.report.workflow_url)),
         slack_webhook: set(&args.report.slack_webhook).map(secrecy::SecretString::from),
         metrics: args

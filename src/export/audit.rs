@@ -9,6 +9,7 @@ use super::ledger::{Effect, Ledger};
 use super::sink::{Ack, Sink, SinkError};
 use super::source::{Query, Source};
 use super::{ExportConfig, LateRows};
+use crate::archive::Spool;
 use crate::cursor::Position;
 use crate::cursor::fingerprint::{AuditState, Fingerprint, bucket_of, bucket_start, compare};
 use crate::error::Error;
@@ -37,6 +38,7 @@ pub(super) async fn audit(
     source: &dyn Source,
     sink: &mut dyn Sink,
     ledger: &mut Ledger<'_>,
+    spool: &mut Spool,
     batching: Batching,
 ) -> Result<LateRows, AuditError> {
     let Some(cursor) = ledger.state.position else {
@@ -100,8 +102,16 @@ pub(super) async fn audit(
             provider_id: config.provider_id.clone(),
             ..Query::default()
         };
-        late.delivered +=
-            redeliver(difference.bucket, bucket, source, sink, ledger, batching).await?;
+        late.delivered += redeliver(
+            difference.bucket,
+            bucket,
+            source,
+            sink,
+            ledger,
+            spool,
+            batching,
+        )
+        .await?;
     }
     tracing::debug!(
         buckets = late.buckets_checked,
@@ -112,13 +122,15 @@ pub(super) async fn audit(
     Ok(late)
 }
 
-/// Sends one bucket's rows; once all are acknowledged, its fingerprint becomes theirs.
+/// Sends one bucket's rows; once all are acknowledged, its fingerprint becomes theirs. Each
+/// batch acknowledged joins the run's archive.
 async fn redeliver(
     bucket: i64,
     query: Query,
     source: &dyn Source,
     sink: &mut dyn Sink,
     ledger: &mut Ledger<'_>,
+    spool: &mut Spool,
     batching: Batching,
 ) -> Result<u64, AuditError> {
     let mut batches = source.stream(query, batching);
@@ -137,8 +149,12 @@ async fn redeliver(
         // One batch at a time, whatever the sink's concurrency: a bucket counts only once all
         // of it was acknowledged, and buckets are few.
         let rows = batch.rows;
+        let spooled = spool.append(&batch.ndjson, rows)?;
         match sink.send(batch).await {
-            Ok(ack) => sent.push((rows, ack)),
+            Ok(ack) => {
+                super::spooled(spool, spooled, ack);
+                sent.push((rows, ack));
+            }
             Err(SinkError::Closed) => return Err(AuditError::Closed),
             Err(SinkError::Failed(e)) => return Err(AuditError::Failed(e.into())),
         }

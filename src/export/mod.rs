@@ -17,6 +17,7 @@ mod window;
 
 use std::time::{Duration, Instant};
 
+use crate::archive::{ArchiveConfig, Archiving, Mark, Spool};
 use crate::cursor::{AuditConfig, Position};
 use crate::error::Error;
 use crate::store::{CursorStore, CursorStoreConfig};
@@ -53,6 +54,8 @@ pub struct ExportConfig {
     pub progress: bool,
     /// SIGTERM/SIGINT: stop after the batches in flight.
     pub interrupt: Interrupt,
+    /// `--archive-uri`: where a copy of each run's delivered rows is kept.
+    pub archive: Option<ArchiveConfig>,
 }
 
 /// `work`, or [`Error::Interrupted`] (saying what was `delivered`) as soon as a signal
@@ -81,16 +84,27 @@ fn delivered_so_far(ledger: &Ledger<'_>) -> String {
     )
 }
 
+/// Records in the archive's spool that the batch ending at `mark` was acknowledged.
+fn spooled(spool: &mut Spool, mark: Mark, ack: sink::Ack) {
+    match ack {
+        sink::Ack::Durable => spool.delivered(mark),
+        sink::Ack::UntilFinish => spool.accepted(mark),
+    }
+}
+
 /// What a batch's acknowledgement does, kept while it is in flight.
 struct Sent {
     effect: Effect,
     rows: u64,
     repairs: RepairCounts,
+    /// Where the batch ends in the archive's spool.
+    spooled: Mark,
 }
 
 impl Sent {
-    fn of(batch: &batch::Batch, first_bucket: i64) -> Sent {
+    fn of(batch: &batch::Batch, first_bucket: i64, spooled: Mark) -> Sent {
         Sent {
+            spooled,
             effect: Effect::Advance {
                 rows: batch.rows,
                 last: batch.last.expect("a batch holds at least one row"),
@@ -110,9 +124,52 @@ impl Sent {
 
 /// Runs one export: everything pending (up to the limit), then the late-row audit.
 pub async fn run_once(config: &ExportConfig) -> Result<Summary, Error> {
+    run_once_at(config, Timestamp::now()).await
+}
+
+/// [`run_once`] for a run that started at `started_at`, the time that names its archived copy.
+///
+/// With an archive, the rows the run delivered are archived after it, still under the
+/// cursor's lock — also after a failed or interrupted run, whose acknowledged rows are in the
+/// cursor. A successful run whose rows could not be archived says so in
+/// [`Summary::archive`]; the cursor stays where the delivery put it.
+pub async fn run_once_at(config: &ExportConfig, started_at: Timestamp) -> Result<Summary, Error> {
     let started = Instant::now();
+    let mut spool = match &config.archive {
+        Some(archive) => archive.spool()?,
+        None => Spool::off(),
+    };
     crate::store::with_lock(&*config.cursor_store, async |store| {
-        run_locked(config, store, started).await
+        let result = run_locked(config, store, started, &mut spool).await;
+        let Some(archive) = &config.archive else {
+            return result;
+        };
+        let archived = archive.publish(&spool, started_at).await;
+        match (result, archived) {
+            (Ok(summary), Ok(archiving)) => Ok(Summary {
+                archive: archiving,
+                ..summary
+            }),
+            (Ok(summary), Err(e)) => Ok(Summary {
+                archive: Archiving::Failed(format!("{e:#}")),
+                ..summary
+            }),
+            (Err(error), archived) => {
+                match archived {
+                    Ok(Archiving::Written(written)) => tracing::info!(
+                        "archived the {} rows this run delivered before it stopped at {}",
+                        written.rows,
+                        written.copy
+                    ),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(
+                        "the {} rows this run delivered before it stopped were not archived: {e:#}",
+                        spool.delivered_rows()
+                    ),
+                }
+                Err(error)
+            }
+        }
     })
     .await
 }
@@ -122,6 +179,7 @@ async fn run_locked(
     config: &ExportConfig,
     store: &mut dyn CursorStore,
     started: Instant,
+    spool: &mut Spool,
 ) -> Result<Summary, Error> {
     let state = ledger::starting_state(config, store).await?;
     let nothing_yet = || "nothing was delivered yet".to_owned();
@@ -205,6 +263,7 @@ async fn run_locked(
                 // After a failure or a closed output, later batches do not count.
                 _ if failure.is_some() || output_closed => {}
                 Ok(ack) => {
+                    spooled(spool, then.spooled, ack);
                     ledger.acknowledged(then.effect, ack).await?;
                     repairs += then.repairs;
                     progress.advance(then.rows);
@@ -219,7 +278,8 @@ async fn run_locked(
                     // A lock that can no longer be trusted (an S3 lease not renewed) delivers
                     // nothing more.
                     ledger.store.healthy().await?;
-                    let then = Sent::of(&batch, ledger.first_bucket);
+                    let spooled = spool.append(&batch.ndjson, batch.rows)?;
+                    let then = Sent::of(&batch, ledger.first_bucket, spooled);
                     window.start(sink.send(batch), then);
                 }
             },
@@ -238,7 +298,7 @@ async fn run_locked(
         ));
         let audited = unless_interrupted(
             &config.interrupt,
-            audit::audit(config, &*source, &mut *sink, &mut ledger, batching),
+            audit::audit(config, &*source, &mut *sink, &mut ledger, spool, batching),
             || {
                 format!(
                     "the run's {run_rows} rows are in the cursor; the late-row audit was cut short"
@@ -258,6 +318,7 @@ async fn run_locked(
         }
         SinkError::Failed(e) => e,
     })?;
+    spool.finished();
     // Saved even when nothing was new, so `updatedAt` shows the feed is alive.
     ledger.finish().await?;
     progress.phase("counting the rows left after the cursor".into());
@@ -273,6 +334,7 @@ async fn run_locked(
         output_closed,
         source: description,
         backlog,
+        archive: Archiving::Off,
     })
 }
 

@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use super::batch::RepairCounts;
 use super::source::Backlog;
+use crate::archive::Archiving;
 use crate::cursor::Position;
+use crate::error::Error;
 
 /// What one run did.
 #[derive(Debug, Clone)]
@@ -24,11 +26,32 @@ pub struct Summary {
     pub source: String,
     /// What the source still holds after the cursor, when it could be counted.
     pub backlog: Option<Backlog>,
+    /// What became of the run's copy in the archive.
+    pub archive: Archiving,
 }
 
 impl Summary {
     pub fn rows_per_second(&self) -> f64 {
         self.rows as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    /// The run delivered its rows and saved the cursor, but they were not archived: a failed
+    /// run, whose delivery stands.
+    pub fn archive_error(&self) -> Option<Error> {
+        let Archiving::Failed(reason) = &self.archive else {
+            return None;
+        };
+        let cursor = self
+            .cursor
+            .map_or_else(|| "none".into(), |position| position.to_string());
+        Some(Error::Runtime {
+            source: anyhow::anyhow!(
+                "the export delivered {} rows and saved its cursor (now {cursor}), but they \
+                 were not archived: {reason}; the archive's latest.ndjson still holds an \
+                 earlier run's rows, and the next run archives only its own",
+                self.rows
+            ),
+        })
     }
 }
 
@@ -98,6 +121,16 @@ impl Summary {
             Some(Backlog { pending, .. }) if pending > 0 => format!("; {pending} rows left"),
             _ => String::new(),
         };
+        if let Archiving::Written(archived) = &summary.archive {
+            tracing::info!(
+                rows = archived.rows,
+                bytes = archived.bytes,
+                copy = %archived.copy,
+                "archived {} rows at {} and as latest.ndjson",
+                archived.rows,
+                archived.copy
+            );
+        }
         let closed = if summary.output_closed {
             " (output closed by its reader)"
         } else {

@@ -57,19 +57,23 @@ pub async fn after_run(
     elapsed: Duration,
     scrubber: &Scrubber,
 ) -> Result<(), Error> {
+    // Rows delivered but not archived: a failed run, whose cursor and rows still count.
+    let archive_error = outcome.ok().and_then(Summary::archive_error);
     let ran = match outcome {
+        Ok(_) if archive_error.is_some() => Outcome::Failed,
         Ok(_) => Outcome::Success,
         Err(Error::Interrupted { .. }) => Outcome::Interrupted,
         Err(_) => Outcome::Failed,
     };
     let backlog = outcome.ok().and_then(|s| s.backlog);
+    let error = outcome.err().or(archive_error.as_ref());
     let mut status_error = None;
     if let Some(target) = &config.status {
         let run = RunFacts {
             outcome: ran,
             summary: outcome.ok(),
             // The error as the log prints it (`Error::message`), scrubbed.
-            error: outcome.err().map(|e| scrubber.scrub(&e.message())),
+            error: error.map(|e| scrubber.scrub(&e.message())),
             started_at: started,
             ended_at: Timestamp::now(),
             duration: elapsed,
@@ -78,7 +82,7 @@ pub async fn after_run(
         let previous = Previous::read(target).await;
         let status = Status::of(&run, &previous, config);
         if let Err(e) = status.publish(target).await {
-            if outcome.is_ok() {
+            if ran == Outcome::Success {
                 status_error = Some(e);
             } else {
                 tracing::warn!(
@@ -108,6 +112,9 @@ pub async fn after_run(
     }
     if let Some(webhook) = &config.slack_webhook {
         let text = match (outcome, &status_error) {
+            (Ok(_), _) if archive_error.is_some() => {
+                slack::failure(&error.map(Error::to_string).unwrap_or_default(), config)
+            }
             (Ok(summary), None) => slack::success(summary, config),
             (Ok(summary), Some(e)) => slack::failure(
                 &format!("{} rows exported, but {e:#}", summary.rows),

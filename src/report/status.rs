@@ -330,6 +330,7 @@ mod tests {
                     since: Timestamp::parse("2026-01-22T05:59:30Z").unwrap(),
                 }),
             }),
+            archive: Default::default(),
         }
     }
 

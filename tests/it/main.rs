@@ -3,6 +3,7 @@
 mod helpers;
 
 mod admin;
+mod archive;
 mod audit;
 mod concurrency;
 mod config_errors;

@@ -8,7 +8,7 @@ use rand::Rng;
 use serde_json::Value;
 
 use crate::helpers::gateway::{GatewayProcess, LakeSummary, local_lake, parse_ndjson, summarise};
-use crate::helpers::s3::{TestBucket, list_keys};
+use crate::helpers::s3::{TestBucket, lake_bytes, list_keys};
 use crate::helpers::{Export, TestDb, seeded_rng};
 
 /// The source as the exporter renders it, keyed by followUpId.
@@ -94,13 +94,25 @@ async fn fifty_thousand_rows_reach_an_s3_lake_exactly() {
         ],
     )
     .await;
+    // With the archive on S3 too: a copy of several upload parts (8 MiB each).
     to_gateway(dir.path(), &db, &gateway, "1000")
+        .args(["--archive-uri", &bucket.uri("exports")])
+        .args(["--s3-endpoint", &bucket.endpoint])
         .run()
         .await
         .assert_success();
+    let archived = bucket.get("exports/latest.ndjson").await.unwrap();
+    assert!(archived.len() > 8 << 20, "{} bytes", archived.len());
+    assert!(
+        archived == lake_bytes(&bucket, "raw/").await,
+        "the archive holds what the lake received, byte for byte"
+    );
 
     let mut objects = Vec::new();
     for key in list_keys(&bucket.name).await {
+        if !key.starts_with("raw/") {
+            continue;
+        }
         let name = key
             .strip_prefix("raw/")
             .expect("objects under the lake's prefix")

@@ -16,6 +16,7 @@ use crate::row::SourceRow;
 use crate::store::{CursorLocation, MemoryLocation};
 use crate::time::Timestamp;
 
+mod archive;
 mod in_flight;
 
 /// `n` minutes ago, plus `n` microseconds so that every row has its own instant.
@@ -91,6 +92,7 @@ impl Setup {
             hold_back: None,
             progress: false,
             interrupt: self.interrupt.clone(),
+            archive: None,
         }
     }
 

@@ -102,6 +102,26 @@ pub async fn list_keys(bucket: &str) -> Vec<String> {
     keys
 }
 
+/// The objects under `prefix`, joined in the order of their first rows: what the gateway
+/// received, batch after batch, byte for byte.
+pub async fn lake_bytes(bucket: &TestBucket, prefix: &str) -> Vec<u8> {
+    let mut objects = Vec::new();
+    for key in list_keys(&bucket.name).await {
+        if key.starts_with(prefix) {
+            let bytes = bucket.get(&key).await.unwrap();
+            let first: serde_json::Value =
+                serde_json::from_slice(bytes.split(|b| *b == b'\n').next().unwrap()).unwrap();
+            let order = (
+                first["createdAt"].as_str().unwrap().to_owned(),
+                first["followUpId"].as_str().unwrap().to_owned(),
+            );
+            objects.push((order, bytes));
+        }
+    }
+    objects.sort();
+    objects.into_iter().flat_map(|(_, bytes)| bytes).collect()
+}
+
 /// A bucket of the test server, opened as the project opens its buckets.
 pub struct TestBucket {
     pub endpoint: String,
