@@ -132,6 +132,17 @@ async fn the_hourly_path_on_s3_archives_what_the_gateway_received_and_a_quiet_ho
         "still the previous run's rows"
     );
 
+    // The next hour with new rows: the download is those rows, and only those.
+    db.insert_generated(12, 3, 1, "2026-01-22 06:00:00+00")
+        .await;
+    export().run().await.assert_success();
+    let all = lake_bytes(&bucket, "lake/").await;
+    assert!(all.starts_with(&received));
+    let next = &all[received.len()..];
+    assert_eq!(next.iter().filter(|b| **b == b'\n').count(), 12);
+    assert_eq!(download(&admin).await, next, "exactly the last run's rows");
+    assert_eq!(archive_keys(&bucket).await.len(), 3, "a second dated copy");
+
     // `check` tries the bucket (no database given: that line is a problem, this one is not).
     let check = |uri: String| {
         let endpoint = bucket.endpoint.clone();
