@@ -16,6 +16,7 @@ mod incremental;
 mod metrics;
 mod ops;
 mod pipeline;
+mod reconcile;
 mod settle;
 mod sinks;
 mod status_v2;
