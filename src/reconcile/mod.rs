@@ -11,6 +11,8 @@ mod lake;
 mod progress;
 mod repair;
 pub mod report;
+#[cfg(test)]
+mod tests;
 
 use std::collections::BTreeMap;
 
@@ -254,7 +256,7 @@ pub fn comparison(
 }
 
 #[cfg(test)]
-mod tests {
+mod unit {
     use super::*;
 
     #[test]
