@@ -44,9 +44,11 @@ impl DistinctDays {
 
     /// With chunks of `limit` entries (small ones in tests, to exercise the spill).
     pub fn with_chunk(limit: usize) -> DistinctDays {
+        let limit = limit.max(1);
         DistinctDays {
-            chunk: Vec::new(),
-            limit: limit.max(1),
+            // Allocated once, at its final size, and reused after every spill.
+            chunk: Vec::with_capacity(limit.min(CHUNK)),
+            limit,
             runs: Vec::new(),
         }
     }
@@ -61,10 +63,10 @@ impl DistinctDays {
     }
 
     fn spill(&mut self) -> anyhow::Result<()> {
-        let mut chunk = std::mem::take(&mut self.chunk);
-        chunk.sort_unstable();
-        chunk.dedup();
-        let run = write_run(chunk.into_iter().map(Ok))?;
+        self.chunk.sort_unstable();
+        self.chunk.dedup();
+        let run = write_run(self.chunk.iter().copied().map(Ok))?;
+        self.chunk.clear();
         self.runs.push(run);
         if self.runs.len() >= MAX_RUNS {
             let runs = std::mem::take(&mut self.runs);
