@@ -13,7 +13,9 @@
 #     lands every batch durably (fsynced) in a local lake folder, at --webhook-concurrency 1 and
 #     at the default, and into an S3 lake (moto) at the default; with the gateway's CPU time per
 #     100,000 rows;
-#   - the late-row audit's cost per run: a run that finds nothing new, with and without it.
+#   - the late-row audit's cost per run: a run that finds nothing new, with and without it;
+#   - reconcile: the table against its full local lake (the one the webhook run at concurrency
+#     1 wrote), which must find no differing day, with its peak memory.
 # Each full export runs twice, alternating with psql (the first round warms the caches); the best
 # time of each is reported. Both outputs must hold N lines, in the same (created_at, id) order.
 #
@@ -146,16 +148,18 @@ FROM (
 VACUUM ANALYZE provider_guardrail_followup;
 SQL
 
-# Runs a command with its stderr in $TMP/last.log; prints "<wall seconds> <peak RSS in KiB>" of
-# that one process, or shows the log and fails. os.wait4 reports the resources of exactly the
-# child it waited for.
+# Runs a command with its stderr in $TMP/last.log (and its stdout in $MEASURE_STDOUT when set);
+# prints "<wall seconds> <peak RSS in KiB>" of that one process, or shows the log and fails.
+# os.wait4 reports the resources of exactly the child it waited for.
 measure() {
   python3 - "$TMP/last.log" "$@" <<'EOF'
 import os, subprocess, sys, time
 log, cmd = sys.argv[1], sys.argv[2:]
-with open(log, "wb") as err:
+out = os.environ.get("MEASURE_STDOUT")
+with open(log, "wb") as err, open(out or os.devnull, "wb") as stdout:
     start = time.monotonic()
-    child = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stderr=err)
+    child = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stderr=err,
+                             stdout=stdout if out else None)
     _, status, usage = os.wait4(child.pid, 0)
     wall = time.monotonic() - start
 code = os.waitstatus_to_exitcode(status)
@@ -255,6 +259,17 @@ step "webhook: exporter -> gateway -> local lake, one batch at a time"
 WEBHOOK_1=$(run_webhook "$TMP/lake-1" 1)
 LAKE_ROWS=$(find "$TMP/lake-1/guardrail_followups" -name '*.ndjson' -exec cat {} + | wc -l)
 [[ "$LAKE_ROWS" -eq "$ROWS" ]] || { echo "bench: FAIL the lake holds $LAKE_ROWS rows, expected $ROWS" >&2; exit 1; }
+step "reconcile: the table against its full local lake"
+RECONCILE=$(MEASURE_STDOUT="$TMP/reconcile.json" measure "$BIN" reconcile --database-url "$BENCH_URL" \
+  --lake "$TMP/lake-1" --json --quiet)
+python3 - "$ROWS" "$TMP/reconcile.json" <<'EOF2'
+import json, sys
+report = json.load(open(sys.argv[2]))
+if not report["match"] or report["sourceRows"] != int(sys.argv[1]) or report["lakeRows"] != int(sys.argv[1]):
+    sys.exit(f"bench: FAIL reconcile found differences on the full lake: {report}")
+EOF2
+RECONCILE_FACTS=$(python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print(r['days'], r['lakeObjects'])" \
+  "$TMP/reconcile.json")
 step "webhook: exporter -> gateway -> local lake, default concurrency ($DEFAULT_CONCURRENCY)"
 WEBHOOK_N=$(run_webhook "$TMP/lake-n" "$DEFAULT_CONCURRENCY")
 step "webhook: exporter -> gateway -> S3 lake (moto), default concurrency"
@@ -300,7 +315,8 @@ EOF
 # The table: best wall time of each, rows/s, time ratio (psql / ours: above 1x we are faster),
 # peak RSS of the exporter for all rows and for the --limit run.
 python3 - "$ROWS" "$LIMIT_ROWS" "$BATCH_SIZE" "${OURS[*]}" "${PSQLS[*]}" "$LIMITED" \
-  "$IDLE_AUDIT" "$IDLE_PLAIN" "$WEBHOOK_1" "$WEBHOOK_N" "$WEBHOOK_S3" "$DEFAULT_CONCURRENCY" <<'EOF'
+  "$IDLE_AUDIT" "$IDLE_PLAIN" "$WEBHOOK_1" "$WEBHOOK_N" "$WEBHOOK_S3" "$DEFAULT_CONCURRENCY" \
+  "$RECONCILE" "$RECONCILE_FACTS" <<'EOF'
 import sys
 rows, limit, batch = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 def runs(text):
@@ -329,4 +345,8 @@ for label, (seconds, kib, cpu) in zip(
           f"   gateway CPU {cpu / rows * 100_000:.2f} s per 100,000 rows")
 print(f"{'late-row audit per run':<26}{max(idle_audit - idle_plain, 0):.2f} s"
       f"   (a run with nothing new: {idle_audit:.2f} s with the audit, {idle_plain:.2f} s without)")
+(reconcile_s, reconcile_kib), = runs(sys.argv[13])
+days, objects = (int(x) for x in sys.argv[14].split())
+print(f"{'reconcile, local lake':<26}{reconcile_s:.2f} s   {rows / reconcile_s:>9,.0f} rows/s"
+      f"   peak RSS {mib(reconcile_kib):.1f} MiB   (0 of {days} days differ, {objects:,} objects read)")
 EOF

@@ -20,6 +20,7 @@ pub mod json;
 pub mod logging;
 pub mod outcome;
 pub mod pg;
+pub mod reconcile;
 pub mod redact;
 pub mod report;
 pub mod row;

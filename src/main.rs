@@ -35,6 +35,7 @@ fn run(cli: Cli) -> ExitCode {
         Command::Export(args) => commands::export(args),
         Command::Check(args) => commands::check(args),
         Command::Cursor(command) => commands::cursor(command),
+        Command::Reconcile(args) => commands::reconcile(args),
         Command::Gateway(args) => {
             logging::init(args.log_format, false, secrets([&args.secret, &args.token]));
             error::exit_code(args.into_config().and_then(gateway::run))

@@ -14,9 +14,11 @@ pub use validate::webhook_config;
 
 mod admin;
 mod gateway;
+mod reconcile;
 
 pub use admin::AdminArgs;
 pub use gateway::GatewayArgs;
+pub use reconcile::ReconcileArgs;
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -24,6 +26,12 @@ Exit codes:
   1  runtime failure (database, sink, disk); the cursor covers only what was delivered
   2  usage or configuration error (bad flag, no database, unusable cursor file); nothing was done
   3  another run holds the cursor's lock; nothing was done";
+
+const RECONCILE_EXIT_CODES: &str = "\
+Exit codes:
+  0  every compared day matches
+  1  some day differs (or a runtime failure: database, lake, sink)
+  2  usage or configuration error (bad flag, bad --lake, no database); nothing was done";
 
 /// Keeps the guardrail follow-ups feed synchronized with analytics.
 #[derive(Debug, Parser)]
@@ -54,6 +62,15 @@ pub enum Command {
     /// Inspect or move the cursor: `show`, `set TS` (backfills), `reset`.
     #[command(subcommand)]
     Cursor(CursorCommand),
+    /// Prove that the lake holds the source: compare them day by day.
+    ///
+    /// Per UTC day of created_at, the source's row count and id hash (one aggregate query) are
+    /// compared with those of the distinct follow-ups in the lake (one streaming pass over its
+    /// objects). Prints the days that differ with the counts on each side and a total line;
+    /// exits 1 when any day differs, 0 when none does. --repair delivers the differing days
+    /// again through the sink without moving the export's cursor.
+    #[command(after_help = RECONCILE_EXIT_CODES)]
+    Reconcile(ReconcileArgs),
     /// Receive webhook batches and land them as NDJSON objects in a lake (folder or S3).
     ///
     /// POST /v1/followups takes {"followUps": [...]}, checks the signature or bearer token,

@@ -3,6 +3,7 @@
 
 mod check;
 mod cursor;
+mod reconcile;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -15,6 +16,7 @@ use crate::{demo, export, logging};
 
 pub use check::check;
 pub use cursor::cursor;
+pub use reconcile::reconcile;
 
 /// `guardrail-followups export`.
 pub fn export(args: ExportArgs) -> ExitCode {

@@ -18,6 +18,7 @@ mod metrics;
 mod ops;
 mod pipeline;
 mod progress;
+mod reconcile;
 mod settle;
 mod sinks;
 mod status_v2;

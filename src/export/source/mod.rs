@@ -153,7 +153,10 @@ pub trait SourceTarget: Debug + Send + Sync {
 ///
 /// The contract: [`Source::stream`] yields every row the query selects exactly once, in
 /// `(created_at, id)` order, as one consistent read; an error ends the stream (after the rows
-/// before it). [`Source::fingerprints`] aggregates the same selection per audit bucket.
+/// before it). [`Source::fingerprints`] aggregates the same selection per bucket of whole
+/// seconds since the Unix epoch (UTC) in one query, and its buckets are those of
+/// [`crate::cursor::fingerprint::bucket_of`]: a bucket of 86,400 s is a UTC day, which is what
+/// [`fingerprints_by_day`] asks for.
 #[async_trait]
 pub trait Source: Send + Sync {
     /// How many rows the query would return, `limit` aside (for the progress bar's ETA).
@@ -184,6 +187,19 @@ pub trait Source: Send + Sync {
 pub async fn pending(source: &dyn Source, query: &Query) -> anyhow::Result<u64> {
     let pending = source.count(query).await?;
     Ok(query.limit.map_or(pending, |limit| pending.min(limit)))
+}
+
+/// Seconds in a UTC day: the bucket of [`fingerprints_by_day`].
+pub const DAY_SECONDS: u64 = 86_400;
+
+/// The count and id hash of the rows the query selects, per UTC day of `created_at` (the day's
+/// number since 1970-01-01), in one aggregate query. Ids are the table's primary key, so each
+/// row is counted once.
+pub async fn fingerprints_by_day(
+    source: &dyn Source,
+    query: &Query,
+) -> anyhow::Result<BTreeMap<i64, Fingerprint>> {
+    source.fingerprints(query, DAY_SECONDS).await
 }
 
 /// Reads a `postgres://` or `postgresql://` URL or a libpq `key=value` string (reads making no
@@ -334,6 +350,44 @@ mod tests {
         assert!(message.contains("decoding exploded"), "{message}");
         assert!(message.contains("db:5432/app"), "{message}");
         assert!(batches.recv().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn fingerprints_by_day_group_rows_by_their_utc_day() {
+        use crate::row::SourceRow;
+        let source = memory::MemorySource::default();
+        let row = |id: u128, at: &str| SourceRow {
+            id: uuid::Uuid::from_u128(id),
+            provider_id: "provider-1".into(),
+            provider_name: None,
+            action: "pause".into(),
+            notes: None,
+            platform_context: None,
+            conversion_cursor: None,
+            conversion_href: None,
+            created_at: Timestamp::parse(at).unwrap(),
+        };
+        source.insert([
+            row(1 << 64, "2026-01-02T00:00:00Z"),
+            row(2 << 64, "2026-01-02T23:59:59.999999Z"),
+            row(3 << 64, "2026-01-03T00:00:00Z"),
+        ]);
+        let days = fingerprints_by_day(&source, &Query::default())
+            .await
+            .unwrap();
+        let day = |at: &str| Timestamp::parse(at).unwrap().micros() / 86_400_000_000;
+        assert_eq!(
+            days.keys().copied().collect::<Vec<_>>(),
+            [day("2026-01-02T00:00:00Z"), day("2026-01-03T00:00:00Z")]
+        );
+        assert_eq!(
+            days[&day("2026-01-02T00:00:00Z")],
+            Fingerprint { count: 2, sum: 3 }
+        );
+        assert_eq!(
+            days[&day("2026-01-03T00:00:00Z")],
+            Fingerprint { count: 1, sum: 3 }
+        );
     }
 
     #[tokio::test]

@@ -1,0 +1,153 @@
+//! The reconcile run on the in-memory source and sink, with a lake folder written here.
+
+use std::sync::Arc;
+
+use super::*;
+use crate::export::sink::memory::{Answer, MemoryTarget};
+use crate::export::source::memory::MemorySource;
+use crate::row::{FollowUp, SourceRow};
+
+fn row(n: u128, at: &str) -> SourceRow {
+    SourceRow {
+        id: uuid::Uuid::from_u128(n << 64 | n),
+        provider_id: "provider-1".into(),
+        provider_name: None,
+        action: "pause".into(),
+        notes: Some(format!("note {n}")),
+        platform_context: None,
+        conversion_cursor: None,
+        conversion_href: None,
+        created_at: Timestamp::parse(at).unwrap(),
+    }
+}
+
+/// Writes `rows` as one batch object of the lake, dated by the first row.
+fn object(lake: &std::path::Path, name: &str, rows: &[SourceRow]) {
+    let dt = rows[0]
+        .created_at
+        .to_datetime()
+        .format("%Y-%m-%d")
+        .to_string();
+    let folder = lake.join(format!("guardrail_followups/dt={dt}"));
+    std::fs::create_dir_all(&folder).unwrap();
+    let mut ndjson = String::new();
+    for row in rows {
+        ndjson += &serde_json::to_string(&FollowUp::from_source(row.clone()).0).unwrap();
+        ndjson.push('\n');
+    }
+    std::fs::write(folder.join(format!("{name}.ndjson")), ndjson).unwrap();
+}
+
+fn config(
+    source: &MemorySource,
+    lake: &std::path::Path,
+    sink: Option<&MemoryTarget>,
+) -> ReconcileConfig {
+    ReconcileConfig {
+        source: Arc::new(source.clone()),
+        lake: LakeUri::Local(lake.to_owned()),
+        s3: S3Options::default(),
+        range: Range::default(),
+        repair: sink.map(|sink| RepairConfig {
+            sink: Arc::new(sink.clone()),
+            sink_name: "memory".into(),
+            batch_size: 2,
+        }),
+        progress: false,
+    }
+}
+
+#[tokio::test]
+async fn copies_count_once_and_the_missing_day_is_delivered_again_without_a_cursor() {
+    let rows = [
+        row(1, "2026-01-01T10:00:00Z"),
+        row(2, "2026-01-01T23:59:59Z"),
+        row(3, "2026-01-02T00:00:01Z"),
+        row(4, "2026-01-03T08:00:00Z"),
+        row(5, "2026-01-03T09:00:00Z"),
+    ];
+    let source = MemorySource::default();
+    source.insert(rows.clone());
+    let dir = tempfile::tempdir().unwrap();
+    // A batch straddling midnight, filed under its first day, and a resend with other bounds.
+    object(dir.path(), "gf1-a", &rows[..3]);
+    object(dir.path(), "gf1-b", &rows[1..3]);
+
+    let found = run(&config(&source, dir.path(), None)).await.unwrap();
+    let comparison = &found.comparison;
+    assert_eq!(
+        (
+            comparison.days,
+            comparison.source_rows,
+            comparison.lake_rows
+        ),
+        (3, 5, 3)
+    );
+    assert_eq!(
+        comparison.lake_totals,
+        LakeTotals {
+            objects: 2,
+            rows: 5
+        }
+    );
+    let differing: Vec<_> = comparison
+        .differing
+        .iter()
+        .map(|d| (day_name(d.day), d.kind()))
+        .collect();
+    assert_eq!(differing, [("2026-01-03".to_owned(), Kind::Missing(2))]);
+
+    let sink = MemoryTarget::answering(Answer::Durable);
+    let repaired = run(&config(&source, dir.path(), Some(&sink)))
+        .await
+        .unwrap();
+    let (before, delivered) = repaired.repair.unwrap();
+    assert_eq!(before.differing.len(), 1);
+    assert_eq!(delivered.rows, 2);
+    assert_eq!(
+        delivered
+            .days
+            .iter()
+            .map(|d| day_name(*d))
+            .collect::<Vec<_>>(),
+        ["2026-01-03"]
+    );
+    let ids: Vec<String> = sink
+        .accepted()
+        .iter()
+        .map(|line| {
+            serde_json::from_str::<serde_json::Value>(line).unwrap()["followUpId"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(ids, [rows[3].id.to_string(), rows[4].id.to_string()]);
+    assert!(sink.finished());
+}
+
+#[tokio::test]
+async fn a_row_the_source_no_longer_has_is_reported_as_foreign() {
+    let rows = [
+        row(1, "2026-01-01T10:00:00Z"),
+        row(2, "2026-01-01T11:00:00Z"),
+    ];
+    let source = MemorySource::default();
+    source.insert(rows.clone());
+    let dir = tempfile::tempdir().unwrap();
+    object(dir.path(), "gf1-a", &rows);
+    source.remove(rows[1].id);
+    let found = run(&config(&source, dir.path(), None)).await.unwrap();
+    assert!(!found.matches());
+    assert_eq!(found.comparison.differing[0].kind(), Kind::Foreign(1));
+    let text = report::text(&found);
+    let line = text.lines().nth(1).unwrap();
+    assert_eq!(
+        line.split_whitespace().collect::<Vec<_>>().join(" "),
+        "2026-01-01 1 2 1 in the lake but not in the source"
+    );
+    assert!(
+        text.contains("--repair cannot delete from the lake"),
+        "{text}"
+    );
+}

@@ -1,0 +1,407 @@
+//! `reconcile`: PostgreSQL → exporter → gateway → lake (a folder, or S3 on the test server),
+//! then the lake compared with the source per UTC day, damaged, repaired.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use object_store::ObjectStoreExt;
+use object_store::path::Path as ObjectPath;
+use serde_json::Value;
+
+use crate::helpers::cli::Output;
+use crate::helpers::gateway::{GatewayProcess, parse_ndjson};
+use crate::helpers::s3::{TestBucket, list_keys};
+use crate::helpers::{Export, TestDb};
+
+const SECRET: &str = "reconcile-secret";
+
+/// 3,000 rows, one every 173 s from 2026-01-10: about six UTC days.
+async fn insert_six_days(db: &TestDb) {
+    db.client()
+        .await
+        .batch_execute(
+            "INSERT INTO provider_guardrail_followup (id, provider_id, provider_name, action, notes, created_at)
+             SELECT gen_random_uuid(), 'provider-' || (i % 7), 'Provider', 'pause', 'note ' || i,
+                    timestamptz '2026-01-10 00:00:00+00' + make_interval(secs => i * 173)
+             FROM generate_series(0, 2999) AS i",
+        )
+        .await
+        .expect("insert rows over six days");
+}
+
+/// `export --sink webhook` of everything into the gateway, batches of 100.
+async fn export_to(dir: &Path, db: &TestDb, gateway: &GatewayProcess) {
+    Export::new(dir)
+        .db(&db.url)
+        .args(sink(gateway))
+        .args(["--batch-size", "100", "--cursor-store", "file", "--quiet"])
+        .run()
+        .await
+        .assert_success();
+}
+
+fn sink(gateway: &GatewayProcess) -> Vec<String> {
+    [
+        "--sink",
+        "webhook",
+        "--webhook-url",
+        &gateway.url(),
+        "--webhook-secret",
+        SECRET,
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+fn reconcile(dir: &Path, db: &TestDb, lake: &str) -> Export {
+    Export::subcommand(dir, &["reconcile", "--lake", lake]).db(&db.url)
+}
+
+async fn reconcile_json(command: Export) -> (i32, Value) {
+    let out = command.args(["--json"]).run().await;
+    let report = serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("--json prints one JSON object ({e}): {out:?}"));
+    (out.code, report)
+}
+
+/// Rows per UTC day of `createdAt`.
+fn days_of(rows: &[Value]) -> BTreeMap<String, u64> {
+    let mut days = BTreeMap::new();
+    for row in rows {
+        let day = row["createdAt"].as_str().unwrap()[..10].to_owned();
+        *days.entry(day).or_default() += 1;
+    }
+    days
+}
+
+/// `(day, source rows, lake rows)` of each line of the text report's table.
+fn table(out: &Output) -> Vec<(String, u64, u64)> {
+    out.stdout
+        .lines()
+        .filter(|line| line.starts_with("20"))
+        .map(|line| {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            (
+                words[0].to_owned(),
+                words[1].parse().unwrap(),
+                words[2].parse().unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn lake_objects(lake: &Path) -> Vec<std::path::PathBuf> {
+    let mut objects = Vec::new();
+    for folder in std::fs::read_dir(lake.join("guardrail_followups")).unwrap() {
+        for object in std::fs::read_dir(folder.unwrap().path()).unwrap() {
+            objects.push(object.unwrap().path());
+        }
+    }
+    objects.sort();
+    objects
+}
+
+/// A row of the feed that the source does not have.
+fn foreign_row(created_at: &str) -> String {
+    format!(
+        r#"{{"followUpId":"{}","providerId":"provider-x","providerName":null,"action":"pause","notes":null,"platformContext":null,"conversionCursor":null,"conversionHref":null,"createdAt":"{created_at}"}}"#,
+        uuid::Uuid::new_v4()
+    )
+}
+
+#[tokio::test]
+async fn reconcile_names_the_days_a_damaged_lake_lacks_and_repair_restores_them() {
+    let db = TestDb::new().await;
+    insert_six_days(&db).await;
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let lake_arg = lake.to_str().unwrap().to_owned();
+    let gateway = GatewayProcess::start(&lake_arg, &["--secret", SECRET]).await;
+    export_to(dir.path(), &db, &gateway).await;
+
+    let full = reconcile(dir.path(), &db, &lake_arg).run().await;
+    full.assert_success();
+    assert_eq!(
+        full.stdout,
+        "reconcile: all 7 days match (all rows): source 3000 rows, lake 3000 distinct follow-ups \
+         in 3000 rows of 30 objects\n"
+    );
+
+    // One object of the second day goes; a foreign row lands in a new object of the last day.
+    let objects = lake_objects(&lake);
+    let deleted = objects
+        .iter()
+        .find(|o| o.to_str().unwrap().contains("dt=2026-01-11"))
+        .unwrap();
+    let missing = days_of(&parse_ndjson(&std::fs::read(deleted).unwrap()));
+    std::fs::remove_file(deleted).unwrap();
+    let foreign_day = lake.join("guardrail_followups/dt=2026-01-16");
+    std::fs::create_dir_all(&foreign_day).unwrap();
+    std::fs::write(
+        foreign_day.join("gf1-00000000000000000000000000000000.ndjson"),
+        foreign_row("2026-01-16T03:00:00.000000Z") + "\n",
+    )
+    .unwrap();
+    let source_days: BTreeMap<String, u64> = {
+        let rows = db
+            .client()
+            .await
+            .query(
+                "SELECT to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD'), count(*) \
+                 FROM provider_guardrail_followup GROUP BY 1",
+                &[],
+            )
+            .await
+            .unwrap();
+        rows.iter()
+            .map(|r| (r.get(0), u64::try_from(r.get::<_, i64>(1)).unwrap()))
+            .collect()
+    };
+    let mut expected: Vec<(String, u64, u64)> = missing
+        .iter()
+        .map(|(day, n)| (day.clone(), source_days[day], source_days[day] - n))
+        .collect();
+    expected.push((
+        "2026-01-16".into(),
+        source_days["2026-01-16"],
+        source_days["2026-01-16"] + 1,
+    ));
+
+    let damaged = reconcile(dir.path(), &db, &lake_arg).run().await;
+    assert_eq!(damaged.code, 1, "{damaged:?}");
+    assert_eq!(table(&damaged), expected, "{}", damaged.stdout);
+    assert!(
+        damaged.stdout.contains(&format!(
+            "reconcile: {} of 7 days differ (all rows): source 3000 rows",
+            expected.len()
+        )),
+        "{}",
+        damaged.stdout
+    );
+    assert!(
+        damaged
+            .stdout
+            .contains("--repair cannot delete from the lake"),
+        "{}",
+        damaged.stdout
+    );
+
+    let (code, report) = reconcile_json(reconcile(dir.path(), &db, &lake_arg)).await;
+    assert_eq!(code, 1);
+    assert_eq!(report["match"], false);
+    assert_eq!(report["sourceRows"], 3000);
+    assert_eq!(report["lakeRows"], 3000 - 100 + 1);
+    assert_eq!(report["lakeObjects"], 30);
+    assert_eq!(report["repair"], Value::Null);
+    let days = report["differingDays"].as_array().unwrap();
+    assert_eq!(days.len(), expected.len());
+    let last = days.last().unwrap();
+    assert_eq!(last["day"], "2026-01-16");
+    assert_eq!(last["kind"], "foreign");
+    assert_eq!(last["foreignAtLeast"], 1);
+    assert_eq!(days[0]["kind"], "missing");
+    assert_eq!(
+        days[0]["missingAtLeast"],
+        missing.values().next().copied().unwrap()
+    );
+    assert!(days[0]["sourceHash"].as_str().unwrap().len() == 16);
+
+    // The repair delivers the differing days again; only the foreign row is left.
+    let cursor_file = dir.path().join("guardrail_followups_cursor.json");
+    let cursor_before = std::fs::read(&cursor_file).ok();
+    let repaired = reconcile(dir.path(), &db, &lake_arg)
+        .args(sink(&gateway))
+        .args(["--repair"])
+        .run()
+        .await;
+    assert_eq!(
+        repaired.code, 1,
+        "the foreign row is still there: {repaired:?}"
+    );
+    assert!(
+        repaired.stdout.contains("delivered their"),
+        "{}",
+        repaired.stdout
+    );
+    assert_eq!(
+        table(&repaired).last().unwrap(),
+        &(
+            "2026-01-16".to_owned(),
+            source_days["2026-01-16"],
+            source_days["2026-01-16"] + 1
+        )
+    );
+    assert_eq!(
+        std::fs::read(&cursor_file).ok(),
+        cursor_before,
+        "the cursor is not touched"
+    );
+
+    let (code, after) = reconcile_json(reconcile(dir.path(), &db, &lake_arg)).await;
+    assert_eq!(code, 1);
+    let days = after["differingDays"].as_array().unwrap();
+    assert_eq!(days.len(), 1, "{after}");
+    assert_eq!(days[0]["day"], "2026-01-16");
+    assert_eq!(days[0]["kind"], "foreign");
+
+    // Removing the foreign object by hand, as the runbook says, leaves nothing to report.
+    std::fs::remove_file(foreign_day.join("gf1-00000000000000000000000000000000.ndjson")).unwrap();
+    reconcile(dir.path(), &db, &lake_arg)
+        .run()
+        .await
+        .assert_success();
+}
+
+#[tokio::test]
+async fn since_and_until_limit_the_comparison_to_their_days() {
+    let db = TestDb::new().await;
+    insert_six_days(&db).await;
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let lake_arg = lake.to_str().unwrap().to_owned();
+    let gateway = GatewayProcess::start(&lake_arg, &["--secret", SECRET]).await;
+    export_to(dir.path(), &db, &gateway).await;
+    for object in lake_objects(&lake) {
+        if object.to_str().unwrap().contains("dt=2026-01-10") {
+            std::fs::remove_file(object).unwrap();
+        }
+    }
+    let (code, report) = reconcile_json(reconcile(dir.path(), &db, &lake_arg).args([
+        "--since",
+        "2026-01-12",
+        "--until",
+        "2026-01-14",
+    ]))
+    .await;
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(report["days"], 2);
+    assert_eq!(report["since"], "2026-01-12T00:00:00.000000Z");
+    let (code, report) =
+        reconcile_json(reconcile(dir.path(), &db, &lake_arg).args(["--until", "2026-01-11"])).await;
+    assert_eq!(code, 1);
+    assert_eq!(report["differingDays"][0]["day"], "2026-01-10");
+    assert_eq!(report["differingDays"][0]["lakeRows"], 0);
+}
+
+#[tokio::test]
+async fn reconcile_reads_an_s3_lake() {
+    let db = TestDb::new().await;
+    insert_six_days(&db).await;
+    let dir = tempfile::tempdir().unwrap();
+    let bucket = TestBucket::new().await;
+    let lake = format!("s3://{}/raw", bucket.name);
+    let gateway = GatewayProcess::start(
+        &lake,
+        &["--secret", SECRET, "--s3-endpoint", &bucket.endpoint],
+    )
+    .await;
+    export_to(dir.path(), &db, &gateway).await;
+    let s3 = |command: Export| command.args(["--s3-endpoint", &bucket.endpoint]);
+
+    let (code, report) = reconcile_json(s3(reconcile(dir.path(), &db, &lake))).await;
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(
+        (report["lakeObjects"].as_u64(), report["lakeRows"].as_u64()),
+        (Some(30), Some(3000))
+    );
+
+    let key = list_keys(&bucket.name)
+        .await
+        .into_iter()
+        .find(|k| k.contains("dt=2026-01-13"))
+        .unwrap();
+    let rows = parse_ndjson(&bucket.get(&key).await.unwrap());
+    bucket
+        .store
+        .delete(&ObjectPath::from(key.as_str()))
+        .await
+        .unwrap();
+    let (code, report) = reconcile_json(s3(reconcile(dir.path(), &db, &lake))).await;
+    assert_eq!(code, 1);
+    let named: BTreeMap<String, u64> = report["differingDays"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["day"].as_str().unwrap().to_owned(),
+                d["missingAtLeast"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(named, days_of(&rows));
+
+    let missing_bucket = reconcile(dir.path(), &db, "s3://no-such-bucket-for-reconcile/raw")
+        .args(["--s3-endpoint", &bucket.endpoint])
+        .run()
+        .await;
+    assert_eq!(missing_bucket.code, 1, "{missing_bucket:?}");
+    assert!(
+        missing_bucket
+            .stderr
+            .contains("cannot list the lake s3://no-such-bucket-for-reconcile/raw"),
+        "{}",
+        missing_bucket.stderr
+    );
+}
+
+#[tokio::test]
+async fn a_bad_lake_fails_with_what_to_fix() {
+    let db = TestDb::new().await;
+    insert_six_days(&db).await;
+    let dir = tempfile::tempdir().unwrap();
+
+    let scheme = reconcile(dir.path(), &db, "gs://bucket/raw").run().await;
+    assert_eq!(scheme.code, 2);
+    assert!(
+        scheme
+            .stderr
+            .contains("--lake `gs://bucket/raw`: `gs://` is not supported"),
+        "{}",
+        scheme.stderr
+    );
+
+    let absent = reconcile(dir.path(), &db, "no-such-folder").run().await;
+    assert_eq!(absent.code, 2);
+    assert!(
+        absent
+            .stderr
+            .contains("the lake folder no-such-folder does not exist. Fix: give --lake"),
+        "{}",
+        absent.stderr
+    );
+
+    let lake = dir.path().join("lake");
+    let folder = lake.join("guardrail_followups/dt=2026-01-10");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(
+        folder.join("gf1-bad.ndjson"),
+        format!(
+            "{}\n{{\"followUpId\": 3}}\n",
+            foreign_row("2026-01-10T00:00:00.000000Z")
+        ),
+    )
+    .unwrap();
+    let corrupt = reconcile(dir.path(), &db, lake.to_str().unwrap())
+        .run()
+        .await;
+    assert_eq!(corrupt.code, 1);
+    assert!(corrupt.stdout.is_empty(), "no report: {}", corrupt.stdout);
+    assert!(
+        corrupt
+            .stderr
+            .contains("line 2 of the lake object guardrail_followups/dt=2026-01-10/gf1-bad.ndjson")
+            && corrupt
+                .stderr
+                .contains("Fix: the gateway writes only valid rows"),
+        "{}",
+        corrupt.stderr
+    );
+
+    let down = Export::subcommand(dir.path(), &["reconcile", "--lake", lake.to_str().unwrap()])
+        .db("postgres://nobody@127.0.0.1:1/app?connect_timeout=2")
+        .run()
+        .await;
+    assert_eq!(down.code, 1, "{down:?}");
+    assert!(down.stderr.contains("127.0.0.1:1"), "{}", down.stderr);
+}
