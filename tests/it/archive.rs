@@ -6,7 +6,7 @@ use std::path::Path;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::admin_server::{AdminProcess, PASSWORD, client, sign_in};
+use crate::helpers::admin_server::{AdminProcess, PASSWORD, client, get_download, sign_in};
 use crate::helpers::browser::Browser;
 use crate::helpers::gateway::GatewayProcess;
 use crate::helpers::s3::{TestBucket, lake_bytes, list_keys};
@@ -27,15 +27,7 @@ async fn archive_keys(bucket: &TestBucket) -> Vec<String> {
 async fn download(admin: &AdminProcess) -> Vec<u8> {
     let http = client();
     let cookie = sign_in(&http, &admin.base).await;
-    let response = http
-        .get(format!(
-            "{}/api/reporting/guardrail-followups/export",
-            admin.base
-        ))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap();
+    let response = get_download(&http, &admin.base, &cookie).await;
     assert_eq!(response.status(), StatusCode::OK);
     response.bytes().await.unwrap().to_vec()
 }

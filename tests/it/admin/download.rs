@@ -16,7 +16,8 @@ use ring::digest::{Context, SHA256};
 
 use super::{NDJSON, admin_process, file_host, unescape};
 use crate::helpers::admin_server::{
-    client, config, minutes_ago, sign_in, spawn_router, state, status_file, status_json,
+    client, config, get_download, minutes_ago, sign_in, spawn_router, state, status_file,
+    status_json,
 };
 
 #[tokio::test]
@@ -221,15 +222,7 @@ async fn the_proxy_streams_500_mb_byte_identical_while_the_server_stays_under_50
     let cookie = sign_in(&http, &admin.base).await;
 
     let started = Instant::now();
-    let response = http
-        .get(format!(
-            "{}/api/reporting/guardrail-followups/export",
-            admin.base
-        ))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap();
+    let response = get_download(&http, &admin.base, &cookie).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.headers()["content-length"], BIG.to_string());
     let mut received = 0u64;

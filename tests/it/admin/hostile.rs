@@ -15,7 +15,7 @@ use axum::routing::{get, post};
 use super::unescape;
 use crate::helpers::admin_server::{
     AdminProcess, DispatchStandIn, FormBody, PASSWORD, TRIGGER_TOKEN, client, csrf_token,
-    minutes_ago, sign_in, spawn_router, status_file, status_json,
+    get_download, minutes_ago, sign_in, spawn_router, status_file, status_json,
 };
 use crate::helpers::browser::Browser;
 use crate::helpers::cli::BIN;
@@ -190,15 +190,7 @@ async fn a_signed_out_cookie_is_refused_afterwards() {
     let response = report(&http, &admin.base, &cookie).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(response.headers()["location"], "/admin/login");
-    let response = http
-        .get(format!(
-            "{}/api/reporting/guardrail-followups/export",
-            admin.base
-        ))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap();
+    let response = get_download(&http, &admin.base, &cookie).await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     let response = http
         .post(format!(

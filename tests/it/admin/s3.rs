@@ -9,7 +9,7 @@ use object_store::{ObjectStoreExt, PutPayload};
 
 use super::{NDJSON, card_html, unescape};
 use crate::helpers::admin_server::{
-    AdminProcess, PASSWORD, client, minutes_ago, sign_in, spawn_router, status_json,
+    AdminProcess, PASSWORD, client, get_download, minutes_ago, sign_in, spawn_router, status_json,
 };
 use crate::helpers::browser::Browser;
 use crate::helpers::s3::{TestBucket, s3_endpoint};
@@ -177,15 +177,7 @@ async fn a_status_that_does_not_exist_yet_is_the_never_run_card_and_garbage_is_s
 
     let http = client();
     let cookie = sign_in(&http, &admin.base).await;
-    let response = http
-        .get(format!(
-            "{}/api/reporting/guardrail-followups/export",
-            admin.base
-        ))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap();
+    let response = get_download(&http, &admin.base, &cookie).await;
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(
         unescape(&response.text().await.unwrap())

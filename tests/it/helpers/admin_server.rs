@@ -126,6 +126,18 @@ pub async fn sign_in(client: &reqwest::Client, base: &str) -> String {
 }
 
 /// A client that follows no redirects (the tests look at them).
+/// "Download latest NDJSON" as a signed-in browser asks for it.
+pub async fn get_download(http: &reqwest::Client, base: &str, cookie: &str) -> reqwest::Response {
+    http.get(format!(
+        "{base}{}",
+        guardrail_followups::admin::DOWNLOAD_PATH
+    ))
+    .header("cookie", cookie)
+    .send()
+    .await
+    .unwrap()
+}
+
 pub fn client() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
