@@ -18,11 +18,12 @@ use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, Row};
 use uuid::Uuid;
 
+mod backlog;
 mod check;
 
 use super::filter::{self, Param};
 use super::{
-    Backlog, BatchReceiver, BatchSender, HeldBack, Query, Source, SourceConfig, SourceTarget, TABLE,
+    Backlog, BatchReceiver, BatchSender, Query, Source, SourceConfig, SourceTarget, TABLE,
 };
 use crate::cursor::Fingerprint;
 use crate::error::{Error, Hint};
@@ -121,57 +122,8 @@ impl Source for PostgresSource {
         Ok(u64::try_from(row.get::<_, i64>(0)).unwrap_or(0))
     }
 
-    /// One aggregate over the rows after the cursor, with the settle window's bound and the
-    /// oldest open transaction (as the export's own hold-back sees it) beside it.
     async fn backlog(&self, query: &Query) -> anyhow::Result<Backlog> {
-        let mut params: Params = vec![(Box::new(query.settle.as_secs_f64()), Type::FLOAT8)];
-        let open = match query.hold_back {
-            Some(hold_back) => {
-                params.push((Box::new(hold_back.as_secs_f64()), Type::FLOAT8));
-                format!(
-                    "SELECT pid, xact_start {} ORDER BY xact_start LIMIT 1",
-                    open_transactions("$2")
-                )
-            }
-            None => {
-                "SELECT NULL::integer AS pid, NULL::timestamptz AS xact_start WHERE false".into()
-            }
-        };
-        let conditions = filter::conditions(
-            &Query {
-                after: query.after,
-                provider_id: query.provider_id.clone(),
-                ..Query::default()
-            },
-            |param| bind(&mut params, param),
-        );
-        let sql = format!(
-            "WITH open AS ({open}), bound AS (SELECT now() - make_interval(secs => $1) AS settled) \
-             SELECT count(*), min(created_at), \
-             count(*) FILTER (WHERE created_at > (SELECT settled FROM bound) \
-             OR created_at >= (SELECT xact_start FROM open)), \
-             (SELECT settled FROM bound), (SELECT xact_start FROM open), (SELECT pid FROM open) \
-             FROM {TABLE} WHERE true{conditions}"
-        );
-        let row = self
-            .wait(
-                "counting the rows after the cursor",
-                self.client.query_typed_one(&sql, &param_refs(&params)),
-            )
-            .await?;
-        let at = |i: usize| -> anyhow::Result<Option<Timestamp>> {
-            Ok(row
-                .try_get::<_, Option<DateTime<Utc>>>(i)?
-                .map(|at| Timestamp::from_micros(at.timestamp_micros())))
-        };
-        let count = |i: usize| u64::try_from(row.get::<_, i64>(i)).unwrap_or(0);
-        let settled = at(3)?.unwrap_or_else(Timestamp::now);
-        let open = at(4)?.zip(row.try_get::<_, Option<i32>>(5)?);
-        Ok(Backlog {
-            pending: count(0),
-            oldest: at(1)?,
-            held_back: HeldBack::of(count(2), settled, open),
-        })
+        self.backlog_after(query).await
     }
 
     fn stream(&self, query: Query, batching: Batching) -> BatchReceiver {
