@@ -112,6 +112,34 @@ impl LakeReader {
         progress: &Progress,
     ) -> Result<LakeTotals, Error> {
         let last_day = range.until.map(|until| day_of(until.micros() - 1));
+        let mut totals = LakeTotals::default();
+        self.each_object(last_day, |location, bytes| {
+            let mut rows = 0;
+            for row in self.rows(location, bytes) {
+                let (id, created_at) = row?;
+                if range.contains(created_at) {
+                    distinct
+                        .push(day_of(created_at.micros()), &id)
+                        .map_err(Error::from)?;
+                    rows += 1;
+                }
+            }
+            totals.objects += 1;
+            totals.rows += rows;
+            progress.object(rows);
+            Ok(())
+        })
+        .await?;
+        Ok(totals)
+    }
+
+    /// Hands every batch object dated up to `last_day` (all of them with `None`) to `each`,
+    /// in one pass, [`FETCHES`] objects fetched at once.
+    pub(super) async fn each_object(
+        &self,
+        last_day: Option<i64>,
+        mut each: impl FnMut(&ObjectPath, &[u8]) -> Result<(), Error>,
+    ) -> Result<(), Error> {
         let objects = self
             .store
             .list(Some(&self.root))
@@ -130,41 +158,49 @@ impl LakeReader {
             })
             .try_buffered(FETCHES);
         futures_util::pin_mut!(objects);
-        let mut totals = LakeTotals::default();
         while let Some((location, bytes)) = objects.try_next().await? {
-            let rows = self.rows_of(&location, &bytes, range, distinct)?;
-            totals.objects += 1;
-            totals.rows += rows;
-            progress.object(rows);
+            each(&location, &bytes)?;
         }
-        Ok(totals)
+        Ok(())
     }
 
-    /// Pushes the rows of one object that fall in `range`; returns how many.
-    fn rows_of(
-        &self,
-        location: &ObjectPath,
-        bytes: &[u8],
-        range: &Range,
-        distinct: &mut DistinctDays,
-    ) -> Result<u64, Error> {
-        let mut rows = 0;
-        for (n, line) in bytes.split(|b| *b == b'\n').enumerate() {
-            if line.iter().all(u8::is_ascii_whitespace) {
-                continue;
-            }
-            let row: LakeRow<'_> = serde_json::from_slice(line)
-                .map_err(|e| self.bad_row(location, n + 1, &e.to_string()))?;
-            let created_at = Timestamp::parse(row.created_at)
-                .map_err(|e| self.bad_row(location, n + 1, &format!("createdAt: {e}")))?;
-            if range.contains(created_at) {
-                distinct
-                    .push(day_of(created_at.micros()), &row.id)
-                    .map_err(Error::from)?;
-                rows += 1;
-            }
-        }
-        Ok(rows)
+    /// The `(followUpId, createdAt)` of each row of one object.
+    pub(super) fn rows<'a>(
+        &'a self,
+        location: &'a ObjectPath,
+        bytes: &'a [u8],
+    ) -> impl Iterator<Item = Result<(Uuid, Timestamp), Error>> + 'a {
+        bytes
+            .split(|b| *b == b'\n')
+            .enumerate()
+            .filter(|(_, line)| !line.iter().all(u8::is_ascii_whitespace))
+            .map(move |(n, line)| {
+                let row: LakeRow<'_> = serde_json::from_slice(line)
+                    .map_err(|e| self.bad_row(location, n + 1, &e.to_string()))?;
+                let created_at = Timestamp::parse(row.created_at)
+                    .map_err(|e| self.bad_row(location, n + 1, &format!("createdAt: {e}")))?;
+                Ok((row.id, created_at))
+            })
+    }
+
+    /// Moves the object at `location` to its [`quarantine_key`], out of the reconcile's and
+    /// the warehouse stage's reach. On S3 the object is copied first and the original deleted
+    /// only once the copy succeeded; a folder renames it. Returns the new key.
+    pub(super) async fn quarantine(&self, location: &ObjectPath) -> Result<ObjectPath, Error> {
+        let to = quarantine_key(&self.root, location);
+        self.store.rename(location, &to).await.map_err(|e| {
+            Error::runtime(Hint::new(
+                format!(
+                    "cannot move the lake object {location} to {to} in {}: {}",
+                    self.description,
+                    crate::redact::error_chain(&e)
+                ),
+                "--repair needs write access to the lake: s3:GetObject, s3:PutObject and \
+                 s3:DeleteObject on the prefix, or write permission on the folder; grant it \
+                 and rerun (the original stays in place until its copy exists)",
+            ))
+        })?;
+        Ok(to)
     }
 
     fn list_error(&self, e: object_store::Error) -> Error {
@@ -204,6 +240,29 @@ impl LakeReader {
     }
 }
 
+/// Where a quarantined object goes: `guardrail_followups/dt=D/<key>.ndjson` (under the
+/// bucket's prefix) becomes `guardrail_followups_quarantine/dt=D/<key>.ndjson.quarantined`
+/// beside it. Outside `guardrail_followups/`, so reconcile does not read it, and not ending in
+/// `.ndjson`, so the warehouse stage's PATTERN does not load it.
+pub fn quarantine_key(root: &ObjectPath, location: &ObjectPath) -> ObjectPath {
+    let rest = location
+        .as_ref()
+        .strip_prefix(root.as_ref())
+        .unwrap_or(location.as_ref())
+        .trim_start_matches('/');
+    let root = root.as_ref();
+    let parent = root.strip_suffix(TABLE_PREFIX).unwrap_or("");
+    ObjectPath::from(format!(
+        "{parent}{QUARANTINE_PREFIX}/{rest}{QUARANTINE_SUFFIX}"
+    ))
+}
+
+/// The folder quarantined objects go to, beside `guardrail_followups/`.
+pub const QUARANTINE_PREFIX: &str = "guardrail_followups_quarantine";
+
+/// Appended to a quarantined object's name.
+pub const QUARANTINE_SUFFIX: &str = ".quarantined";
+
 /// The day of the object's `dt=` folder, `None` for what is not a batch object.
 fn object_day(location: &ObjectPath) -> Option<i64> {
     let text = location.as_ref();
@@ -231,5 +290,32 @@ mod tests {
         assert_eq!(day("guardrail_followups/dt=2026-01-02/notes.txt"), None);
         assert_eq!(day("guardrail_followups/other/gf1-abc.ndjson"), None);
         assert_eq!(day("guardrail_followups/dt=yesterday/gf1-abc.ndjson"), None);
+    }
+
+    #[test]
+    fn a_quarantined_object_moves_beside_the_table_and_stops_being_a_batch_object() {
+        let moved = |root: &str, text: &str| {
+            quarantine_key(&ObjectPath::from(root), &ObjectPath::from(text)).to_string()
+        };
+        assert_eq!(
+            moved(
+                "guardrail_followups",
+                "guardrail_followups/dt=2026-01-02/gf1-abc.ndjson"
+            ),
+            "guardrail_followups_quarantine/dt=2026-01-02/gf1-abc.ndjson.quarantined"
+        );
+        assert_eq!(
+            moved(
+                "raw/guardrail_followups/guardrail_followups",
+                "raw/guardrail_followups/guardrail_followups/dt=2026-01-02/gf1-abc.ndjson"
+            ),
+            "raw/guardrail_followups/guardrail_followups_quarantine/dt=2026-01-02/gf1-abc.ndjson.quarantined"
+        );
+        let key = quarantine_key(
+            &ObjectPath::from("raw/guardrail_followups"),
+            &ObjectPath::from("raw/guardrail_followups/dt=2026-01-02/gf1-abc.ndjson"),
+        );
+        assert_eq!(object_day(&key), None);
+        assert!(!key.as_ref().starts_with("raw/guardrail_followups/"));
     }
 }

@@ -3,12 +3,14 @@
 //! [`crate::export::source::fingerprints_by_day`]) are compared with the lake's, counted over
 //! distinct `(day, followUpId)` pairs in one streaming pass ([`lake`], [`distinct`]). The hash
 //! is the audit's [`Fingerprint`]: the wrapping sum of each id's first 64 bits, which
-//! PostgreSQL computes in the same query. With a repair, the differing days are delivered again
-//! through the sink ([`repair`]) and compared once more; the export's cursor is not touched.
+//! PostgreSQL computes in the same query. With a repair, the objects holding foreign rows are
+//! moved out of the lake ([`quarantine`]), the differing days are delivered again through the
+//! sink ([`repair`]) and the lake is compared once more; the export's cursor is not touched.
 
 mod distinct;
 mod lake;
 mod progress;
+mod quarantine;
 mod repair;
 pub mod report;
 #[cfg(test)]
@@ -28,6 +30,7 @@ use crate::time::Timestamp;
 pub use distinct::DistinctDays;
 pub use lake::LakeTotals;
 use progress::Progress;
+pub use quarantine::{FOREIGN_IDS_KEPT, Quarantine};
 pub use repair::Repaired;
 
 /// Microseconds in a UTC day.
@@ -181,13 +184,48 @@ pub async fn run(config: &ReconcileConfig) -> Result<Outcome, Error> {
             comparison: first,
         });
     }
-    let days: Vec<i64> = first.differing.iter().map(|d| d.day).collect();
-    let repaired = repair::redeliver(&*source, repair, &config.range, &days).await?;
-    let after = compare_once(config, &*source, &reader).await?;
+    let mut repaired = Repaired {
+        sink: repair.sink_name.clone(),
+        ..Repaired::default()
+    };
+    let mut now = first.clone();
+    // Round one moves the objects of the days that hold more or other ids than the source;
+    // after its delivery the lake holds every source row of the differing days, so whatever
+    // still differs is foreign too (a day that lacked rows and also held others), and round
+    // two moves those.
+    for round in 0..2 {
+        let foreign_days: Vec<i64> = now
+            .differing
+            .iter()
+            .filter(|d| round > 0 || !matches!(d.kind(), Kind::Missing(_)))
+            .map(|d| d.day)
+            .collect();
+        let moved = quarantine::run(&*source, &reader, &config.range, &foreign_days).await?;
+        if round > 0 && moved.objects.is_empty() {
+            break;
+        }
+        if !moved.objects.is_empty() {
+            now = compare_once(config, &*source, &reader).await?;
+        }
+        let outside: Vec<i64> = moved.outside_days.iter().copied().collect();
+        repaired.quarantine.merge(moved);
+        let days: Vec<i64> = now.differing.iter().map(|d| d.day).collect();
+        if !days.is_empty() {
+            repaired.merge(repair::redeliver(&*source, repair, &config.range, &days).await?);
+        }
+        if !outside.is_empty() {
+            // Rows of the moved objects that lie outside the compared range.
+            repaired.merge(repair::redeliver(&*source, repair, &Range::default(), &outside).await?);
+        }
+        now = compare_once(config, &*source, &reader).await?;
+        if now.differing.is_empty() {
+            break;
+        }
+    }
     Ok(Outcome {
         range: config.range,
         repair: Some((first, repaired)),
-        comparison: after,
+        comparison: now,
     })
 }
 

@@ -1,11 +1,12 @@
 //! `reconcile --repair`: every differing day's source rows delivered again, whole, through the
 //! export's sink. The lake keeps what it has (a resent batch lands under its own idempotency
-//! key, and the warehouse MERGE absorbs rows already there); nothing is deleted from it, and
-//! the export's cursor is neither read nor moved.
+//! key, and the warehouse MERGE absorbs rows already there); only objects holding foreign rows
+//! are moved out of it ([`super::quarantine`]). The export's cursor is neither read nor moved.
 
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 
+use super::quarantine::Quarantine;
 use super::{Range, RepairConfig};
 use crate::error::Error;
 use crate::export::batch::Batching;
@@ -20,6 +21,22 @@ pub struct Repaired {
     /// The days delivered again.
     pub days: Vec<i64>,
     pub rows: u64,
+    /// The objects moved out of the lake for their foreign rows.
+    pub quarantine: Quarantine,
+}
+
+impl Repaired {
+    /// Adds a later delivery.
+    pub fn merge(&mut self, other: Repaired) {
+        if self.sink.is_empty() {
+            self.sink = other.sink;
+        }
+        self.days.extend(other.days);
+        self.days.sort_unstable();
+        self.days.dedup();
+        self.rows += other.rows;
+        self.quarantine.merge(other.quarantine);
+    }
 }
 
 /// Delivers the rows of `days` (within `range`) again, up to the sink's deliveries in flight
@@ -59,6 +76,7 @@ pub async fn redeliver(
         sink: config.sink_name.clone(),
         days: days.to_vec(),
         rows,
+        quarantine: Quarantine::default(),
     })
 }
 

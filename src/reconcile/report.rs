@@ -5,11 +5,14 @@ use std::fmt::Write as _;
 
 use serde_json::{Value, json};
 
-use super::{Comparison, DayDifference, Kind, Outcome, day_name};
+use super::{Comparison, DayDifference, FOREIGN_IDS_KEPT, Kind, Outcome, Quarantine, day_name};
 use crate::cursor::Fingerprint;
 
 /// Where the runbook explains foreign rows and what to do about them.
 pub const FOREIGN_ROWS_DOC: &str = "docs/runbook.md#reconciling-the-lake-with-the-source";
+
+/// Foreign ids printed in the text report (`--json` has up to [`FOREIGN_IDS_KEPT`]).
+pub const FOREIGN_IDS_PRINTED: usize = 20;
 
 /// The report for a terminal or a log.
 pub fn text(outcome: &Outcome) -> String {
@@ -28,6 +31,7 @@ pub fn text(outcome: &Outcome) -> String {
                 repaired.rows,
                 repaired.sink
             );
+            out.push_str(&quarantined(&repaired.quarantine));
         }
     }
     let comparison = &outcome.comparison;
@@ -62,12 +66,49 @@ pub fn text(outcome: &Outcome) -> String {
         .iter()
         .any(|d| !matches!(d.kind(), Kind::Missing(_)));
     if foreign {
+        let what = if outcome.repair.is_some() {
+            "the repair could not remove them"
+        } else {
+            "--repair moves the objects holding them out of the lake and delivers their other rows again"
+        };
         let _ = writeln!(
             out,
             "reconcile: the lake holds follow-ups the source does not have (deleted after delivery, \
-             or written by something else); --repair cannot delete from the lake: see {FOREIGN_ROWS_DOC}"
+             or written by something else); {what}: see {FOREIGN_ROWS_DOC}"
         );
     }
+    out
+}
+
+/// The objects a repair moved and the foreign ids they held; nothing when none moved.
+fn quarantined(quarantine: &Quarantine) -> String {
+    if quarantine.objects.is_empty() {
+        return String::new();
+    }
+    let mut out = format!(
+        "repair: moved {} lake objects holding {} follow-ups the source does not have out of the \
+         lake (the warehouse still has them: see {FOREIGN_ROWS_DOC}):\n",
+        quarantine.objects.len(),
+        quarantine.foreign_count
+    );
+    for (from, to) in &quarantine.objects {
+        let _ = writeln!(out, "  {from} -> {to}");
+    }
+    let shown: Vec<String> = quarantine
+        .foreign_ids
+        .iter()
+        .take(FOREIGN_IDS_PRINTED)
+        .map(|id| format!("'{id}'"))
+        .collect();
+    let more = match quarantine.foreign_count - shown.len() as u64 {
+        0 => String::new(),
+        n => format!(" and {n} more (all of them, up to {FOREIGN_IDS_KEPT}, with --json)"),
+    };
+    let _ = writeln!(
+        out,
+        "repair: foreign follow-up ids: {}{more}",
+        shown.join(", ")
+    );
     out
 }
 
@@ -106,6 +147,13 @@ pub fn json(outcome: &Outcome) -> Value {
             "sink": repaired.sink,
             "days": repaired.days.iter().map(|d| day_name(*d)).collect::<Vec<_>>(),
             "rows": repaired.rows,
+            "quarantined": repaired.quarantine.objects.iter()
+                .map(|(from, to)| json!({"from": from, "to": to}))
+                .collect::<Vec<_>>(),
+            "foreignIds": repaired.quarantine.foreign_ids.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>(),
+            "foreignCount": repaired.quarantine.foreign_count,
             "before": comparison_json(before),
         }),
     };

@@ -147,7 +147,118 @@ async fn a_row_the_source_no_longer_has_is_reported_as_foreign() {
         "2026-01-01 1 2 1 in the lake but not in the source"
     );
     assert!(
-        text.contains("--repair cannot delete from the lake"),
+        text.contains("--repair moves the objects holding them out of the lake"),
         "{text}"
+    );
+}
+
+#[tokio::test]
+async fn repair_moves_the_objects_holding_foreign_rows_and_delivers_their_other_rows_again() {
+    let rows = [
+        row(1, "2026-01-01T10:00:00Z"),
+        row(2, "2026-01-01T11:00:00Z"),
+        row(3, "2026-01-02T09:00:00Z"),
+        row(4, "2026-01-03T09:00:00Z"),
+    ];
+    let foreign = row(9, "2026-01-02T10:00:00Z");
+    let source = MemorySource::default();
+    source.insert(rows.clone());
+    let dir = tempfile::tempdir().unwrap();
+    // A batch reaching into the next day, with a foreign row appended; the last day intact.
+    object(
+        dir.path(),
+        "gf1-a",
+        &[rows[0].clone(), rows[1].clone(), rows[2].clone(), foreign],
+    );
+    object(dir.path(), "gf1-b", &rows[3..]);
+
+    let found = run(&config(&source, dir.path(), None)).await.unwrap();
+    assert_eq!(found.comparison.differing[0].kind(), Kind::Foreign(1));
+    assert!(
+        dir.path()
+            .join("guardrail_followups/dt=2026-01-01/gf1-a.ndjson")
+            .exists()
+    );
+
+    let sink = MemoryTarget::answering(Answer::Durable);
+    let repaired = run(&config(&source, dir.path(), Some(&sink)))
+        .await
+        .unwrap();
+    let (_, delivered) = repaired.repair.as_ref().unwrap();
+    let quarantine = &delivered.quarantine;
+    assert_eq!(
+        quarantine.objects,
+        [(
+            "guardrail_followups/dt=2026-01-01/gf1-a.ndjson".to_owned(),
+            "guardrail_followups_quarantine/dt=2026-01-01/gf1-a.ndjson.quarantined".to_owned()
+        )]
+    );
+    assert_eq!(quarantine.foreign_ids, [row(9, "2026-01-02T10:00:00Z").id]);
+    assert_eq!(quarantine.foreign_count, 1);
+    assert!(
+        !dir.path()
+            .join("guardrail_followups/dt=2026-01-01/gf1-a.ndjson")
+            .exists()
+    );
+    assert!(
+        dir.path()
+            .join("guardrail_followups_quarantine/dt=2026-01-01/gf1-a.ndjson.quarantined")
+            .exists()
+    );
+    // The moved object's other rows, of two days, went to the sink again.
+    assert_eq!(
+        delivered
+            .days
+            .iter()
+            .map(|d| day_name(*d))
+            .collect::<Vec<_>>(),
+        ["2026-01-01", "2026-01-02"]
+    );
+    assert_eq!(delivered.rows, 3);
+    let text = report::text(&repaired);
+    assert!(
+        text.contains("moved 1 lake objects holding 1 follow-ups"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("'{}'", quarantine.foreign_ids[0])),
+        "{text}"
+    );
+    let json = report::json(&repaired);
+    assert_eq!(json["repair"]["foreignCount"], 1);
+    assert_eq!(
+        json["repair"]["quarantined"][0]["to"],
+        "guardrail_followups_quarantine/dt=2026-01-01/gf1-a.ndjson.quarantined"
+    );
+}
+
+#[tokio::test]
+async fn without_repair_nothing_is_moved_and_an_object_of_foreign_rows_alone_just_goes() {
+    let rows = [row(1, "2026-01-01T10:00:00Z")];
+    let source = MemorySource::default();
+    source.insert(rows.clone());
+    let dir = tempfile::tempdir().unwrap();
+    object(dir.path(), "gf1-a", &rows);
+    object(dir.path(), "gf1-x", &[row(7, "2026-01-01T12:00:00Z")]);
+    let found = run(&config(&source, dir.path(), None)).await.unwrap();
+    assert!(!found.matches());
+    assert!(
+        dir.path()
+            .join("guardrail_followups/dt=2026-01-01/gf1-x.ndjson")
+            .exists()
+    );
+
+    let sink = MemoryTarget::answering(Answer::Durable);
+    let repaired = run(&config(&source, dir.path(), Some(&sink)))
+        .await
+        .unwrap();
+    assert!(repaired.matches(), "{}", report::text(&repaired));
+    let (_, delivered) = repaired.repair.unwrap();
+    assert_eq!(delivered.quarantine.objects.len(), 1);
+    assert_eq!(delivered.rows, 0, "nothing was missing once it was moved");
+    assert!(
+        dir.path()
+            .join("guardrail_followups/dt=2026-01-01/gf1-a.ndjson")
+            .exists()
     );
 }
