@@ -67,8 +67,9 @@ pub enum Command {
     /// Per UTC day of created_at, the source's row count and id hash (one aggregate query) are
     /// compared with those of the distinct follow-ups in the lake (one streaming pass over its
     /// objects). Prints the days that differ with the counts on each side and a total line;
-    /// exits 1 when any day differs, 0 when none does. --repair delivers the differing days
-    /// again through the sink without moving the export's cursor.
+    /// exits 1 when any day differs, 0 when none does. --repair moves the objects holding
+    /// foreign rows (ids the source lacks) out of the lake, delivers the differing days again
+    /// through the sink without moving the export's cursor, and compares again.
     #[command(after_help = RECONCILE_EXIT_CODES)]
     Reconcile(ReconcileArgs),
     /// Receive webhook batches and land them as NDJSON objects in a lake (folder or S3).

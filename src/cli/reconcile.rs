@@ -33,8 +33,10 @@ pub struct ReconcileArgs {
     pub json: bool,
 
     /// Deliver every differing day's rows again through the sink (--sink webhook to the
-    /// gateway, or --sink file), then compare again. The export's cursor is not touched, and
-    /// nothing is deleted from the lake.
+    /// gateway, or --sink file), then compare again. Lake objects holding follow-ups the source
+    /// does not have are first moved to guardrail_followups_quarantine/ beside
+    /// guardrail_followups/ (their other rows are delivered again), so --repair needs write
+    /// access to the lake. The export's cursor is not touched.
     #[arg(long)]
     pub repair: bool,
 

@@ -127,7 +127,8 @@ async fn reconcile_names_the_days_a_damaged_lake_lacks_and_repair_restores_them(
          in 3000 rows of 30 objects\n"
     );
 
-    // One object of the second day goes; a foreign row lands in a new object of the last day.
+    // One object of the second day goes; a foreign row is appended to an object of the fourth
+    // day, and another lands in a new object of the last day.
     let objects = lake_objects(&lake);
     let deleted = objects
         .iter()
@@ -135,13 +136,31 @@ async fn reconcile_names_the_days_a_damaged_lake_lacks_and_repair_restores_them(
         .unwrap();
     let missing = days_of(&parse_ndjson(&std::fs::read(deleted).unwrap()));
     std::fs::remove_file(deleted).unwrap();
+    let appended = objects
+        .iter()
+        .find(|o| o.to_str().unwrap().contains("dt=2026-01-13"))
+        .unwrap();
+    let appended_row = foreign_row("2026-01-13T05:00:00.000000Z");
+    let mut bytes = std::fs::read(appended).unwrap();
+    bytes.extend_from_slice(format!("{appended_row}\n").as_bytes());
+    std::fs::write(appended, bytes).unwrap();
     let foreign_day = lake.join("guardrail_followups/dt=2026-01-16");
     std::fs::create_dir_all(&foreign_day).unwrap();
+    let added_row = foreign_row("2026-01-16T03:00:00.000000Z");
     std::fs::write(
         foreign_day.join("gf1-00000000000000000000000000000000.ndjson"),
-        foreign_row("2026-01-16T03:00:00.000000Z") + "\n",
+        format!("{added_row}\n"),
     )
     .unwrap();
+    let foreign_ids: Vec<String> = [&appended_row, &added_row]
+        .iter()
+        .map(|row| {
+            serde_json::from_str::<Value>(row).unwrap()["followUpId"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
     let source_days: BTreeMap<String, u64> = {
         let rows = db
             .client()
@@ -161,11 +180,10 @@ async fn reconcile_names_the_days_a_damaged_lake_lacks_and_repair_restores_them(
         .iter()
         .map(|(day, n)| (day.clone(), source_days[day], source_days[day] - n))
         .collect();
-    expected.push((
-        "2026-01-16".into(),
-        source_days["2026-01-16"],
-        source_days["2026-01-16"] + 1,
-    ));
+    for day in ["2026-01-13", "2026-01-16"] {
+        expected.push((day.into(), source_days[day], source_days[day] + 1));
+    }
+    expected.sort();
 
     let damaged = reconcile(dir.path(), &db, &lake_arg).run().await;
     assert_eq!(damaged.code, 1, "{damaged:?}");
@@ -181,7 +199,7 @@ async fn reconcile_names_the_days_a_damaged_lake_lacks_and_repair_restores_them(
     assert!(
         damaged
             .stdout
-            .contains("--repair cannot delete from the lake"),
+            .contains("--repair moves the objects holding them out of the lake"),
         "{}",
         damaged.stdout
     );
@@ -190,7 +208,7 @@ async fn reconcile_names_the_days_a_damaged_lake_lacks_and_repair_restores_them(
     assert_eq!(code, 1);
     assert_eq!(report["match"], false);
     assert_eq!(report["sourceRows"], 3000);
-    assert_eq!(report["lakeRows"], 3000 - 100 + 1);
+    assert_eq!(report["lakeRows"], 3000 - 100 + 2);
     assert_eq!(report["lakeObjects"], 30);
     assert_eq!(report["repair"], Value::Null);
     let days = report["differingDays"].as_array().unwrap();
@@ -206,7 +224,8 @@ async fn reconcile_names_the_days_a_damaged_lake_lacks_and_repair_restores_them(
     );
     assert!(days[0]["sourceHash"].as_str().unwrap().len() == 16);
 
-    // The repair delivers the differing days again; only the foreign row is left.
+    // The repair moves the two objects holding foreign rows out of the lake and delivers the
+    // differing days again, the moved objects' other rows with them.
     let cursor_file = dir.path().join("guardrail_followups_cursor.json");
     let cursor_before = std::fs::read(&cursor_file).ok();
     let repaired = reconcile(dir.path(), &db, &lake_arg)
@@ -214,42 +233,67 @@ async fn reconcile_names_the_days_a_damaged_lake_lacks_and_repair_restores_them(
         .args(["--repair"])
         .run()
         .await;
-    assert_eq!(
-        repaired.code, 1,
-        "the foreign row is still there: {repaired:?}"
-    );
+    assert_eq!(repaired.code, 0, "{repaired:?}");
     assert!(
         repaired.stdout.contains("delivered their"),
         "{}",
         repaired.stdout
     );
-    assert_eq!(
-        table(&repaired).last().unwrap(),
-        &(
-            "2026-01-16".to_owned(),
-            source_days["2026-01-16"],
-            source_days["2026-01-16"] + 1
-        )
+    assert!(
+        repaired
+            .stdout
+            .contains("repair: moved 2 lake objects holding 2 follow-ups the source does not have"),
+        "{}",
+        repaired.stdout
     );
+    for id in &foreign_ids {
+        assert!(repaired.stdout.contains(id), "{id}: {}", repaired.stdout);
+    }
+    assert!(
+        repaired
+            .stdout
+            .contains("reconcile: all 7 days match (all rows): source 3000 rows"),
+        "{}",
+        repaired.stdout
+    );
+    let quarantine = lake.join("guardrail_followups_quarantine");
+    let appended_name = appended.file_name().unwrap().to_str().unwrap();
+    let moved_appended = quarantine.join(format!("dt=2026-01-13/{appended_name}.quarantined"));
+    assert!(
+        std::fs::read_to_string(&moved_appended)
+            .unwrap()
+            .contains(&foreign_ids[0]),
+        "{}",
+        moved_appended.display()
+    );
+    assert!(
+        quarantine
+            .join("dt=2026-01-16/gf1-00000000000000000000000000000000.ndjson.quarantined")
+            .is_file()
+    );
+    assert!(!appended.exists());
     assert_eq!(
         std::fs::read(&cursor_file).ok(),
         cursor_before,
         "the cursor is not touched"
     );
 
+    // The next reconcile finds nothing, with no step by hand.
     let (code, after) = reconcile_json(reconcile(dir.path(), &db, &lake_arg)).await;
-    assert_eq!(code, 1);
-    let days = after["differingDays"].as_array().unwrap();
-    assert_eq!(days.len(), 1, "{after}");
-    assert_eq!(days[0]["day"], "2026-01-16");
-    assert_eq!(days[0]["kind"], "foreign");
+    assert_eq!(code, 0, "{after}");
+    assert_eq!(after["differingDays"], Value::Array(vec![]));
+    assert_eq!(after["sourceRows"], 3000);
+    assert_eq!(after["lakeRows"], 3000);
 
-    // Removing the foreign object by hand, as the runbook says, leaves nothing to report.
-    std::fs::remove_file(foreign_day.join("gf1-00000000000000000000000000000000.ndjson")).unwrap();
-    reconcile(dir.path(), &db, &lake_arg)
-        .run()
-        .await
-        .assert_success();
+    // A repair with nothing to do moves nothing.
+    let (code, again) = reconcile_json(
+        reconcile(dir.path(), &db, &lake_arg)
+            .args(sink(&gateway))
+            .args(["--repair"]),
+    )
+    .await;
+    assert_eq!(code, 0, "{again}");
+    assert_eq!(again["repair"]["quarantined"], Value::Array(vec![]));
 }
 
 #[tokio::test]
