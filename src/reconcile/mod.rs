@@ -28,7 +28,7 @@ use crate::s3::S3Options;
 use crate::time::Timestamp;
 
 pub use distinct::DistinctDays;
-pub use lake::LakeTotals;
+pub use lake::{LakeTotals, QUARANTINE_PREFIX, quarantine_key};
 use progress::Progress;
 pub use quarantine::{FOREIGN_IDS_KEPT, Quarantine};
 pub use repair::Repaired;

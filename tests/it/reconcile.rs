@@ -375,6 +375,47 @@ async fn reconcile_reads_an_s3_lake() {
         .collect();
     assert_eq!(named, days_of(&rows));
 
+    // A foreign row appended to another object: --repair copies that object to the quarantine
+    // prefix, deletes the original, and delivers both days again through the gateway.
+    let appended = list_keys(&bucket.name)
+        .await
+        .into_iter()
+        .find(|k| k.contains("dt=2026-01-14"))
+        .unwrap();
+    let foreign = foreign_row("2026-01-14T06:00:00.000000Z");
+    let mut bytes = bucket.get(&appended).await.unwrap();
+    bytes.extend_from_slice(format!("{foreign}\n").as_bytes());
+    bucket
+        .store
+        .put(&ObjectPath::from(appended.as_str()), bytes.into())
+        .await
+        .unwrap();
+    let (code, repaired) = reconcile_json(s3(reconcile(dir.path(), &db, &lake)
+        .args(sink(&gateway))
+        .args(["--repair"])))
+    .await;
+    assert_eq!(code, 0, "{repaired}");
+    let quarantined = appended.replacen(
+        "raw/guardrail_followups/",
+        "raw/guardrail_followups_quarantine/",
+        1,
+    ) + ".quarantined";
+    assert_eq!(
+        repaired["repair"]["quarantined"],
+        serde_json::json!([{"from": appended, "to": quarantined}])
+    );
+    let foreign_id = serde_json::from_str::<Value>(&foreign).unwrap()["followUpId"].clone();
+    assert_eq!(
+        repaired["repair"]["foreignIds"],
+        serde_json::json!([foreign_id])
+    );
+    assert_eq!(repaired["repair"]["foreignCount"], 1);
+    let keys = list_keys(&bucket.name).await;
+    assert!(keys.contains(&quarantined), "{keys:?}");
+    assert!(!keys.contains(&appended), "{keys:?}");
+    let (code, report) = reconcile_json(s3(reconcile(dir.path(), &db, &lake))).await;
+    assert_eq!(code, 0, "{report}");
+
     let missing_bucket = reconcile(dir.path(), &db, "s3://no-such-bucket-for-reconcile/raw")
         .args(["--s3-endpoint", &bucket.endpoint])
         .run()

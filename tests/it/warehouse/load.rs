@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use chrono::NaiveDate;
 use guardrail_followups::gateway::lake::Lake;
 use guardrail_followups::wire;
+use object_store::path::Path as ObjectPath;
 use regex::Regex;
 use sqlparser::ast::{Expr, SetExpr, Statement, TableFactor};
 
@@ -39,7 +40,13 @@ fn the_copy_reads_the_gateway_objects_as_ndjson_and_aborts_on_the_first_error() 
         pattern.is_match(&object),
         "PATTERN does not match the gateway's object {object}"
     );
+    // Nor an object `reconcile --repair` moved out of the lake for its foreign rows.
+    let quarantined = guardrail_followups::reconcile::quarantine_key(
+        &ObjectPath::from("prefix/guardrail_followups"),
+        &ObjectPath::from(format!("prefix/{}", Lake::batch_key(date, &key))),
+    );
     for other in [
+        format!("s3://bucket/{quarantined}"),
         format!("{object}.tmp"),
         format!("s3://bucket/prefix/guardrail_followups/dt=2026-01-22/.{key}.ndjson.tmp"),
         format!("s3://bucket/prefix/guardrail_followups/{key}.ndjson"),
