@@ -197,7 +197,9 @@ impl LakeReader {
                 ),
                 "--repair needs write access to the lake: s3:GetObject, s3:PutObject and \
                  s3:DeleteObject on the prefix, or write permission on the folder; grant it \
-                 and rerun (the original stays in place until its copy exists)",
+                 and rerun --repair. This object stays in place (it is deleted only once its \
+                 copy exists); objects moved before it are in the quarantine, and the rerun \
+                 delivers their other rows again",
             ))
         })?;
         Ok(to)

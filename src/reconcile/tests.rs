@@ -262,3 +262,41 @@ async fn without_repair_nothing_is_moved_and_an_object_of_foreign_rows_alone_jus
             .exists()
     );
 }
+
+#[tokio::test]
+async fn a_quarantine_that_cannot_be_written_fails_naming_the_fix_and_leaves_the_object() {
+    let rows = [row(1, "2026-01-01T10:00:00Z")];
+    let source = MemorySource::default();
+    source.insert(rows.clone());
+    let dir = tempfile::tempdir().unwrap();
+    object(
+        dir.path(),
+        "gf1-x",
+        &[rows[0].clone(), row(7, "2026-01-01T12:00:00Z")],
+    );
+    // A file where the quarantine folder would go: the move cannot happen, even as root.
+    std::fs::write(dir.path().join("guardrail_followups_quarantine"), "").unwrap();
+    let sink = MemoryTarget::answering(Answer::Durable);
+    let error = run(&config(&source, dir.path(), Some(&sink)))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error
+            .contains("cannot move the lake object guardrail_followups/dt=2026-01-01/gf1-x.ndjson"),
+        "{error}"
+    );
+    assert!(
+        error.contains("--repair needs write access to the lake"),
+        "{error}"
+    );
+    assert!(
+        dir.path()
+            .join("guardrail_followups/dt=2026-01-01/gf1-x.ndjson")
+            .is_file()
+    );
+    assert!(
+        sink.accepted().is_empty(),
+        "nothing delivered after a failed move"
+    );
+}
