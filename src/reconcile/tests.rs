@@ -300,3 +300,53 @@ async fn a_quarantine_that_cannot_be_written_fails_naming_the_fix_and_leaves_the
         "nothing delivered after a failed move"
     );
 }
+
+#[tokio::test]
+async fn rows_of_a_moved_object_outside_the_range_are_delivered_again_too() {
+    let rows = [
+        row(1, "2026-01-01T23:00:00Z"),
+        row(2, "2026-01-02T01:00:00Z"),
+    ];
+    let source = MemorySource::default();
+    source.insert(rows.clone());
+    let dir = tempfile::tempdir().unwrap();
+    object(
+        dir.path(),
+        "gf1-a",
+        &[
+            rows[0].clone(),
+            rows[1].clone(),
+            row(7, "2026-01-02T02:00:00Z"),
+        ],
+    );
+    let sink = MemoryTarget::answering(Answer::Durable);
+    let mut config = config(&source, dir.path(), Some(&sink));
+    config.range.since = Some(Timestamp::parse("2026-01-02T00:00:00Z").unwrap());
+    let repaired = run(&config).await.unwrap();
+    let (_, delivered) = repaired.repair.unwrap();
+    assert_eq!(delivered.quarantine.objects.len(), 1);
+    assert_eq!(
+        delivered
+            .days
+            .iter()
+            .map(|d| day_name(*d))
+            .collect::<Vec<_>>(),
+        ["2026-01-01", "2026-01-02"],
+        "the day before --since lost a row with the object"
+    );
+    let mut ids: Vec<String> = sink
+        .accepted()
+        .iter()
+        .map(|line| {
+            serde_json::from_str::<serde_json::Value>(line).unwrap()["followUpId"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    ids.sort();
+    ids.dedup();
+    let mut expected = vec![rows[0].id.to_string(), rows[1].id.to_string()];
+    expected.sort();
+    assert_eq!(ids, expected);
+}
