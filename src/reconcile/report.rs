@@ -86,10 +86,14 @@ fn quarantined(quarantine: &Quarantine) -> String {
         return String::new();
     }
     let mut out = format!(
-        "repair: moved {} lake objects holding {} follow-ups the source does not have out of the \
-         lake (the warehouse still has them: see {FOREIGN_ROWS_DOC}):\n",
-        quarantine.objects.len(),
-        quarantine.foreign_count
+        "repair: moved {} holding {} the source does not have out of the lake (the warehouse \
+         still has them: see {FOREIGN_ROWS_DOC}):\n",
+        plural(
+            quarantine.objects.len() as u64,
+            "lake object",
+            "lake objects"
+        ),
+        plural(quarantine.foreign_count, "follow-up", "follow-ups"),
     );
     for (from, to) in &quarantine.objects {
         let _ = writeln!(out, "  {from} -> {to}");
@@ -190,4 +194,9 @@ fn day_json(d: &DayDifference) -> Value {
         "sourceHash": hash(&d.source),
         "lakeHash": hash(&d.lake),
     })
+}
+
+/// `1 lake object`, `2 lake objects`.
+fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }

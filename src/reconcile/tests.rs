@@ -217,7 +217,7 @@ async fn repair_moves_the_objects_holding_foreign_rows_and_delivers_their_other_
     assert_eq!(delivered.rows, 3);
     let text = report::text(&repaired);
     assert!(
-        text.contains("moved 1 lake objects holding 1 follow-ups"),
+        text.contains("moved 1 lake object holding 1 follow-up the source does not have"),
         "{text}"
     );
     assert!(
