@@ -70,13 +70,7 @@ async fn with_only_s3_urls_the_card_shows_the_status_and_the_download_is_the_obj
 
     let http = client();
     let cookie = sign_in(&http, &admin.base).await;
-    let export = format!("{}/api/reporting/guardrail-followups/export", admin.base);
-    let response = http
-        .get(&export)
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap();
+    let response = get_download(&http, &admin.base, &cookie).await;
     assert_eq!(response.status(), StatusCode::OK);
     let headers = response.headers().clone();
     assert_eq!(headers["content-type"], "application/x-ndjson");
@@ -96,12 +90,7 @@ async fn with_only_s3_urls_the_card_shows_the_status_and_the_download_is_the_obj
         status_json(&minutes_ago(1), Some(&missing)),
     )
     .await;
-    let response = http
-        .get(&export)
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap();
+    let response = get_download(&http, &admin.base, &cookie).await;
     assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
     let body = unescape(&response.text().await.unwrap());
     assert!(
