@@ -77,7 +77,6 @@ pub async fn after_run(
             started_at: started,
             ended_at: Timestamp::now(),
             duration: elapsed,
-            backlog,
         };
         let previous = Previous::read(target).await;
         let status = Status::of(&run, &previous, config);

@@ -21,7 +21,7 @@ use serde_json::Value;
 
 use super::ReportConfig;
 use crate::export::Summary;
-use crate::export::source::{Backlog, HoldReason};
+use crate::export::source::HoldReason;
 use crate::outcome::Outcome;
 use crate::s3::{S3Options, S3Uri, open_bucket};
 use crate::time::Timestamp;
@@ -124,8 +124,6 @@ pub struct RunFacts<'a> {
     pub started_at: Timestamp,
     pub ended_at: Timestamp,
     pub duration: Duration,
-    /// What the source held after the cursor, when the run succeeded and it was counted.
-    pub backlog: Option<Backlog>,
 }
 
 /// What is carried over from the status a run replaces.
@@ -199,6 +197,8 @@ const READ_TIMEOUT: Duration = Duration::from_secs(10);
 impl Status {
     pub fn of(run: &RunFacts<'_>, previous: &Previous, config: &ReportConfig) -> Status {
         let summary = run.summary;
+        // What the source held after the cursor, when the run counted it.
+        let backlog = summary.and_then(|s| s.backlog);
         let (cursor, cursor_id, total_rows) = match summary {
             Some(s) => (
                 s.cursor.map(|p| p.created_at.to_string()),
@@ -241,20 +241,17 @@ impl Status {
             rows,
             total_rows,
             late_rows,
-            pending_rows: run.backlog.map(|b| b.pending),
-            oldest_pending_at: run.backlog.and_then(|b| b.oldest).map(|t| t.to_string()),
-            held_back: run
-                .backlog
-                .and_then(|b| b.held_back)
-                .map(|held| HeldBackJson {
-                    rows: held.rows,
-                    reason: held.reason.label().to_owned(),
-                    since: held.since.to_string(),
-                    pid: match held.reason {
-                        HoldReason::OpenTransaction { pid } => Some(pid),
-                        HoldReason::SettleWindow => None,
-                    },
-                }),
+            pending_rows: backlog.map(|b| b.pending),
+            oldest_pending_at: backlog.and_then(|b| b.oldest).map(|t| t.to_string()),
+            held_back: backlog.and_then(|b| b.held_back).map(|held| HeldBackJson {
+                rows: held.rows,
+                reason: held.reason.label().to_owned(),
+                since: held.since.to_string(),
+                pid: match held.reason {
+                    HoldReason::OpenTransaction { pid } => Some(pid),
+                    HoldReason::SettleWindow => None,
+                },
+            }),
             last_success_at,
             updated_at: run.ended_at.to_string(),
             download_url: config.download_url.clone(),

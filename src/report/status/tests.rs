@@ -1,5 +1,6 @@
 use super::*;
 use crate::export::LateRows;
+use crate::export::source::Backlog;
 
 fn facts<'a>(outcome: Outcome, summary: Option<&'a Summary>, started: &str) -> RunFacts<'a> {
     let started_at = Timestamp::parse(started).unwrap();
@@ -10,7 +11,6 @@ fn facts<'a>(outcome: Outcome, summary: Option<&'a Summary>, started: &str) -> R
         started_at,
         ended_at: Timestamp::from_micros(started_at.micros() + 2_500_000),
         duration: Duration::from_millis(2_500),
-        backlog: summary.and_then(|s| s.backlog),
     }
 }
 
