@@ -28,6 +28,8 @@ pub struct AdminConfig {
     pub cache_ttl: Duration,
     /// Reverse proxies whose `X-Forwarded-For/-Host/-Proto` are believed (none by default).
     pub trusted_proxies: TrustedProxies,
+    /// How the page treats its clients' connections.
+    pub limits: crate::server::Limits,
 }
 
 impl AdminConfig {

@@ -195,6 +195,7 @@ pub async fn security_headers(mut response: Response) -> Response {
 pub fn run(config: AdminConfig) -> Result<(), Error> {
     crate::runtime()?.block_on(async {
         let listen = config.listen;
+        let limits = config.limits.clone();
         let open = config.auth.is_open();
         let source = config.status.as_ref().map(StatusSource::describe);
         let state = AdminState::new(config)?;
@@ -202,7 +203,8 @@ pub fn run(config: AdminConfig) -> Result<(), Error> {
             "admin page",
             listen,
             router(state),
-            crate::server::Limits::default(),
+            limits,
+            Arc::new(crate::server::stats::ConnectionStats::default()),
             |address| {
                 if open {
                     tracing::warn!(

@@ -6,7 +6,6 @@ use std::time::Duration;
 use clap::Args;
 use secrecy::SecretString;
 
-use crate::admin::client::{Network, TrustedProxies};
 use crate::admin::config::{AdminConfig, AuthConfig, TriggerConfig, TriggerSetting};
 use crate::admin::source::StatusSource;
 use crate::admin::upstream::http_url;
@@ -14,6 +13,14 @@ use crate::env_vars as env;
 use crate::error::Error;
 use crate::logging::LogFormat;
 use crate::s3::S3Options;
+
+super::limits::connection_limit_args!(AdminLimitArgs {
+    max_connections: env::ADMIN_MAX_CONNECTIONS,
+    max_connections_per_client: env::ADMIN_MAX_CONNECTIONS_PER_CLIENT,
+    header_timeout_seconds: env::ADMIN_HEADER_TIMEOUT_SECONDS,
+    min_body_rate_bytes: env::ADMIN_MIN_BODY_RATE_BYTES,
+    shutdown_timeout_seconds: env::ADMIN_SHUTDOWN_TIMEOUT_SECONDS,
+});
 
 #[derive(Debug, Args)]
 pub struct AdminArgs {
@@ -72,6 +79,9 @@ pub struct AdminArgs {
           value_delimiter = ',')]
     pub trusted_proxies: Vec<String>,
 
+    #[command(flatten)]
+    pub limits: AdminLimitArgs,
+
     /// The card warns when the status' last update is older than this (the export runs hourly).
     #[arg(long, env = env::ADMIN_STALE_AFTER_MINUTES, default_value_t = 120, value_name = "MINUTES",
           value_parser = clap::value_parser!(u64).range(1..=60 * 24 * 31))]
@@ -114,18 +124,8 @@ impl AdminArgs {
             MIN_SESSION_KEY,
             "or leave it unset for a random key per start",
         )?;
-        let trusted_proxies = self
-            .trusted_proxies
-            .iter()
-            .map(|text| text.parse::<Network>())
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|reason| {
-                Error::config_fix(
-                    format!("--trusted-proxy ({}) {reason}", env::ADMIN_TRUSTED_PROXIES),
-                    "list the reverse proxies' IP addresses or networks, comma-separated, \
-                     e.g. 127.0.0.1,10.0.0.0/8",
-                )
-            })?;
+        let trusted_proxies =
+            super::trusted_proxies(&self.trusted_proxies, env::ADMIN_TRUSTED_PROXIES)?;
         let trigger_token = super::secret(
             self.trigger_token,
             "--trigger-token",
@@ -175,7 +175,8 @@ impl AdminArgs {
             },
             stale_after: Duration::from_secs(self.stale_after_minutes * 60),
             cache_ttl: Duration::from_secs(self.status_cache_seconds),
-            trusted_proxies: TrustedProxies::from_networks(trusted_proxies),
+            limits: self.limits.limits(trusted_proxies.clone()),
+            trusted_proxies,
         })
     }
 }

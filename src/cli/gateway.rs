@@ -1,7 +1,6 @@
 //! `guardrail-followups gateway`'s flags, and their check into the typed [`GatewayConfig`].
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use clap::Args;
 use secrecy::SecretString;
@@ -10,13 +9,23 @@ use crate::env_vars as env;
 use crate::error::Error;
 use crate::gateway::{Auth, GatewayConfig, LakeUri, S3Options};
 use crate::logging::LogFormat;
-use crate::server::Limits;
 
 /// 16 MiB: a batch of 1,000 rows is usually well under 1 MiB.
 pub const DEFAULT_MAX_BODY_BYTES: u64 = 16 * 1024 * 1024;
 
 /// 64 MiB of bodies read at once.
 pub const DEFAULT_BYTES_IN_FLIGHT: u64 = 64 * 1024 * 1024;
+
+/// 16 MiB of bodies read at once from one client: a quarter of the whole.
+pub const DEFAULT_BYTES_IN_FLIGHT_PER_CLIENT: u64 = 16 * 1024 * 1024;
+
+super::limits::connection_limit_args!(GatewayLimitArgs {
+    max_connections: env::GATEWAY_MAX_CONNECTIONS,
+    max_connections_per_client: env::GATEWAY_MAX_CONNECTIONS_PER_CLIENT,
+    header_timeout_seconds: env::GATEWAY_HEADER_TIMEOUT_SECONDS,
+    min_body_rate_bytes: env::GATEWAY_MIN_BODY_RATE_BYTES,
+    shutdown_timeout_seconds: env::GATEWAY_SHUTDOWN_TIMEOUT_SECONDS,
+});
 
 #[derive(Debug, Args)]
 pub struct GatewayArgs {
@@ -51,22 +60,23 @@ pub struct GatewayArgs {
           value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1024..=1 << 34))]
     pub max_bytes_in_flight: u64,
 
-    /// Connections served at once; more clients wait in the listen backlog. Keep it well under
-    /// the open-file limit (the systemd unit sets LimitNOFILE=65536).
-    #[arg(long, env = env::GATEWAY_MAX_CONNECTIONS, default_value_t = 512, value_name = "N",
-          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
-    pub max_connections: u64,
+    /// Body bytes one client address may have in flight (at least --max-body-bytes), so that
+    /// one client's bodies cannot take the whole --max-bytes-in-flight. Behind a trusted proxy
+    /// the client is the forwarded address.
+    #[arg(long, env = env::GATEWAY_MAX_BYTES_IN_FLIGHT_PER_CLIENT,
+          default_value_t = DEFAULT_BYTES_IN_FLIGHT_PER_CLIENT, value_name = "BYTES",
+          value_parser = clap::value_parser!(u64).range(1024..=1 << 34))]
+    pub max_bytes_in_flight_per_client: u64,
 
-    /// A client must send a request's headers within this many seconds, on a new connection
-    /// and between requests on a kept-alive one (the idle timeout).
-    #[arg(long, env = env::GATEWAY_HEADER_TIMEOUT_SECONDS, default_value_t = 10, value_name = "SECONDS",
-          value_parser = clap::value_parser!(u64).range(1..=3600))]
-    pub header_timeout_seconds: u64,
+    /// Reverse proxies in front of the gateway, as IP addresses or networks (10.0.0.0/8),
+    /// comma-separated: their connections are not limited per client, and their
+    /// X-Forwarded-For names the client whose body bytes are counted. Default: none.
+    #[arg(long = "trusted-proxy", env = env::GATEWAY_TRUSTED_PROXIES, value_name = "IP|CIDR",
+          value_delimiter = ',')]
+    pub trusted_proxies: Vec<String>,
 
-    /// After SIGTERM, how long the requests in flight may take before the gateway exits anyway.
-    #[arg(long, env = env::GATEWAY_SHUTDOWN_TIMEOUT_SECONDS, default_value_t = 30, value_name = "SECONDS",
-          value_parser = clap::value_parser!(u64).range(1..=3600))]
-    pub shutdown_timeout_seconds: u64,
+    #[command(flatten)]
+    pub limits: GatewayLimitArgs,
 
     /// S3-compatible endpoint for an s3:// lake (MinIO, moto…), e.g. http://127.0.0.1:9000.
     /// Credentials come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN).
@@ -109,18 +119,18 @@ impl GatewayArgs {
             region: set(self.s3_region),
             ..S3Options::default()
         };
+        let trusted_proxies =
+            super::trusted_proxies(&self.trusted_proxies, env::GATEWAY_TRUSTED_PROXIES)?;
+        let bytes = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
         Ok(GatewayConfig {
             listen: self.listen,
             lake,
             s3,
             auth,
-            max_body_bytes: usize::try_from(self.max_body_bytes).unwrap_or(usize::MAX),
-            bytes_in_flight: usize::try_from(self.max_bytes_in_flight).unwrap_or(usize::MAX),
-            limits: Limits {
-                header_timeout: Duration::from_secs(self.header_timeout_seconds),
-                max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
-                shutdown_deadline: Duration::from_secs(self.shutdown_timeout_seconds),
-            },
+            max_body_bytes: bytes(self.max_body_bytes),
+            bytes_in_flight: bytes(self.max_bytes_in_flight),
+            bytes_in_flight_per_client: bytes(self.max_bytes_in_flight_per_client),
+            limits: self.limits.limits(trusted_proxies),
         })
     }
 }

@@ -14,6 +14,7 @@ pub use validate::webhook_config;
 
 mod admin;
 mod gateway;
+mod limits;
 mod reconcile;
 
 pub use admin::AdminArgs;
@@ -196,4 +197,24 @@ pub fn secret(
         ));
     }
     Ok(Some(secrecy::SecretString::from(trimmed.to_owned())))
+}
+
+/// `--trusted-proxy` values (from `variable`) as networks, or a configuration error naming the
+/// bad one.
+fn trusted_proxies(
+    values: &[String],
+    variable: &str,
+) -> Result<crate::server::proxy::TrustedProxies, crate::error::Error> {
+    values
+        .iter()
+        .map(|text| text.parse::<crate::server::proxy::Network>())
+        .collect::<Result<Vec<_>, _>>()
+        .map(crate::server::proxy::TrustedProxies::from_networks)
+        .map_err(|reason| {
+            crate::error::Error::config_fix(
+                format!("--trusted-proxy ({variable}) {reason}"),
+                "list the reverse proxies' IP addresses or networks, comma-separated, \
+                 e.g. 127.0.0.1,10.0.0.0/8",
+            )
+        })
 }

@@ -1,8 +1,10 @@
 //! Reading a request body under a size cap and a deadline, and gunzipping it under the same cap
 //! (so a small gzip bomb is refused as soon as it inflates past the limit).
 
+use std::collections::HashMap;
 use std::io::Read;
-use std::sync::Arc;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Body;
@@ -12,6 +14,7 @@ use futures_util::StreamExt;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::gateway::error::ApiError;
+use crate::server::body_rate::BodyTooSlow;
 
 /// Time allowed for the whole body to arrive.
 pub const BODY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -19,41 +22,91 @@ pub const BODY_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a request may wait for its share of [`ReadBudget`] before it is answered 503.
 pub const BUDGET_WAIT: Duration = Duration::from_secs(30);
 
-/// The bytes of request bodies the gateway reads at once, across every connection: a request
-/// reserves its declared length (or the largest body allowed) before its body is read, and
-/// waits, or is answered 503 after [`BUDGET_WAIT`], while others hold the budget. So memory
-/// stays bounded whatever the clients send, authenticated or not.
+/// The bytes of request bodies the gateway reads at once, across every connection and per
+/// client: a request reserves its declared length (or the largest body allowed) from its
+/// client's share, then from the whole, before its body is read, and waits, or is answered 503
+/// after [`BUDGET_WAIT`], while others hold them. So memory stays bounded whatever the clients
+/// send, authenticated or not, and one client's bodies — an attacker's slow ones — cannot take
+/// the share of another.
 #[derive(Debug)]
 pub struct ReadBudget {
     kib: Arc<Semaphore>,
     total_kib: u32,
+    per_client_kib: u32,
+    /// Each client's share while it has a request reserving or holding one.
+    clients: Mutex<HashMap<IpAddr, Arc<Semaphore>>>,
+}
+
+/// How many clients' shares are remembered before the idle ones are forgotten.
+const FORGET_IDLE_CLIENTS_AT: usize = 1024;
+
+/// A reservation: the client's share and the whole's, released when dropped.
+#[derive(Debug)]
+pub struct Share {
+    _whole: OwnedSemaphorePermit,
+    _client: OwnedSemaphorePermit,
+}
+
+fn kib_of(bytes: usize) -> u32 {
+    u32::try_from(bytes.div_ceil(1024))
+        .unwrap_or(u32::MAX)
+        .clamp(1, Semaphore::MAX_PERMITS as u32)
 }
 
 impl ReadBudget {
-    pub fn new(bytes: usize) -> ReadBudget {
-        let total_kib = u32::try_from(bytes.div_ceil(1024))
-            .unwrap_or(u32::MAX)
-            .clamp(1, Semaphore::MAX_PERMITS as u32);
+    /// `bytes` in all, `per_client` of them for one client.
+    pub fn new(bytes: usize, per_client: usize) -> ReadBudget {
+        let total_kib = kib_of(bytes);
         ReadBudget {
             kib: Arc::new(Semaphore::new(total_kib as usize)),
             total_kib,
+            per_client_kib: kib_of(per_client).min(total_kib),
+            clients: Mutex::default(),
         }
     }
 
-    /// A share of `bytes`, held until the permit is dropped.
-    pub async fn reserve(&self, bytes: usize) -> Result<OwnedSemaphorePermit, ApiError> {
-        let kib = u32::try_from(bytes.div_ceil(1024))
-            .unwrap_or(u32::MAX)
-            .clamp(1, self.total_kib);
-        match tokio::time::timeout(BUDGET_WAIT, self.kib.clone().acquire_many_owned(kib)).await {
-            Ok(Ok(permit)) => Ok(permit),
-            Ok(Err(closed)) => Err(ApiError::Internal(anyhow::Error::new(closed))),
+    /// A share of `bytes` for `client`, held until the share is dropped.
+    pub async fn reserve(&self, client: IpAddr, bytes: usize) -> Result<Share, ApiError> {
+        let kib = kib_of(bytes).min(self.per_client_kib);
+        let key = crate::server::clients::client_key(client);
+        let own = {
+            let mut clients = self.clients.lock().expect("not poisoned");
+            if clients.len() >= FORGET_IDLE_CLIENTS_AT {
+                // Only the map holds an idle client's share.
+                clients.retain(|_, share| Arc::strong_count(share) > 1);
+            }
+            Arc::clone(
+                clients
+                    .entry(key)
+                    .or_insert_with(|| Arc::new(Semaphore::new(self.per_client_kib as usize))),
+            )
+        };
+        let reserve = async {
+            let client = own.clone().acquire_many_owned(kib).await;
+            let whole = self.kib.clone().acquire_many_owned(kib).await;
+            (client, whole)
+        };
+        match tokio::time::timeout(BUDGET_WAIT, reserve).await {
+            Ok((Ok(client), Ok(whole))) => Ok(Share {
+                _whole: whole,
+                _client: client,
+            }),
+            Ok((Err(closed), _) | (_, Err(closed))) => {
+                Err(ApiError::Internal(anyhow::Error::new(closed)))
+            }
             Err(_) => Err(ApiError::Busy(format!(
-                "the gateway is already receiving its limit of {} MiB of bodies \
-                 (--max-bytes-in-flight); retry shortly",
+                "the gateway is already receiving its limit of bodies ({} MiB from this client, \
+                 --max-bytes-in-flight-per-client; {} MiB in all, --max-bytes-in-flight); \
+                 retry shortly",
+                self.per_client_kib / 1024,
                 self.total_kib / 1024
             ))),
         }
+    }
+
+    /// Clients with a share remembered (in use, or idle until the next clean-up).
+    pub fn clients(&self) -> usize {
+        self.clients.lock().expect("not poisoned").len()
     }
 }
 
@@ -74,8 +127,14 @@ pub async fn read(body: Body, headers: &HeaderMap, max: usize) -> Result<Vec<u8>
         let mut bytes = Vec::with_capacity(declared.unwrap_or(0));
         let mut stream = body.into_data_stream();
         while let Some(chunk) = stream.next().await {
-            let chunk = chunk
-                .map_err(|e| ApiError::BadRequest(format!("the body could not be read: {e}")))?;
+            let chunk = chunk.map_err(|e| {
+                let e = e.into_inner();
+                if BodyTooSlow::is_cause_of(e.as_ref()) {
+                    ApiError::RequestTimeout(e.to_string())
+                } else {
+                    ApiError::BadRequest(format!("the body could not be read: {e}"))
+                }
+            })?;
             if bytes.len() + chunk.len() > max {
                 return Err(too_large());
             }

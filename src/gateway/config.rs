@@ -17,5 +17,7 @@ pub struct GatewayConfig {
     pub max_body_bytes: usize,
     /// Body bytes read at once, across connections.
     pub bytes_in_flight: usize,
+    /// Body bytes read at once from one client.
+    pub bytes_in_flight_per_client: usize,
     pub limits: crate::server::Limits,
 }

@@ -1,5 +1,6 @@
 //! The gateway's endpoints: `POST /v1/followups`, `GET /healthz`, `GET /metrics`.
 
+use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -15,6 +16,7 @@ use crate::gateway::body::{self, Encoding};
 use crate::gateway::error::ApiError;
 use crate::gateway::lake::{Lake, Put, PutError};
 use crate::gateway::{GatewayState, batch, metrics};
+use crate::server::proxy::Peer;
 use crate::wire;
 
 /// The answer to a stored batch.
@@ -28,11 +30,17 @@ pub struct Stored {
 /// `POST /v1/followups`: validates a batch and answers 200 once it is durable in the lake.
 pub async fn ingest(
     State(state): State<Arc<GatewayState>>,
+    Peer(peer): Peer,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
     let started = Instant::now();
-    let (response, outcome) = match store_batch(&state, &headers, body).await {
+    // Without a peer (a router served without `ConnectInfo`) every request is one client.
+    let client = state
+        .trusted_proxies
+        .client(peer, &headers)
+        .unwrap_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED));
+    let (response, outcome) = match store_batch(&state, client, &headers, body).await {
         Ok(stored) => ((StatusCode::OK, Json(stored)).into_response(), "stored"),
         Err(error) => {
             let key = headers
@@ -51,11 +59,12 @@ pub async fn ingest(
 
 /// The checks in order, the cheap ones before a byte of the body is read: the bearer token,
 /// the idempotency key, the signature header's form and age, the content type and encoding;
-/// then a share of the bytes the gateway reads at once; then the body and its signature; then
-/// every row, and that the key is the rows' own; then the write, which never replaces
-/// different content.
+/// then a share of the bytes the gateway reads at once, the client's own first; then the body
+/// and its signature; then every row, and that the key is the rows' own; then the write, which
+/// never replaces different content.
 async fn store_batch(
     state: &GatewayState,
+    client: IpAddr,
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Stored, ApiError> {
@@ -66,7 +75,10 @@ async fn store_batch(
     let encoding = body::encoding(headers)?;
     let max = state.max_body_bytes;
     let declared = body::check_declared_length(headers, max)?;
-    let _share = state.reading.reserve(declared.unwrap_or(max)).await?;
+    let _share = state
+        .reading
+        .reserve(client, declared.unwrap_or(max))
+        .await?;
     let raw = body::read(body, headers, max).await?;
     state.metrics.received(raw.len());
     state.auth.check_signature(

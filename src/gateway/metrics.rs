@@ -1,5 +1,6 @@
 //! The gateway's Prometheus metrics, served at `GET /metrics` in the OpenMetrics text format.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -7,6 +8,8 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+
+use crate::server::stats::ConnectionStats;
 
 /// The content type of [`Metrics::render`]'s output.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -27,6 +30,7 @@ pub struct Metrics {
     bytes_stored: Counter,
     request_bytes: Counter,
     duration: Histogram,
+    connections: Arc<ConnectionStats>,
 }
 
 impl Default for Metrics {
@@ -75,7 +79,10 @@ impl Metrics {
             "Time to answer a batch request",
             duration.clone(),
         );
+        let connections = Arc::new(ConnectionStats::default());
+        connections.register(&mut registry);
         Metrics {
+            connections,
             registry,
             requests,
             rows_stored,
@@ -84,6 +91,11 @@ impl Metrics {
             request_bytes,
             duration,
         }
+    }
+
+    /// What the connection limits did, for the server to count into.
+    pub fn connections(&self) -> Arc<ConnectionStats> {
+        Arc::clone(&self.connections)
     }
 
     /// Counts one answered batch request.

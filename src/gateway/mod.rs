@@ -26,6 +26,7 @@ use axum::routing::{get, post};
 use tokio::net::TcpListener;
 
 use crate::error::Error;
+use crate::server::proxy::TrustedProxies;
 
 pub use auth::Auth;
 pub use config::GatewayConfig;
@@ -41,6 +42,9 @@ const VALIDATING_AT_ONCE: usize = 8;
 /// Bytes of request bodies read at once by default, across connections (64 MiB).
 pub const DEFAULT_BYTES_IN_FLIGHT: usize = 64 * 1024 * 1024;
 
+/// Bytes of request bodies read at once by default from one client (16 MiB).
+pub const DEFAULT_BYTES_IN_FLIGHT_PER_CLIENT: usize = 16 * 1024 * 1024;
+
 /// What every request handler shares.
 #[derive(Debug)]
 pub struct GatewayState {
@@ -50,29 +54,62 @@ pub struct GatewayState {
     pub metrics: Metrics,
     /// Bounds the batches being decompressed and parsed at once (see [`handlers::ingest`]).
     pub validating: tokio::sync::Semaphore,
-    /// Bounds the body bytes being read at once.
+    /// Bounds the body bytes being read at once, in all and per client.
     pub reading: body::ReadBudget,
+    /// Whose `X-Forwarded-For` names the client a body is counted for.
+    pub trusted_proxies: TrustedProxies,
+}
+
+/// How many body bytes are read at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    /// The largest body accepted.
+    pub max_body_bytes: usize,
+    /// Across every connection (raised to one largest body).
+    pub in_flight: usize,
+    /// From one client (raised to one largest body, at most `in_flight`).
+    pub in_flight_per_client: usize,
+}
+
+impl Budget {
+    /// The defaults with bodies of at most `max_body_bytes`.
+    pub fn new(max_body_bytes: usize) -> Budget {
+        Budget {
+            max_body_bytes,
+            in_flight: DEFAULT_BYTES_IN_FLIGHT,
+            in_flight_per_client: DEFAULT_BYTES_IN_FLIGHT_PER_CLIENT,
+        }
+    }
 }
 
 impl GatewayState {
     pub fn new(lake: Lake, auth: Auth, max_body_bytes: usize) -> Arc<GatewayState> {
-        GatewayState::with_budget(lake, auth, max_body_bytes, DEFAULT_BYTES_IN_FLIGHT)
+        GatewayState::with_budget(
+            lake,
+            auth,
+            Budget::new(max_body_bytes),
+            TrustedProxies::default(),
+        )
     }
 
-    /// With `bytes_in_flight` bytes of bodies read at once (at least one largest body).
     pub fn with_budget(
         lake: Lake,
         auth: Auth,
-        max_body_bytes: usize,
-        bytes_in_flight: usize,
+        budget: Budget,
+        trusted_proxies: TrustedProxies,
     ) -> Arc<GatewayState> {
+        let max = budget.max_body_bytes;
         Arc::new(GatewayState {
             auth,
             lake,
-            max_body_bytes,
+            max_body_bytes: max,
             metrics: Metrics::new(),
             validating: tokio::sync::Semaphore::new(VALIDATING_AT_ONCE),
-            reading: body::ReadBudget::new(bytes_in_flight.max(max_body_bytes)),
+            reading: body::ReadBudget::new(
+                budget.in_flight.max(max),
+                budget.in_flight_per_client.max(max),
+            ),
+            trusted_proxies,
         })
     }
 }
@@ -93,10 +130,12 @@ pub async fn serve(
     state: Arc<GatewayState>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let stats = state.metrics.connections();
     crate::server::serve(
         listener,
         router(state),
         crate::server::Limits::default(),
+        stats,
         shutdown,
     )
     .await
@@ -114,27 +153,36 @@ async fn run_async(config: GatewayConfig) -> Result<(), Error> {
         .map_err(|e| Error::config(format!("{e:#}")))?;
     let open = config.auth.is_open();
     let described = lake.describe();
-    let state = GatewayState::with_budget(
-        lake,
-        config.auth,
-        config.max_body_bytes,
-        config.bytes_in_flight,
-    );
+    let budget = Budget {
+        max_body_bytes: config.max_body_bytes,
+        in_flight: config.bytes_in_flight,
+        in_flight_per_client: config.bytes_in_flight_per_client,
+    };
+    let proxies = config.limits.trusted_proxies.clone();
+    let state = GatewayState::with_budget(lake, config.auth, budget, proxies);
+    let stats = state.metrics.connections();
     let routes = router(state);
-    crate::server::run("gateway", config.listen, routes, config.limits, |address| {
-        if open {
-            tracing::warn!(
-                "no --secret or --token: any process on this machine may post batches; \
+    crate::server::run(
+        "gateway",
+        config.listen,
+        routes,
+        config.limits,
+        stats,
+        |address| {
+            if open {
+                tracing::warn!(
+                    "no --secret or --token: any process on this machine may post batches; \
                  set {} or {} before exposing the gateway",
-                crate::env_vars::GATEWAY_SECRET,
-                crate::env_vars::GATEWAY_TOKEN
+                    crate::env_vars::GATEWAY_SECRET,
+                    crate::env_vars::GATEWAY_TOKEN
+                );
+            }
+            tracing::info!(
+                address = %address,
+                lake = %described,
+                "gateway listening on http://{address}{INGEST_PATH}; lake {described}"
             );
-        }
-        tracing::info!(
-            address = %address,
-            lake = %described,
-            "gateway listening on http://{address}{INGEST_PATH}; lake {described}"
-        );
-    })
+        },
+    )
     .await
 }

@@ -62,6 +62,7 @@ pub fn config(status: Option<StatusSource>, trigger: Option<&str>) -> AdminConfi
         stale_after: Duration::from_secs(2 * 3600),
         cache_ttl: Duration::from_secs(3600),
         trusted_proxies: Default::default(),
+        limits: Default::default(),
     }
 }
 
