@@ -107,7 +107,10 @@ mod tests {
         }
         revoked.revoke("s10000", 15_000 + lifetime, now);
         for i in 0..=10_000 {
-            assert!(revoked.is_revoked(&format!("s{i}"), 5_000 + i + lifetime), "s{i}");
+            assert!(
+                revoked.is_revoked(&format!("s{i}"), 5_000 + i + lifetime),
+                "s{i}"
+            );
         }
         // Sessions signed in after the oldest quarter of the list, and a login now, still work.
         assert!(!revoked.is_revoked("signed-in-later", 8_000 + lifetime));

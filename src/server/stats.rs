@@ -132,8 +132,7 @@ impl ConnectionStats {
             tracing::warn!(
                 limit = ?limit,
                 client = %client,
-                "{} (e.g. {client}); counted in connections_closed_by_limit, \
-                 this warning repeats at most once a minute",
+                "{} (e.g. {client}); this warning repeats at most once a minute",
                 limit.describe()
             );
         }

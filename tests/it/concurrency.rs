@@ -358,7 +358,9 @@ async fn peak_rss_kib(export: &Export) -> u64 {
 
 #[tokio::test]
 async fn four_batches_in_flight_cost_at_most_three_more_batches_of_memory() {
-    // 16,000 rows of ~4 kB: 32 batches of ~2 MB against a receiver that takes 300 ms each.
+    // 16,000 rows of ~4 kB: 32 batches of ~2 MB against a receiver that answers only once the
+    // exporter has its whole concurrency in flight, so four really are in flight at once even
+    // on a loaded machine.
     let db = TestDb::new().await;
     db.client()
         .await
@@ -373,7 +375,10 @@ async fn four_batches_in_flight_cost_at_most_three_more_batches_of_memory() {
     let mut peaks = Vec::new();
     let mut batch_bytes = 0;
     for concurrency in [1, 4] {
-        let server = FaultyServer::with_rule(|_, _| Fault::Slow(Duration::from_millis(300))).await;
+        let server = FaultyServer::with_rule(move |_, _| {
+            Fault::Together(concurrency, Duration::from_secs(20))
+        })
+        .await;
         let dir = tempfile::tempdir().unwrap();
         let export = Export::new(dir.path()).db(&db.url).args([
             "--sink",

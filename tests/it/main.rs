@@ -5,6 +5,7 @@ mod helpers;
 mod admin;
 mod archive;
 mod audit;
+mod availability;
 mod concurrency;
 mod config_errors;
 mod connect;

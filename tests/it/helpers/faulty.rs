@@ -23,6 +23,10 @@ pub enum Fault {
     Late(Duration, u16),
     /// Read the headers, then reset the connection before the body is read.
     Reset,
+    /// Wait until this many requests are in flight at once (received, not answered), or for
+    /// the duration at most, then answer 200: the sender's concurrency is reached whatever the
+    /// machine's load.
+    Together(usize, Duration),
 }
 
 impl Fault {
@@ -73,6 +77,8 @@ pub struct FaultyServer {
     script: Arc<Mutex<VecDeque<Fault>>>,
     rule: Option<Rule>,
     received: Arc<Mutex<Vec<Received>>>,
+    /// Requests that [`Fault::Together`] let go.
+    released: Arc<Mutex<std::collections::HashSet<usize>>>,
 }
 
 impl FaultyServer {
@@ -96,6 +102,7 @@ impl FaultyServer {
             script: Arc::new(Mutex::new(script.into())),
             rule,
             received: Arc::new(Mutex::new(Vec::new())),
+            released: Arc::default(),
         };
         let state = server.clone();
         tokio::spawn(async move {
@@ -145,6 +152,20 @@ impl FaultyServer {
             .collect()
     }
 
+    /// Whether request `index` may be answered under [`Fault::Together`]: once `n` requests are
+    /// in flight together, all of them are.
+    fn release_together(&self, n: usize, index: usize) -> bool {
+        let received = self.received.lock().unwrap();
+        let mut released = self.released.lock().unwrap();
+        let waiting: Vec<usize> = (0..received.len())
+            .filter(|i| received[*i].answered.is_none() && !released.contains(i))
+            .collect();
+        if waiting.len() >= n {
+            released.extend(waiting);
+        }
+        released.contains(&index)
+    }
+
     /// Answers one request with `fault`, or as the rule decides when `None`.
     async fn serve(self, mut stream: TcpStream, fault: Option<Fault>) {
         let Some((headers, body_start)) = read_headers(&mut stream).await else {
@@ -191,6 +212,13 @@ impl FaultyServer {
             Fault::Reset => {
                 let _ = stream.set_zero_linger();
                 return;
+            }
+            Fault::Together(n, at_most) => {
+                let started = Instant::now();
+                while started.elapsed() < at_most && !self.release_together(n, index) {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                (200, vec![], String::new())
             }
             Fault::Slow(delay) | Fault::Late(delay, _) => {
                 let status = match fault {

@@ -1,6 +1,7 @@
 //! Shared test helpers: a fresh PostgreSQL database per test, and running the real binary.
 
 pub mod admin_server;
+pub mod attack;
 pub mod browser;
 pub mod cli;
 pub mod faulty;
