@@ -255,6 +255,50 @@ mod tests {
         encoder.finish().unwrap()
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn one_clients_bodies_cannot_take_the_share_of_another() {
+        const MIB: usize = 1024 * 1024;
+        let budget = ReadBudget::new(64 * MIB, 16 * MIB);
+        let (attacker, honest): (IpAddr, IpAddr) =
+            ("127.0.0.2".parse().unwrap(), "127.0.0.1".parse().unwrap());
+        let held = budget.reserve(attacker, 16 * MIB).await.unwrap();
+        // The attacker's next body waits for its own share and is refused after BUDGET_WAIT…
+        let started = tokio::time::Instant::now();
+        let refused = budget.reserve(attacker, MIB).await.unwrap_err();
+        assert!(matches!(refused, ApiError::Busy(_)), "{refused}");
+        assert!(
+            refused
+                .to_string()
+                .contains("--max-bytes-in-flight-per-client")
+        );
+        assert_eq!(started.elapsed(), BUDGET_WAIT);
+        // …while another client gets its share at once, up to the whole.
+        let started = tokio::time::Instant::now();
+        let honest_shares: Vec<Share> =
+            futures_util::future::join_all((0..3).map(|_| budget.reserve(honest, 5 * MIB)))
+                .await
+                .into_iter()
+                .collect::<Result<_, _>>()
+                .unwrap();
+        assert_eq!(started.elapsed(), std::time::Duration::ZERO);
+        drop((held, honest_shares));
+        assert!(budget.reserve(attacker, 16 * MIB).await.is_ok());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn idle_clients_shares_are_forgotten_once_many_were_seen() {
+        let budget = ReadBudget::new(1 << 20, 1 << 20);
+        for i in 0..FORGET_IDLE_CLIENTS_AT + 10 {
+            let ip = IpAddr::from([10, 0, (i / 256) as u8, (i % 256) as u8]);
+            drop(budget.reserve(ip, 1024).await.unwrap());
+        }
+        assert!(
+            budget.clients() <= FORGET_IDLE_CLIENTS_AT,
+            "{}",
+            budget.clients()
+        );
+    }
+
     #[test]
     fn gunzip_stops_at_the_cap() {
         let json = vec![b' '; 10_000];

@@ -144,3 +144,77 @@ async fn idle_sockets_and_http2_prefaces_from_one_address_are_closed_in_time_and
         admin.log()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_slower_than_the_minimum_rate_is_answered_408_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let gateway = GatewayProcess::start(
+        lake.to_str().unwrap(),
+        &[
+            "--secret",
+            SECRET,
+            "--header-timeout-seconds",
+            "1",
+            "--min-body-rate-bytes",
+            "1000",
+        ],
+    )
+    .await;
+    let server: SocketAddr = gateway.address().parse().unwrap();
+    let batch = capture(&rows(10, "2026-02-02T00:00:00Z"));
+    let mut stream = connect_from(ATTACKER, server).await.unwrap();
+    let head = format!(
+        "POST /v1/followups HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n{}: {}\r\n{}: {}\r\n\r\n",
+        batch.body.len(),
+        guardrail_followups::wire::IDEMPOTENCY_KEY,
+        batch.key,
+        guardrail_followups::wire::SIGNATURE,
+        batch.signature
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    // 10 bytes, then a byte every half second: far below 1000 bytes a second.
+    stream.write_all(&batch.body[..10]).await.unwrap();
+    let (mut read, mut write) = stream.into_split();
+    let body = batch.body.clone();
+    let trickle = tokio::spawn(async move {
+        for byte in &body[10..] {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            if write.write_all(&[*byte]).await.is_err() {
+                return;
+            }
+        }
+    });
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(20), read.read_to_end(&mut answer))
+        .await
+        .expect("the gateway answers and closes")
+        .unwrap();
+    trickle.abort();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(
+        answer.contains("slower than 1000 bytes a second"),
+        "{answer}"
+    );
+    // The same batch at full speed is stored, and the slow one was counted.
+    let client = client_from("127.0.0.1");
+    post_signed(&client, &gateway.url(), &batch).await;
+    let metrics = client
+        .get(format!("http://{server}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        crate::hostile::closed_by_limit(&metrics, "min_body_rate"),
+        1
+    );
+    assert!(
+        metrics.contains("guardrail_gateway_requests_total{outcome=\"timeout\",status=\"408\"} 1"),
+        "{metrics}"
+    );
+}

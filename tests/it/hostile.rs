@@ -364,6 +364,31 @@ async fn sixty_four_slow_forged_16_mib_bodies_from_one_address_keep_the_gateway_
     assert_each_within(&took, Duration::from_secs(2), "among 64 slow forged bodies");
     let stored: usize = local_lake(&lake).iter().map(|(_, rows)| rows.len()).sum();
     assert_eq!(stored, 1000 + 20 * took.len());
+    // The export's own batches too: every stored request was answered within 2 s (no forged
+    // body can be answered that fast: at 256 KiB/s it takes a minute to send).
+    let metrics = client()
+        .get(format!("http://{address}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let value = |series: &str| -> u64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(series))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {series} in\n{metrics}"))
+    };
+    let stored_requests =
+        value("guardrail_gateway_requests_total{outcome=\"stored\",status=\"200\"} ");
+    let within_2s = value("guardrail_gateway_request_duration_seconds_bucket{le=\"2.048\"} ");
+    assert!(stored_requests > took.len() as u64, "{metrics}");
+    assert!(
+        within_2s >= stored_requests,
+        "{stored_requests} batches stored, {within_2s} requests answered within 2 s"
+    );
 
     for attacker in attackers {
         attacker.abort();
