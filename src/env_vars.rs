@@ -86,6 +86,11 @@ pub const ADMIN_LOG_FORMAT: &str = "GUARDRAIL_ADMIN_LOG_FORMAT";
 pub const ADMIN_TRUSTED_PROXIES: &str = "GUARDRAIL_ADMIN_TRUSTED_PROXIES";
 /// S3-compatible endpoint for the admin page's `s3://` status and download URLs.
 pub const ADMIN_S3_ENDPOINT: &str = "GUARDRAIL_ADMIN_S3_ENDPOINT";
+/// The ops page's Slack alerts about the feed (off unless the webhook is set).
+pub const ADMIN_ALERT_SLACK_WEBHOOK: &str = "GUARDRAIL_ADMIN_ALERT_SLACK_WEBHOOK";
+pub const ADMIN_ALERT_POLL_SECONDS: &str = "GUARDRAIL_ADMIN_ALERT_POLL_SECONDS";
+pub const ADMIN_ALERT_BEHIND_MINUTES: &str = "GUARDRAIL_ADMIN_ALERT_BEHIND_MINUTES";
+pub const ADMIN_ALERT_STATE_PATH: &str = "GUARDRAIL_ADMIN_ALERT_STATE_PATH";
 /// The ops page's connection limits, as the gateway's.
 pub const ADMIN_MAX_CONNECTIONS: &str = "GUARDRAIL_ADMIN_MAX_CONNECTIONS";
 pub const ADMIN_MAX_CONNECTIONS_PER_CLIENT: &str = "GUARDRAIL_ADMIN_MAX_CONNECTIONS_PER_CLIENT";

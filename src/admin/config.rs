@@ -30,6 +30,8 @@ pub struct AdminConfig {
     pub trusted_proxies: TrustedProxies,
     /// How the page treats its clients' connections.
     pub limits: crate::server::Limits,
+    /// Slack alerts about the feed; `None`: off.
+    pub alert: Option<crate::admin::alert::AlertConfig>,
 }
 
 impl AdminConfig {
@@ -43,6 +45,9 @@ impl AdminConfig {
             .collect();
         if let TriggerSetting::Ready(trigger) = &self.trigger {
             secrets.push(trigger.token.expose_secret());
+        }
+        if let Some(alert) = &self.alert {
+            secrets.push(alert.slack_webhook.expose_secret());
         }
         secrets
     }

@@ -10,6 +10,7 @@
 //! throttled per client ([`throttle`], [`client`]); every response carries strict security
 //! headers ([`security_headers`]).
 
+pub mod alert;
 pub mod auth;
 pub mod client;
 pub mod config;
@@ -196,9 +197,17 @@ pub fn run(config: AdminConfig) -> Result<(), Error> {
     crate::runtime()?.block_on(async {
         let listen = config.listen;
         let limits = config.limits.clone();
+        let alert = config.alert.clone();
         let open = config.auth.is_open();
         let source = config.status.as_ref().map(StatusSource::describe);
         let state = AdminState::new(config)?;
+        if let Some(alert) = alert {
+            tracing::info!(
+                "alerting Slack when the feed is stale, failing or behind (every {} s)",
+                alert.poll.as_secs()
+            );
+            tokio::spawn(alert::watch(Arc::clone(&state), alert));
+        }
         crate::server::run(
             "admin page",
             listen,

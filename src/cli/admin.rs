@@ -1,11 +1,13 @@
 //! `guardrail-followups admin`'s flags, and their check into the typed [`AdminConfig`].
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
+use crate::admin::alert::AlertConfig;
 use crate::admin::config::{AdminConfig, AuthConfig, TriggerConfig, TriggerSetting};
 use crate::admin::source::StatusSource;
 use crate::admin::upstream::http_url;
@@ -82,6 +84,29 @@ pub struct AdminArgs {
     #[command(flatten)]
     pub limits: AdminLimitArgs,
 
+    /// Slack incoming webhook for alerts about the feed: the page tells it once when the card
+    /// turns Stale, Failing, Behind (see --alert-behind-minutes) or unreadable, and once when it
+    /// is Healthy again. Off when unset.
+    #[arg(long, env = env::ADMIN_ALERT_SLACK_WEBHOOK, hide_env_values = true, value_name = "URL")]
+    pub alert_slack_webhook: Option<SecretString>,
+
+    /// How often the page reads the status for alerts (through its cache, see
+    /// --status-cache-seconds).
+    #[arg(long, env = env::ADMIN_ALERT_POLL_SECONDS, default_value_t = 60, value_name = "SECONDS",
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub alert_poll_seconds: u64,
+
+    /// Rows after the cursor make a Behind alert once the oldest is older than this.
+    #[arg(long, env = env::ADMIN_ALERT_BEHIND_MINUTES, default_value_t = 120, value_name = "MINUTES",
+          value_parser = clap::value_parser!(u64).range(1..=60 * 24 * 31))]
+    pub alert_behind_minutes: u64,
+
+    /// File where the page keeps what it last told Slack, so a restart during an incident does
+    /// not tell it again (its folder must exist). Without it, a restart tells an ongoing
+    /// incident once more.
+    #[arg(long, env = env::ADMIN_ALERT_STATE_PATH, value_name = "PATH")]
+    pub alert_state_path: Option<PathBuf>,
+
     /// The card warns when the status' last update is older than this (the export runs hourly).
     #[arg(long, env = env::ADMIN_STALE_AFTER_MINUTES, default_value_t = 120, value_name = "MINUTES",
           value_parser = clap::value_parser!(u64).range(1..=60 * 24 * 31))]
@@ -155,6 +180,12 @@ impl AdminArgs {
             trigger_token,
             self.trigger_ref.trim(),
         )?;
+        let alert = alert_config(
+            self.alert_slack_webhook,
+            self.alert_poll_seconds,
+            self.alert_behind_minutes,
+            self.alert_state_path,
+        )?;
         let set =
             |value: Option<String>| value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
         let s3 = S3Options {
@@ -176,9 +207,55 @@ impl AdminArgs {
             stale_after: Duration::from_secs(self.stale_after_minutes * 60),
             cache_ttl: Duration::from_secs(self.status_cache_seconds),
             limits: self.limits.limits(trusted_proxies.clone()),
+            alert,
             trusted_proxies,
         })
     }
+}
+
+/// The alert settings: an http(s) webhook, and a state file whose folder exists.
+fn alert_config(
+    webhook: Option<SecretString>,
+    poll_seconds: u64,
+    behind_minutes: u64,
+    state_path: Option<PathBuf>,
+) -> Result<Option<AlertConfig>, Error> {
+    let webhook = super::secret(
+        webhook,
+        "--alert-slack-webhook",
+        env::ADMIN_ALERT_SLACK_WEBHOOK,
+        12,
+        "or leave it unset to send no alerts",
+    )?;
+    let Some(slack_webhook) = webhook else {
+        return Ok(None);
+    };
+    if http_url(slack_webhook.expose_secret()).is_none() {
+        return Err(Error::config(format!(
+            "--alert-slack-webhook ({}) is not an http(s) URL: give Slack's incoming webhook, \
+             https://hooks.slack.com/services/…",
+            env::ADMIN_ALERT_SLACK_WEBHOOK
+        )));
+    }
+    let state_path = state_path.filter(|p| !p.as_os_str().is_empty());
+    if let Some(path) = &state_path {
+        let folder = crate::fs::folder_of(path);
+        if !folder.is_dir() {
+            return Err(Error::config(format!(
+                "--alert-state-path ({}) {}: the folder {} does not exist; create it or choose \
+                 another path",
+                env::ADMIN_ALERT_STATE_PATH,
+                path.display(),
+                folder.display()
+            )));
+        }
+    }
+    Ok(Some(AlertConfig {
+        slack_webhook,
+        poll: Duration::from_secs(poll_seconds),
+        behind_after: Duration::from_secs(behind_minutes * 60),
+        state_path,
+    }))
 }
 
 fn trigger_setting(

@@ -3,7 +3,7 @@
 //! Slack trouble are only warnings.
 
 mod metrics;
-mod slack;
+pub mod slack;
 mod status;
 
 use std::time::{Duration, SystemTime};

@@ -40,32 +40,29 @@ fn push_link(text: &mut String, config: &ReportConfig) {
 
 /// Posts `{"text": …}`; logs a warning (without the webhook URL, which is a secret) on failure.
 pub async fn send(webhook: &SecretString, text: &str) {
-    let client = match reqwest::Client::builder()
+    match try_send(webhook, text).await {
+        Ok(()) => tracing::debug!("Slack message sent"),
+        Err(problem) => tracing::warn!("Slack message not sent: {problem}"),
+    }
+}
+
+/// Posts `{"text": …}`; what went wrong, without the webhook URL (a secret), otherwise.
+pub async fn try_send(webhook: &SecretString, text: &str) -> Result<(), String> {
+    let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
-    {
-        Ok(client) => client,
-        Err(e) => {
-            tracing::warn!("Slack message not sent: {e}");
-            return;
-        }
-    };
+        .map_err(|e| e.to_string())?;
     let body = serde_json::json!({ "text": text }).to_string();
-    let result = client
+    let response = client
         .post(webhook.expose_secret())
         .header(reqwest::header::CONTENT_TYPE, "application/json")
         .body(body)
         .send()
-        .await;
-    match result {
-        Ok(response) if response.status().is_success() => tracing::debug!("Slack message sent"),
-        Ok(response) => tracing::warn!(
-            "Slack message not sent: the Slack webhook answered {}",
-            response.status()
-        ),
-        Err(e) => tracing::warn!(
-            "Slack message not sent: {}",
-            crate::redact::error_chain(&e.without_url())
-        ),
+        .await
+        .map_err(|e| crate::redact::error_chain(&e.without_url()))?;
+    if response.status().is_success() {
+        Ok(())
+    } else {
+        Err(format!("the Slack webhook answered {}", response.status()))
     }
 }

@@ -70,6 +70,12 @@ pub(super) fn failure(
 
 /// `https://github.com/acme/app/actions/runs/1` → the runbook in that repository.
 pub(super) fn runbook_url(workflow: &Url) -> Option<Url> {
+    runbook_url_for(workflow, RUNBOOK_ANCHOR)
+}
+
+/// `https://github.com/acme/app/actions/runs/1` → `anchor` (`docs/runbook.md#…`) in that
+/// repository.
+pub fn runbook_url_for(workflow: &Url, anchor: &str) -> Option<Url> {
     let mut segments = workflow.path_segments()?;
     let (owner, repo, actions) = (segments.next()?, segments.next()?, segments.next()?);
     if actions != "actions" || owner.is_empty() || repo.is_empty() {
@@ -79,7 +85,7 @@ pub(super) fn runbook_url(workflow: &Url) -> Option<Url> {
     url.set_query(None);
     url.set_fragment(None);
     url.set_path(&format!("/{owner}/{repo}/blob/HEAD/"));
-    url.join(RUNBOOK_ANCHOR).ok()
+    url.join(anchor).ok()
 }
 
 pub(super) fn history_cell(run: &Run) -> HistoryCell {

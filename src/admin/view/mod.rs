@@ -14,7 +14,9 @@ use crate::env_vars as env;
 mod facts;
 mod health;
 mod waiting;
+pub use facts::duration;
 use facts::*;
+pub use health::runbook_url_for;
 use health::*;
 
 /// The card's overall verdict, shown as a badge with words (not colour alone).

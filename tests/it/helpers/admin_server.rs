@@ -63,6 +63,7 @@ pub fn config(status: Option<StatusSource>, trigger: Option<&str>) -> AdminConfi
         cache_ttl: Duration::from_secs(3600),
         trusted_proxies: Default::default(),
         limits: Default::default(),
+        alert: None,
     }
 }
 
