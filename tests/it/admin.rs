@@ -2,6 +2,7 @@
 //! who may use them. Shared fixtures live here; the tests are in `admin/`.
 
 mod access;
+mod alerts;
 mod card;
 mod card_v2;
 mod clicks;

@@ -58,9 +58,9 @@ pub async fn watch(state: Arc<AdminState>, config: AlertConfig) {
             .scrub_foreign(&text(&message, card.workflow.as_ref().ok(), now));
         match crate::report::slack::try_send(&config.slack_webhook, &text).await {
             Ok(()) => {
-                tracing::info!("told Slack: {text}");
                 watcher.delivered(&message, now);
                 save(config.state_path.as_deref(), watcher.told);
+                tracing::info!("told Slack: {text}");
             }
             Err(problem) => {
                 tracing::warn!("Slack alert not sent (tried again at the next poll): {problem}");
