@@ -325,6 +325,57 @@ mod tests {
     }
 
     #[test]
+    fn alerts_are_off_without_a_webhook_and_a_bad_one_or_a_missing_state_folder_is_refused() {
+        assert!(config(&[]).unwrap().alert.is_none());
+        let webhook = "https://hooks.slack.com/services/T0/B0/abcdef";
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("alert.json");
+        let alert = config(&[
+            "--alert-slack-webhook",
+            webhook,
+            "--alert-state-path",
+            state.to_str().unwrap(),
+            "--alert-poll-seconds",
+            "30",
+        ])
+        .unwrap()
+        .alert
+        .unwrap();
+        assert_eq!(alert.poll, Duration::from_secs(30));
+        assert_eq!(alert.behind_after, Duration::from_secs(120 * 60));
+        assert_eq!(alert.state_path.as_deref(), Some(state.as_path()));
+        let configured = config(&["--alert-slack-webhook", webhook]).unwrap();
+        assert!(configured.secrets().contains(&webhook));
+
+        let not_url = config(&["--alert-slack-webhook", "hooks.slack.com/services/x"]).unwrap_err();
+        assert_eq!(not_url.exit_code(), crate::error::exit::CONFIG);
+        assert!(
+            not_url.message().contains("is not an http(s) URL"),
+            "{}",
+            not_url.message()
+        );
+        assert!(
+            !not_url.message().contains("services/x"),
+            "{}",
+            not_url.message()
+        );
+        let missing = dir.path().join("no-such-folder/alert.json");
+        let error = config(&[
+            "--alert-slack-webhook",
+            webhook,
+            "--alert-state-path",
+            missing.to_str().unwrap(),
+        ])
+        .unwrap_err();
+        assert_eq!(error.exit_code(), crate::error::exit::CONFIG);
+        assert!(
+            error.message().contains("does not exist"),
+            "{}",
+            error.message()
+        );
+    }
+
+    #[test]
     fn a_session_key_signs_alike_on_every_replica_and_must_be_long() {
         let key = "k".repeat(32);
         let one = config(&["--session-key", &key]).unwrap();

@@ -3,6 +3,7 @@
 mod helpers;
 
 mod admin;
+mod alert_rules;
 mod archive;
 mod audit;
 mod availability;

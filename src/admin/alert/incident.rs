@@ -40,7 +40,8 @@ impl Kind {
     pub fn runbook_anchor(self) -> &'static str {
         match self {
             Kind::Failing => "docs/runbook.md#when-a-run-fails",
-            _ => "docs/runbook.md#admin-page-the-cards-health",
+            Kind::Stale => "docs/runbook.md#no-runs-at-all--stale-status",
+            Kind::Behind | Kind::Unreadable => "docs/runbook.md#admin-page-the-cards-health",
         }
     }
 }

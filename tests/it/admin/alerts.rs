@@ -106,7 +106,7 @@ async fn a_stale_status_is_told_once_then_its_recovery_once() {
         messages[0]
     );
     assert!(
-        messages[0].contains("<https://github.com/acme/app/blob/HEAD/docs/runbook.md#admin-page-the-cards-health|Runbook>"),
+        messages[0].contains("<https://github.com/acme/app/blob/HEAD/docs/runbook.md#no-runs-at-all--stale-status|Runbook>"),
         "{}",
         messages[0]
     );
