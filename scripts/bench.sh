@@ -15,7 +15,8 @@
 #     100,000 rows;
 #   - the late-row audit's cost per run: a run that finds nothing new, with and without it;
 #   - reconcile: the table against its full local lake (the one the webhook run at concurrency
-#     1 wrote), which must find no differing day, with its peak memory.
+#     1 wrote), which must find no differing day, with its peak memory; and against a lake of
+#     eight 100 MB objects holding every row, to show memory does not grow with object size.
 # Each full export runs twice, alternating with psql (the first round warms the caches); the best
 # time of each is reported. Both outputs must hold N lines, in the same (created_at, id) order.
 #
@@ -270,6 +271,39 @@ if not report["match"] or report["sourceRows"] != int(sys.argv[1]) or report["la
 EOF2
 RECONCILE_FACTS=$(python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print(r['days'], r['lakeObjects'])" \
   "$TMP/reconcile.json")
+step "reconcile: a lake of eight 100 MB objects (every row, repeated)"
+python3 - "$TMP/ours.ndjson" "$TMP/lake-big" <<'EOF2'
+import json, os, sys
+source, lake = sys.argv[1], sys.argv[2]
+size = os.path.getsize(source)
+with open(source, "rb") as f:
+    day = json.loads(f.readline())["createdAt"][:10]
+folder = os.path.join(lake, "guardrail_followups", f"dt={day}")
+os.makedirs(folder, exist_ok=True)
+# Object k starts at the k-th eighth of the rows and wraps around until it holds 100 MB, so
+# together they hold every row (more than once when the table is under 800 MB).
+for k in range(8):
+    with open(source, "rb") as f, open(os.path.join(folder, f"gf1-big{k}.ndjson"), "wb") as out:
+        f.seek(size * k // 8)
+        f.readline()
+        written = 0
+        while written < 100 * 1024 * 1024:
+            line = f.readline()
+            if not line:
+                f.seek(0)
+                continue
+            out.write(line)
+            written += len(line)
+EOF2
+RECONCILE_BIG=$(MEASURE_STDOUT="$TMP/reconcile-big.json" measure "$BIN" reconcile --database-url "$BENCH_URL" \
+  --lake "$TMP/lake-big" --json --quiet)
+python3 - "$ROWS" "$TMP/reconcile-big.json" <<'EOF2'
+import json, sys
+report = json.load(open(sys.argv[2]))
+if not report["match"] or report["lakeRows"] != int(sys.argv[1]):
+    sys.exit(f"bench: FAIL reconcile of the 100 MB objects found differences: {report}")
+EOF2
+rm -rf "$TMP/lake-big"
 step "webhook: exporter -> gateway -> local lake, default concurrency ($DEFAULT_CONCURRENCY)"
 WEBHOOK_N=$(run_webhook "$TMP/lake-n" "$DEFAULT_CONCURRENCY")
 step "webhook: exporter -> gateway -> S3 lake (moto), default concurrency"
@@ -316,7 +350,7 @@ EOF
 # peak RSS of the exporter for all rows and for the --limit run.
 python3 - "$ROWS" "$LIMIT_ROWS" "$BATCH_SIZE" "${OURS[*]}" "${PSQLS[*]}" "$LIMITED" \
   "$IDLE_AUDIT" "$IDLE_PLAIN" "$WEBHOOK_1" "$WEBHOOK_N" "$WEBHOOK_S3" "$DEFAULT_CONCURRENCY" \
-  "$RECONCILE" "$RECONCILE_FACTS" <<'EOF'
+  "$RECONCILE" "$RECONCILE_FACTS" "$RECONCILE_BIG" <<'EOF'
 import sys
 rows, limit, batch = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 def runs(text):
@@ -349,4 +383,8 @@ print(f"{'late-row audit per run':<26}{max(idle_audit - idle_plain, 0):.2f} s"
 days, objects = (int(x) for x in sys.argv[14].split())
 print(f"{'reconcile, local lake':<26}{reconcile_s:.2f} s   {rows / reconcile_s:>9,.0f} rows/s"
       f"   peak RSS {mib(reconcile_kib):.1f} MiB   (0 of {days} days differ, {objects:,} objects read)")
+(big_s, big_kib), = runs(sys.argv[15])
+print(f"{'reconcile, 8 x 100 MB':<26}{big_s:.2f} s   {800 / big_s:>9,.0f} MB/s  "
+      f"   peak RSS {mib(big_kib):.1f} MiB   (objects streamed line by line: memory does not grow"
+      f" with an object's size)")
 EOF

@@ -3,14 +3,24 @@
 //! gateway's S3 lake writes them), each row's `followUpId` and `createdAt` taken to the
 //! bounded [`DistinctDays`].
 //!
+//! Objects are read as streams, line by line, so memory stays flat whatever an object's size:
+//! only each object's `(followUpId, createdAt)` pairs are kept until they are counted. What
+//! cannot be read as a batch object is a finding, not a failure ([`Damaged`]): a line that is
+//! not a follow-up row (a truncated object's last line among them), a symbolic link (never
+//! followed: a `dt=` folder linked elsewhere is not the lake's, and a link loop is harmless),
+//! an entry whose name is not UTF-8 or holds a line break. A local lake is listed here, without
+//! following links, rather than by `object_store`, whose local listing follows them.
+//!
 //! An object's `dt=` folder is its batch's first row's day, and the exporter sends rows in
 //! `(created_at, id)` order, so an object holds no row of a day before its `dt=`: objects
 //! dated after `--until` are not read. A batch can reach into later days, so every object
 //! dated up to `--until` is read, and its rows are grouped by their own `createdAt` day.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use futures_util::TryStreamExt;
+use futures_util::stream::BoxStream;
+use futures_util::{StreamExt, TryStreamExt};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt};
@@ -25,21 +35,74 @@ use crate::gateway::lake::{LakeUri, TABLE_PREFIX};
 use crate::s3::S3Options;
 use crate::time::Timestamp;
 
-/// Objects fetched at once (S3 round trips overlap; memory is this many objects).
+/// Objects read at once (S3 round trips overlap; memory is this many small objects' rows).
 const FETCHES: usize = 8;
 
 /// What one pass over the lake read.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LakeTotals {
     /// Objects read.
     pub objects: u64,
     /// Rows in the range, duplicates included.
     pub rows: u64,
+    /// Entries that could not be read as batch objects, in listing order.
+    pub damaged: Vec<Damaged>,
 }
+
+/// A lake entry that is not a readable batch object: the lake holds something the gateway did
+/// not write as it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Damaged {
+    /// Its key under the lake, printable (a line break shows as `\n`, bytes that are not UTF-8
+    /// as the replacement character).
+    pub key: String,
+    /// What is wrong, e.g. `line 3 is not a follow-up row (…)`.
+    pub reason: String,
+    place: Place,
+}
+
+/// Where a damaged entry is, to move it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Place {
+    Object(ObjectPath),
+    /// A local entry named by its raw path (an odd name, a link), moved without following it.
+    File(PathBuf),
+}
+
+/// One entry of the lake's listing.
+enum Entry {
+    Object { location: ObjectPath, size: u64 },
+    Damaged(Damaged),
+}
+
+/// Rows of one object as they are read: `(followUpId, createdAt)` of each row that could be
+/// read. A small object comes whole; a large one in parts of at most [`PART_ROWS`] rows, so
+/// memory does not grow with an object's size.
+pub(super) struct ObjectRows {
+    /// `None` for an entry that could not be read at all.
+    pub location: Option<ObjectPath>,
+    pub rows: Vec<(Uuid, Timestamp)>,
+    /// The object's last part: its rows are all read.
+    pub complete: bool,
+    /// On the last part: what was wrong with the object, if anything.
+    pub damaged: Option<Damaged>,
+}
+
+/// Objects up to this size are read [`FETCHES`] at once and handed over whole; larger ones
+/// are read one at a time, in parts.
+const WHOLE_OBJECT_BYTES: u64 = 8 * 1024 * 1024;
+
+/// Rows per part of a large object (24 bytes each).
+const PART_ROWS: usize = 1 << 16;
+
+/// The longest line read; a longer one makes a damaged object (a row is a few kilobytes).
+const MAX_LINE_BYTES: usize = 16 * 1024 * 1024;
 
 /// A lake opened for reading.
 pub struct LakeReader {
     store: Arc<dyn ObjectStore>,
+    /// The lake's folder, for a local lake: listed here without following links.
+    folder: Option<PathBuf>,
     /// `guardrail_followups`, under the bucket's prefix for S3.
     root: ObjectPath,
     description: String,
@@ -72,6 +135,7 @@ impl LakeReader {
                 })?;
                 Ok(LakeReader {
                     store: Arc::new(store),
+                    folder: Some(folder.clone()),
                     root: ObjectPath::from(TABLE_PREFIX),
                     description: folder.display().to_string(),
                 })
@@ -93,6 +157,7 @@ impl LakeReader {
                 };
                 Ok(LakeReader {
                     store,
+                    folder: None,
                     root,
                     description,
                 })
@@ -104,7 +169,8 @@ impl LakeReader {
         &self.description
     }
 
-    /// Reads every object that can hold rows of `range`, each row in it pushed to `distinct`.
+    /// Reads every object that can hold rows of `range`, each row in it pushed to `distinct`;
+    /// damaged entries are counted in the totals.
     pub async fn read(
         &self,
         range: &Range,
@@ -113,19 +179,24 @@ impl LakeReader {
     ) -> Result<LakeTotals, Error> {
         let last_day = range.until.map(|until| day_of(until.micros() - 1));
         let mut totals = LakeTotals::default();
-        self.each_object(last_day, |location, bytes| {
+        self.each_object(last_day, |object| {
             let mut rows = 0;
-            for row in self.rows(location, bytes) {
-                let (id, created_at) = row?;
-                if range.contains(created_at) {
+            for (id, created_at) in &object.rows {
+                if range.contains(*created_at) {
                     distinct
-                        .push(day_of(created_at.micros()), &id)
+                        .push(day_of(created_at.micros()), id)
                         .map_err(Error::from)?;
                     rows += 1;
                 }
             }
-            totals.objects += 1;
+            if object.complete && object.location.is_some() {
+                totals.objects += 1;
+            }
             totals.rows += rows;
+            if let Some(damaged) = &object.damaged {
+                tracing::warn!(key = %damaged.key, "damaged lake entry {}: {}", damaged.key, damaged.reason);
+                totals.damaged.push(damaged.clone());
+            }
             progress.object(rows);
             Ok(())
         })
@@ -133,54 +204,183 @@ impl LakeReader {
         Ok(totals)
     }
 
-    /// Hands every batch object dated up to `last_day` (all of them with `None`) to `each`,
-    /// in one pass, [`FETCHES`] objects fetched at once.
+    /// Hands the rows of every batch object dated up to `last_day` (all of them with `None`),
+    /// and every damaged entry, to `each`, in listing order: small objects [`FETCHES`] read at
+    /// once and whole, large ones one at a time in parts.
     pub(super) async fn each_object(
         &self,
         last_day: Option<i64>,
-        mut each: impl FnMut(&ObjectPath, &[u8]) -> Result<(), Error>,
+        mut each: impl FnMut(&ObjectRows) -> Result<(), Error>,
     ) -> Result<(), Error> {
+        /// What the read-ahead hands over.
+        enum Fetched {
+            Whole(ObjectRows),
+            Large(ObjectPath),
+        }
         let objects = self
-            .store
-            .list(Some(&self.root))
-            .map_err(|e| self.list_error(e))
-            .try_filter(move |meta| {
-                let wanted = object_day(&meta.location)
-                    .is_some_and(|day| last_day.is_none_or(|last| day <= last));
+            .entries()
+            .try_filter(move |entry| {
+                let wanted = match entry {
+                    Entry::Object { location, .. } => object_day(location)
+                        .is_some_and(|day| last_day.is_none_or(|last| day <= last)),
+                    Entry::Damaged(_) => true,
+                };
                 async move { wanted }
             })
-            .map_ok(|meta| async move {
-                let bytes = async { self.store.get(&meta.location).await?.bytes().await };
-                match bytes.await {
-                    Ok(bytes) => Ok((meta.location, bytes)),
-                    Err(e) => Err(self.read_error(&meta.location, e)),
+            .map_ok(|entry| async move {
+                match entry {
+                    Entry::Object { location, size } if size > WHOLE_OBJECT_BYTES => {
+                        Ok(Fetched::Large(location))
+                    }
+                    Entry::Object { location, .. } => {
+                        let mut whole = None;
+                        self.read_object(location, usize::MAX, |part| {
+                            whole = Some(part);
+                            Ok(())
+                        })
+                        .await?;
+                        Ok(Fetched::Whole(whole.expect("a last part")))
+                    }
+                    Entry::Damaged(damaged) => Ok(Fetched::Whole(ObjectRows {
+                        location: None,
+                        rows: Vec::new(),
+                        complete: true,
+                        damaged: Some(damaged),
+                    })),
                 }
             })
             .try_buffered(FETCHES);
         futures_util::pin_mut!(objects);
-        while let Some((location, bytes)) = objects.try_next().await? {
-            each(&location, &bytes)?;
+        while let Some(fetched) = objects.try_next().await? {
+            match fetched {
+                Fetched::Whole(object) => each(&object)?,
+                Fetched::Large(location) => {
+                    self.read_object(location, PART_ROWS, |part| each(&part))
+                        .await?;
+                }
+            }
         }
         Ok(())
     }
 
-    /// The `(followUpId, createdAt)` of each row of one object.
-    pub(super) fn rows<'a>(
-        &'a self,
-        location: &'a ObjectPath,
-        bytes: &'a [u8],
-    ) -> impl Iterator<Item = Result<(Uuid, Timestamp), Error>> + 'a {
-        bytes
-            .split(|b| *b == b'\n')
-            .enumerate()
-            .filter(|(_, line)| !line.iter().all(u8::is_ascii_whitespace))
-            .map(move |(n, line)| {
-                let row: LakeRow<'_> = serde_json::from_slice(line)
-                    .map_err(|e| self.bad_row(location, n + 1, &e.to_string()))?;
-                let created_at = Timestamp::parse(row.created_at)
-                    .map_err(|e| self.bad_row(location, n + 1, &format!("createdAt: {e}")))?;
-                Ok((row.id, created_at))
-            })
+    /// The lake's entries under `guardrail_followups/`.
+    fn entries(&self) -> BoxStream<'_, Result<Entry, Error>> {
+        match &self.folder {
+            Some(folder) => {
+                let table = folder.join(TABLE_PREFIX);
+                if !table.is_dir() {
+                    return futures_util::stream::empty().boxed();
+                }
+                let walk = walkdir::WalkDir::new(&table)
+                    .follow_links(false)
+                    .min_depth(1)
+                    .sort_by_file_name();
+                let folder = folder.clone();
+                futures_util::stream::iter(walk)
+                    .filter_map(move |entry| {
+                        let entry = local_entry(&folder, entry);
+                        async move { entry }
+                    })
+                    .boxed()
+            }
+            None => self
+                .store
+                .list(Some(&self.root))
+                .map_ok(|meta| Entry::Object {
+                    location: meta.location,
+                    size: meta.size,
+                })
+                .map_err(|e| self.list_error(e))
+                .boxed(),
+        }
+    }
+
+    /// Reads one object as a stream of lines, handing its rows to `emit` every `part_rows`
+    /// rows and once more, `complete`, at its end.
+    async fn read_object(
+        &self,
+        location: ObjectPath,
+        part_rows: usize,
+        mut emit: impl FnMut(ObjectRows) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        let mut stream = self
+            .store
+            .get(&location)
+            .await
+            .map_err(|e| self.read_error(&location, e))?
+            .into_stream();
+        let mut rows = Vec::new();
+        let mut bad: Option<(u64, String)> = None;
+        let mut bad_lines = 0u64;
+        let mut line_no = 0u64;
+        let mut pending: Vec<u8> = Vec::new();
+        let mut note = |line_no: u64, reason: String| {
+            bad_lines += 1;
+            bad.get_or_insert((line_no, reason));
+        };
+        while let Some(chunk) = stream
+            .try_next()
+            .await
+            .map_err(|e| self.read_error(&location, e))?
+        {
+            pending.extend_from_slice(&chunk);
+            let mut start = 0;
+            while let Some(end) = memchr::memchr(b'\n', &pending[start..]) {
+                line_no += 1;
+                match parse_row(&pending[start..start + end]) {
+                    Ok(Some(row)) => rows.push(row),
+                    Ok(None) => {}
+                    Err(reason) => note(line_no, reason),
+                }
+                start += end + 1;
+            }
+            pending.drain(..start);
+            if rows.len() >= part_rows {
+                emit(ObjectRows {
+                    location: Some(location.clone()),
+                    rows: std::mem::take(&mut rows),
+                    complete: false,
+                    damaged: None,
+                })?;
+            }
+            if pending.len() > MAX_LINE_BYTES {
+                note(
+                    line_no + 1,
+                    format!("a line longer than {MAX_LINE_BYTES} bytes"),
+                );
+                break;
+            }
+        }
+        if !pending.is_empty() && pending.len() <= MAX_LINE_BYTES {
+            line_no += 1;
+            match parse_row(&pending) {
+                Ok(Some(row)) => rows.push(row),
+                Ok(None) => {}
+                Err(reason) => note(
+                    line_no,
+                    format!(
+                        "{reason}; it is the last line and has no line break: the object is cut off"
+                    ),
+                ),
+            }
+        }
+        let damaged = bad.map(|(line, reason)| {
+            let more = match bad_lines {
+                1 => String::new(),
+                n => format!(" (and {} more bad lines)", n - 1),
+            };
+            Damaged {
+                key: location.to_string(),
+                reason: format!("line {line} is not a follow-up row: {reason}{more}"),
+                place: Place::Object(location.clone()),
+            }
+        });
+        emit(ObjectRows {
+            location: Some(location),
+            rows,
+            complete: true,
+            damaged,
+        })
     }
 
     /// Moves the object at `location` to its [`quarantine_key`], out of the reconcile's and
@@ -205,6 +405,41 @@ impl LakeReader {
         Ok(to)
     }
 
+    /// Moves a damaged entry to the quarantine, as [`LakeReader::quarantine`] does; a local
+    /// entry by its raw path, so a link moves itself, never what it points to. Returns the key
+    /// it went to.
+    pub(super) async fn quarantine_damaged(&self, damaged: &Damaged) -> Result<String, Error> {
+        match &damaged.place {
+            Place::Object(location) => Ok(self.quarantine(location).await?.to_string()),
+            Place::File(path) => {
+                let folder = self
+                    .folder
+                    .as_deref()
+                    .expect("a local entry is in a folder");
+                let rest = path
+                    .strip_prefix(folder.join(TABLE_PREFIX))
+                    .expect("listed under the table's folder");
+                let mut name = folder.join(QUARANTINE_PREFIX).join(rest).into_os_string();
+                name.push(QUARANTINE_SUFFIX);
+                let to = PathBuf::from(name);
+                let moved = std::fs::create_dir_all(crate::fs::folder_of(&to))
+                    .and_then(|()| std::fs::rename(path, &to));
+                moved.map_err(|e| {
+                    Error::runtime(Hint::new(
+                        format!(
+                            "cannot move the damaged lake entry {} to {}: {e}",
+                            damaged.key,
+                            to.display()
+                        ),
+                        "--repair needs write permission on the lake folder; grant it and rerun \
+                         --repair (this entry stays in place)",
+                    ))
+                })?;
+                Ok(printable(to.strip_prefix(folder).unwrap_or(&to)))
+            }
+        }
+    }
+
     fn list_error(&self, e: object_store::Error) -> Error {
         Error::runtime(Hint::new(
             format!(
@@ -227,17 +462,6 @@ impl LakeReader {
             ),
             "check that these credentials may read it (s3:GetObject, or the file's \
              permissions), then rerun",
-        ))
-    }
-
-    fn bad_row(&self, location: &ObjectPath, line: usize, reason: &str) -> Error {
-        Error::runtime(Hint::new(
-            format!(
-                "line {line} of the lake object {location} in {} is not a follow-up row ({reason})",
-                self.description
-            ),
-            "the gateway writes only valid rows, so something else wrote or changed this \
-             object: inspect it, move it out of the lake (keep a copy), and rerun",
         ))
     }
 }
@@ -275,6 +499,75 @@ fn object_day(location: &ObjectPath) -> Option<i64> {
     let date = chrono::NaiveDate::parse_from_str(dt, "%Y-%m-%d").ok()?;
     let midnight = date.and_hms_opt(0, 0, 0)?.and_utc();
     Some(day_of(midnight.timestamp_micros()))
+}
+
+/// One row's `(followUpId, createdAt)`; `None` for a blank line.
+fn parse_row(line: &[u8]) -> Result<Option<(Uuid, Timestamp)>, String> {
+    if line.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let row: LakeRow<'_> = serde_json::from_slice(line).map_err(|e| e.to_string())?;
+    let created_at = Timestamp::parse(row.created_at).map_err(|e| format!("createdAt: {e}"))?;
+    Ok(Some((row.id, created_at)))
+}
+
+/// A listed local entry: a batch object, a damaged entry, or nothing (a folder, a file that is
+/// not a batch object).
+fn local_entry(
+    folder: &Path,
+    entry: Result<walkdir::DirEntry, walkdir::Error>,
+) -> Option<Result<Entry, Error>> {
+    let entry = match entry {
+        Ok(entry) => entry,
+        Err(e) => {
+            let path = e.path().map(Path::to_path_buf);
+            return Some(Ok(match path {
+                Some(path) => Entry::Damaged(Damaged {
+                    key: printable(path.strip_prefix(folder).unwrap_or(&path)),
+                    reason: format!("cannot be read: {e}"),
+                    place: Place::File(path),
+                }),
+                None => return Some(Err(Error::from(anyhow::anyhow!("listing the lake: {e}")))),
+            }));
+        }
+    };
+    let path = entry.path();
+    let key = printable(path.strip_prefix(folder).unwrap_or(path));
+    let damaged = |reason: String| {
+        Some(Ok(Entry::Damaged(Damaged {
+            key: key.clone(),
+            reason,
+            place: Place::File(path.to_path_buf()),
+        })))
+    };
+    if entry.path_is_symlink() {
+        let target =
+            std::fs::read_link(path).map_or_else(|_| "?".to_owned(), |t| t.display().to_string());
+        return damaged(format!(
+            "a symbolic link (to {target}): reconcile reads nothing through links, and --repair \
+             moves the link itself to the quarantine, never what it points to"
+        ));
+    }
+    if !entry.file_type().is_file() {
+        return None;
+    }
+    let Some(relative) = path.strip_prefix(folder).ok().and_then(Path::to_str) else {
+        return damaged("its name is not UTF-8: the gateway never writes such a name".into());
+    };
+    if relative.contains(['\n', '\r']) {
+        return damaged("its name holds a line break: the gateway never writes such a name".into());
+    }
+    let location = ObjectPath::from(relative);
+    object_day(&location)?;
+    let size = entry.metadata().map_or(0, |m| m.len());
+    Some(Ok(Entry::Object { location, size }))
+}
+
+/// A path as a report shows it: lossy UTF-8, line breaks escaped.
+fn printable(path: &Path) -> String {
+    path.to_string_lossy()
+        .replace('\n', "\\n")
+        .replace('\r', "\\r")
 }
 
 #[cfg(test)]

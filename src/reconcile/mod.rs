@@ -28,7 +28,7 @@ use crate::s3::S3Options;
 use crate::time::Timestamp;
 
 pub use distinct::DistinctDays;
-pub use lake::{LakeTotals, QUARANTINE_PREFIX, quarantine_key};
+pub use lake::{Damaged, LakeTotals, QUARANTINE_PREFIX, quarantine_key};
 use progress::Progress;
 pub use quarantine::{FOREIGN_IDS_KEPT, Quarantine};
 pub use repair::Repaired;
@@ -159,8 +159,15 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// Every day matches and nothing in the lake is damaged.
     pub fn matches(&self) -> bool {
-        self.comparison.differing.is_empty()
+        self.comparison.matches()
+    }
+}
+
+impl Comparison {
+    pub fn matches(&self) -> bool {
+        self.differing.is_empty() && self.lake_totals.damaged.is_empty()
     }
 }
 
@@ -177,7 +184,7 @@ pub async fn run(config: &ReconcileConfig) -> Result<Outcome, Error> {
             comparison: first,
         });
     };
-    if first.differing.is_empty() {
+    if first.matches() {
         return Ok(Outcome {
             range: config.range,
             repair: Some((first.clone(), Repaired::default())),
@@ -189,6 +196,13 @@ pub async fn run(config: &ReconcileConfig) -> Result<Outcome, Error> {
         ..Repaired::default()
     };
     let mut now = first.clone();
+    // Damaged entries leave the lake first: their readable rows are then missing, and the
+    // rounds below deliver their days again.
+    if !now.lake_totals.damaged.is_empty() {
+        let moved = quarantine::damaged(&reader, &now.lake_totals.damaged).await?;
+        repaired.quarantine.merge(moved);
+        now = compare_once(config, &*source, &reader).await?;
+    }
     // Round one moves the objects of the days that hold more or other ids than the source;
     // after its delivery the lake holds every source row of the differing days, so whatever
     // still differs is foreign too (a day that lacked rows and also held others), and round
@@ -218,7 +232,7 @@ pub async fn run(config: &ReconcileConfig) -> Result<Outcome, Error> {
             repaired.merge(repair::redeliver(&*source, repair, &Range::default(), &outside).await?);
         }
         now = compare_once(config, &*source, &reader).await?;
-        if now.differing.is_empty() {
+        if now.matches() {
             break;
         }
     }

@@ -15,7 +15,7 @@ use object_store::path::Path as ObjectPath;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::lake::LakeReader;
+use super::lake::{Damaged, LakeReader};
 use super::{Range, day_of};
 use crate::error::Error;
 use crate::export::batch::Batching;
@@ -59,6 +59,25 @@ struct IdOnly {
     id: Uuid,
 }
 
+/// Moves every damaged entry of the lake to the quarantine. Their readable rows are then
+/// missing from the lake (or were never there), so the repair delivers their days again.
+pub async fn damaged(reader: &LakeReader, damaged: &[Damaged]) -> Result<Quarantine, Error> {
+    let mut objects = Vec::with_capacity(damaged.len());
+    for entry in damaged {
+        let to = reader.quarantine_damaged(entry).await?;
+        tracing::warn!(
+            "moved the damaged lake entry {} ({}) to {to}",
+            entry.key,
+            entry.reason
+        );
+        objects.push((entry.key.clone(), to));
+    }
+    Ok(Quarantine {
+        objects,
+        ..Quarantine::default()
+    })
+}
+
 /// Moves every object holding a row of `days` (within `range`) that the source lacks.
 pub async fn run(
     source: &dyn Source,
@@ -76,27 +95,31 @@ pub async fn run(
     let mut foreign: HashSet<Uuid> = HashSet::new();
     let mut flagged: Vec<ObjectPath> = Vec::new();
     let mut outside_days = BTreeSet::new();
+    // Per object, over its parts: whether it holds a foreign row, and the days of its rows
+    // outside the range.
+    let mut found = false;
+    let mut days_outside = BTreeSet::new();
     reader
-        .each_object(Some(last_day), |location, bytes| {
-            let mut found = false;
-            for row in reader.rows(location, bytes) {
-                let (id, created_at) = row?;
+        .each_object(Some(last_day), |object| {
+            let Some(location) = &object.location else {
+                return Ok(());
+            };
+            for (id, created_at) in &object.rows {
                 let day = day_of(created_at.micros());
-                let is_foreign = range.contains(created_at)
-                    && source_ids.get(&day).is_some_and(|ids| !ids.contains(&id));
-                if is_foreign {
-                    foreign.insert(id);
+                if !range.contains(*created_at) {
+                    days_outside.insert(day);
+                } else if source_ids.get(&day).is_some_and(|ids| !ids.contains(id)) {
+                    foreign.insert(*id);
                     found = true;
                 }
             }
-            if found {
-                for row in reader.rows(location, bytes) {
-                    let (_, created_at) = row?;
-                    if !range.contains(created_at) {
-                        outside_days.insert(day_of(created_at.micros()));
-                    }
+            if object.complete {
+                if found {
+                    outside_days.append(&mut days_outside);
+                    flagged.push(location.clone());
                 }
-                flagged.push(location.clone());
+                found = false;
+                days_outside.clear();
             }
             Ok(())
         })

@@ -5,7 +5,9 @@ use std::fmt::Write as _;
 
 use serde_json::{Value, json};
 
-use super::{Comparison, DayDifference, FOREIGN_IDS_KEPT, Kind, Outcome, Quarantine, day_name};
+use super::{
+    Comparison, Damaged, DayDifference, FOREIGN_IDS_KEPT, Kind, Outcome, Quarantine, day_name,
+};
 use crate::cursor::Fingerprint;
 
 /// Where the runbook explains foreign rows and what to do about them.
@@ -36,6 +38,7 @@ pub fn text(outcome: &Outcome) -> String {
     }
     let comparison = &outcome.comparison;
     out.push_str(&table(&comparison.differing));
+    out.push_str(&damaged(&comparison.lake_totals.damaged));
     let range = match (outcome.range.since, outcome.range.until) {
         (None, None) => "all rows".to_owned(),
         (Some(since), None) => format!("created_at from {since}"),
@@ -46,11 +49,23 @@ pub fn text(outcome: &Outcome) -> String {
         "lake {} distinct follow-ups in {} rows of {} objects",
         comparison.lake_rows, comparison.lake_totals.rows, comparison.lake_totals.objects
     );
-    if comparison.differing.is_empty() {
+    if comparison.matches() {
         let _ = writeln!(
             out,
             "reconcile: all {} days match ({range}): source {} rows, {lake}",
             comparison.days, comparison.source_rows
+        );
+    } else if comparison.differing.is_empty() {
+        let _ = writeln!(
+            out,
+            "reconcile: all {} days match but the lake holds {} ({range}): source {} rows, {lake}",
+            comparison.days,
+            plural(
+                comparison.lake_totals.damaged.len() as u64,
+                "damaged entry",
+                "damaged entries"
+            ),
+            comparison.source_rows
         );
     } else {
         let _ = writeln!(
@@ -80,23 +95,59 @@ pub fn text(outcome: &Outcome) -> String {
     out
 }
 
+/// Damaged entries printed in the text report (`--json` has up to [`DAMAGED_KEPT`]).
+pub const DAMAGED_PRINTED: usize = 20;
+
+/// Damaged entries listed in `--json` (`damagedCount` counts them all).
+pub const DAMAGED_KEPT: usize = 1000;
+
+/// The damaged entries, one line each; nothing when there are none.
+fn damaged(damaged: &[Damaged]) -> String {
+    if damaged.is_empty() {
+        return String::new();
+    }
+    let mut out = format!(
+        "reconcile: {} in the lake cannot be read as batch objects; --repair moves them to the \
+         quarantine and delivers their days again:\n",
+        plural(damaged.len() as u64, "entry", "entries")
+    );
+    for entry in damaged.iter().take(DAMAGED_PRINTED) {
+        let _ = writeln!(out, "  {}: {}", entry.key, entry.reason);
+    }
+    if damaged.len() > DAMAGED_PRINTED {
+        let _ = writeln!(
+            out,
+            "  and {} more (up to {DAMAGED_KEPT} with --json)",
+            damaged.len() - DAMAGED_PRINTED
+        );
+    }
+    out
+}
+
 /// The objects a repair moved and the foreign ids they held; nothing when none moved.
 fn quarantined(quarantine: &Quarantine) -> String {
     if quarantine.objects.is_empty() {
         return String::new();
     }
-    let mut out = format!(
-        "repair: moved {} holding {} the source does not have out of the lake (the warehouse \
-         still has them: see {FOREIGN_ROWS_DOC}):\n",
-        plural(
-            quarantine.objects.len() as u64,
-            "lake object",
-            "lake objects"
-        ),
-        plural(quarantine.foreign_count, "follow-up", "follow-ups"),
+    let objects = plural(
+        quarantine.objects.len() as u64,
+        "lake object",
+        "lake objects",
     );
+    let mut out = if quarantine.foreign_count == 0 {
+        format!("repair: moved {objects} that could not be read out of the lake:\n")
+    } else {
+        format!(
+            "repair: moved {objects} holding {} the source does not have (or that could not be \
+             read) out of the lake (the warehouse still has them: see {FOREIGN_ROWS_DOC}):\n",
+            plural(quarantine.foreign_count, "follow-up", "follow-ups"),
+        )
+    };
     for (from, to) in &quarantine.objects {
         let _ = writeln!(out, "  {from} -> {to}");
+    }
+    if quarantine.foreign_count == 0 {
+        return out;
     }
     let shown: Vec<String> = quarantine
         .foreign_ids
@@ -174,6 +225,10 @@ fn comparison_json(comparison: &Comparison) -> Value {
         "lakeRowsRead": comparison.lake_totals.rows,
         "lakeObjects": comparison.lake_totals.objects,
         "differingDays": comparison.differing.iter().map(day_json).collect::<Vec<_>>(),
+        "damaged": comparison.lake_totals.damaged.iter().take(DAMAGED_KEPT)
+            .map(|d| json!({"key": d.key, "reason": d.reason}))
+            .collect::<Vec<_>>(),
+        "damagedCount": comparison.lake_totals.damaged.len(),
     })
 }
 

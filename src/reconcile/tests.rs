@@ -87,7 +87,8 @@ async fn copies_count_once_and_the_missing_day_is_delivered_again_without_a_curs
         comparison.lake_totals,
         LakeTotals {
             objects: 2,
-            rows: 5
+            rows: 5,
+            damaged: Vec::new(),
         }
     );
     let differing: Vec<_> = comparison
@@ -349,4 +350,29 @@ async fn rows_of_a_moved_object_outside_the_range_are_delivered_again_too() {
     let mut expected = vec![rows[0].id.to_string(), rows[1].id.to_string()];
     expected.sort();
     assert_eq!(ids, expected);
+}
+
+#[tokio::test]
+async fn a_large_object_is_read_in_parts_and_counted_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    // Well over the size read whole: 40,000 rows repeated to about 12 MB.
+    let rows: Vec<SourceRow> = (1..=40_000)
+        .map(|n| row(n, "2026-01-02T10:00:00Z"))
+        .collect();
+    object(&lake, "gf1-large", &rows);
+    let path = lake.join("guardrail_followups/dt=2026-01-02/gf1-large.ndjson");
+    let once = std::fs::read(&path).unwrap();
+    let times = (12 * 1024 * 1024) / once.len() + 1;
+    std::fs::write(&path, once.repeat(times)).unwrap();
+    object(&lake, "gf1-small", &rows[..10]);
+    let source = MemorySource::default();
+    source.insert(rows);
+    let outcome = run(&config(&source, &lake, None)).await.unwrap();
+    assert!(outcome.matches(), "{outcome:?}");
+    assert_eq!(outcome.comparison.lake_totals.objects, 2);
+    assert_eq!(
+        outcome.comparison.lake_totals.rows,
+        40_000 * times as u64 + 10
+    );
 }

@@ -467,20 +467,17 @@ async fn a_bad_lake_fails_with_what_to_fix() {
         ),
     )
     .unwrap();
+    // A line that is not a follow-up row is a finding, not a failure: the report names it.
     let corrupt = reconcile(dir.path(), &db, lake.to_str().unwrap())
         .run()
         .await;
-    assert_eq!(corrupt.code, 1);
-    assert!(corrupt.stdout.is_empty(), "no report: {}", corrupt.stdout);
+    assert_eq!(corrupt.code, 1, "{corrupt:?}");
     assert!(
-        corrupt
-            .stderr
-            .contains("line 2 of the lake object guardrail_followups/dt=2026-01-10/gf1-bad.ndjson")
-            && corrupt
-                .stderr
-                .contains("Fix: the gateway writes only valid rows"),
+        corrupt.stdout.contains(
+            "  guardrail_followups/dt=2026-01-10/gf1-bad.ndjson: line 2 is not a follow-up row: "
+        ),
         "{}",
-        corrupt.stderr
+        corrupt.stdout
     );
 
     let down = Export::subcommand(dir.path(), &["reconcile", "--lake", lake.to_str().unwrap()])
@@ -489,4 +486,127 @@ async fn a_bad_lake_fails_with_what_to_fix() {
         .await;
     assert_eq!(down.code, 1, "{down:?}");
     assert!(down.stderr.contains("127.0.0.1:1"), "{}", down.stderr);
+}
+
+#[tokio::test]
+async fn damaged_entries_are_findings_and_repair_moves_them_without_following_links_out_of_the_lake()
+ {
+    let db = TestDb::new().await;
+    insert_six_days(&db).await;
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let lake_arg = lake.to_str().unwrap().to_owned();
+    let gateway = GatewayProcess::start(&lake_arg, &["--secret", SECRET]).await;
+    export_to(dir.path(), &db, &gateway).await;
+    let objects = lake_objects(&lake);
+    let of_day = |day: &str| {
+        objects
+            .iter()
+            .find(|o| o.to_str().unwrap().contains(&format!("dt={day}")))
+            .unwrap()
+            .clone()
+    };
+    let table = lake.join("guardrail_followups");
+
+    // An invalid line among valid ones.
+    let invalid = of_day("2026-01-11");
+    let mut bytes = std::fs::read(&invalid).unwrap();
+    bytes.extend_from_slice(b"{this is not json}\n");
+    std::fs::write(&invalid, bytes).unwrap();
+    // A truncated object: its last row cut in the middle.
+    let truncated = of_day("2026-01-12");
+    let bytes = std::fs::read(&truncated).unwrap();
+    std::fs::write(&truncated, &bytes[..bytes.len() - 40]).unwrap();
+    // A link to itself.
+    let looped = table.join("dt=2026-01-13/gf1-loop.ndjson");
+    std::os::unix::fs::symlink(&looped, &looped).unwrap();
+    // Odd names: a line break, bytes that are not UTF-8 (copies of a valid object).
+    use std::os::unix::ffi::OsStrExt;
+    let copy = std::fs::read(of_day("2026-01-14")).unwrap();
+    std::fs::write(table.join("dt=2026-01-14/gf1-odd\nname.ndjson"), &copy).unwrap();
+    let not_utf8 = std::ffi::OsStr::from_bytes(b"gf1-\xff\xfe.ndjson");
+    std::fs::write(table.join("dt=2026-01-14").join(not_utf8), &copy).unwrap();
+    // A dt= folder that is a link to a folder outside the lake.
+    let outside = dir.path().join("precious");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(
+        outside.join("unrelated-precious.ndjson"),
+        format!("{}\n", foreign_row("2026-01-17T01:00:00.000000Z")),
+    )
+    .unwrap();
+    std::fs::write(outside.join("notes.txt"), "keep me\n").unwrap();
+    std::os::unix::fs::symlink(&outside, table.join("dt=2026-01-17")).unwrap();
+
+    let found = reconcile(dir.path(), &db, &lake_arg).run().await;
+    assert_eq!(found.code, 1, "{found:?}");
+    for (key, says) in [
+        (
+            "guardrail_followups/dt=2026-01-11/",
+            "is not a follow-up row",
+        ),
+        (
+            "guardrail_followups/dt=2026-01-12/",
+            "the object is cut off",
+        ),
+        (
+            "guardrail_followups/dt=2026-01-13/gf1-loop.ndjson",
+            "a symbolic link",
+        ),
+        (
+            "guardrail_followups/dt=2026-01-14/gf1-odd\\nname.ndjson",
+            "holds a line break",
+        ),
+        (
+            "guardrail_followups/dt=2026-01-14/gf1-\u{FFFD}\u{FFFD}.ndjson",
+            "not UTF-8",
+        ),
+        ("guardrail_followups/dt=2026-01-17", "a symbolic link"),
+    ] {
+        assert!(
+            found
+                .stdout
+                .lines()
+                .any(|l| l.starts_with(&format!("  {key}")) && l.contains(says)),
+            "{key} ({says}) not named:\n{}",
+            found.stdout
+        );
+    }
+    let (code, report) = reconcile_json(reconcile(dir.path(), &db, &lake_arg)).await;
+    assert_eq!(code, 1);
+    assert_eq!(report["damagedCount"], 6, "{report}");
+
+    let repaired = reconcile(dir.path(), &db, &lake_arg)
+        .args(["--repair"])
+        .args(sink(&gateway))
+        .run()
+        .await;
+    repaired.assert_success();
+    assert!(
+        repaired.stdout.contains("guardrail_followups/dt=2026-01-17 -> guardrail_followups_quarantine/dt=2026-01-17.quarantined"),
+        "{}",
+        repaired.stdout
+    );
+    // The folder outside the lake is as it was; the link itself went to the quarantine.
+    let mut kept: Vec<_> = std::fs::read_dir(&outside)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    kept.sort();
+    assert_eq!(kept, ["notes.txt", "unrelated-precious.ndjson"]);
+    assert!(
+        std::fs::symlink_metadata(
+            lake.join("guardrail_followups_quarantine/dt=2026-01-17.quarantined")
+        )
+        .unwrap()
+        .file_type()
+        .is_symlink()
+    );
+
+    let after = reconcile(dir.path(), &db, &lake_arg).run().await;
+    after.assert_success();
+    assert!(
+        after.stdout.starts_with("reconcile: all 7 days match"),
+        "{}",
+        after.stdout
+    );
 }
