@@ -16,6 +16,7 @@
 //! dated after `--until` are not read. A batch can reach into later days, so every object
 //! dated up to `--until` is read, and its rows are grouped by their own `createdAt` day.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -58,6 +59,9 @@ pub struct Damaged {
     pub key: String,
     /// What is wrong, e.g. `line 3 is not a follow-up row (…)`.
     pub reason: String,
+    /// The days of the rows that were read from it (and counted): a repair delivers them
+    /// again before the entry leaves the lake. Empty for an entry that was not read.
+    pub days: BTreeSet<i64>,
     place: Place,
 }
 
@@ -310,6 +314,7 @@ impl LakeReader {
             .map_err(|e| self.read_error(&location, e))?
             .into_stream();
         let mut rows = Vec::new();
+        let mut days = BTreeSet::new();
         let mut bad: Option<(u64, String)> = None;
         let mut bad_lines = 0u64;
         let mut line_no = 0u64;
@@ -328,7 +333,10 @@ impl LakeReader {
             while let Some(end) = memchr::memchr(b'\n', &pending[start..]) {
                 line_no += 1;
                 match parse_row(&pending[start..start + end]) {
-                    Ok(Some(row)) => rows.push(row),
+                    Ok(Some(row)) => {
+                        days.insert(day_of(row.1.micros()));
+                        rows.push(row);
+                    }
                     Ok(None) => {}
                     Err(reason) => note(line_no, reason),
                 }
@@ -354,7 +362,10 @@ impl LakeReader {
         if !pending.is_empty() && pending.len() <= MAX_LINE_BYTES {
             line_no += 1;
             match parse_row(&pending) {
-                Ok(Some(row)) => rows.push(row),
+                Ok(Some(row)) => {
+                    days.insert(day_of(row.1.micros()));
+                    rows.push(row);
+                }
                 Ok(None) => {}
                 Err(reason) => note(
                     line_no,
@@ -372,6 +383,7 @@ impl LakeReader {
             Damaged {
                 key: location.to_string(),
                 reason: format!("line {line} is not a follow-up row: {reason}{more}"),
+                days,
                 place: Place::Object(location.clone()),
             }
         });
@@ -525,6 +537,7 @@ fn local_entry(
                 Some(path) => Entry::Damaged(Damaged {
                     key: printable(path.strip_prefix(folder).unwrap_or(&path)),
                     reason: format!("cannot be read: {e}"),
+                    days: BTreeSet::new(),
                     place: Place::File(path),
                 }),
                 None => return Some(Err(Error::from(anyhow::anyhow!("listing the lake: {e}")))),
@@ -537,6 +550,7 @@ fn local_entry(
         Some(Ok(Entry::Damaged(Damaged {
             key: key.clone(),
             reason,
+            days: BTreeSet::new(),
             place: Place::File(path.to_path_buf()),
         })))
     };

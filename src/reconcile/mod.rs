@@ -16,7 +16,7 @@ pub mod report;
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::cursor::fingerprint::{Difference, compare};
 use crate::cursor::{Fingerprint, Position};
@@ -195,10 +195,24 @@ pub async fn run(config: &ReconcileConfig) -> Result<Outcome, Error> {
         sink: repair.sink_name.clone(),
         ..Repaired::default()
     };
+    // One sink for the whole repair: a file sink then holds every row it delivered.
+    let mut sink = repair.sink.open()?;
+    let whole_days = Range::default();
     let mut now = first.clone();
-    // Damaged entries leave the lake first: their readable rows are then missing, and the
-    // rounds below deliver their days again.
+    // Damaged entries leave the lake first, after the days of the rows read from them were
+    // delivered again: a repair stopped in between loses nothing.
     if !now.lake_totals.damaged.is_empty() {
+        let days: BTreeSet<i64> = now
+            .lake_totals
+            .damaged
+            .iter()
+            .flat_map(|d| d.days.iter().copied())
+            .collect();
+        let days: Vec<i64> = days.into_iter().collect();
+        if !days.is_empty() {
+            let sent = repair::redeliver(&*source, &mut *sink, repair, &whole_days, &days);
+            repaired.merge(sent.await?);
+        }
         let moved = quarantine::damaged(&reader, &now.lake_totals.damaged).await?;
         repaired.quarantine.merge(moved);
         now = compare_once(config, &*source, &reader).await?;
@@ -206,7 +220,7 @@ pub async fn run(config: &ReconcileConfig) -> Result<Outcome, Error> {
     // Round one moves the objects of the days that hold more or other ids than the source;
     // after its delivery the lake holds every source row of the differing days, so whatever
     // still differs is foreign too (a day that lacked rows and also held others), and round
-    // two moves those.
+    // two moves those. Every day of a found object's rows is delivered before it moves.
     for round in 0..2 {
         let foreign_days: Vec<i64> = now
             .differing
@@ -214,28 +228,31 @@ pub async fn run(config: &ReconcileConfig) -> Result<Outcome, Error> {
             .filter(|d| round > 0 || !matches!(d.kind(), Kind::Missing(_)))
             .map(|d| d.day)
             .collect();
-        let moved = quarantine::run(&*source, &reader, &config.range, &foreign_days).await?;
-        if round > 0 && moved.objects.is_empty() {
+        let found = quarantine::find(&*source, &reader, &config.range, &foreign_days).await?;
+        if round > 0 && found.objects.is_empty() {
             break;
         }
+        if !found.days.is_empty() {
+            let days: Vec<i64> = found.days.iter().copied().collect();
+            let sent = repair::redeliver(&*source, &mut *sink, repair, &whole_days, &days);
+            repaired.merge(sent.await?);
+        }
+        let moved = quarantine::move_found(&reader, found).await?;
         if !moved.objects.is_empty() {
             now = compare_once(config, &*source, &reader).await?;
         }
-        let outside: Vec<i64> = moved.outside_days.iter().copied().collect();
         repaired.quarantine.merge(moved);
         let days: Vec<i64> = now.differing.iter().map(|d| d.day).collect();
         if !days.is_empty() {
-            repaired.merge(repair::redeliver(&*source, repair, &config.range, &days).await?);
-        }
-        if !outside.is_empty() {
-            // Rows of the moved objects that lie outside the compared range.
-            repaired.merge(repair::redeliver(&*source, repair, &Range::default(), &outside).await?);
+            let sent = repair::redeliver(&*source, &mut *sink, repair, &config.range, &days);
+            repaired.merge(sent.await?);
         }
         now = compare_once(config, &*source, &reader).await?;
         if now.matches() {
             break;
         }
     }
+    repair::finish(sink).await?;
     Ok(Outcome {
         range: config.range,
         repair: Some((first, repaired)),

@@ -1,8 +1,10 @@
 //! `reconcile --repair` on days whose lake side holds foreign rows (follow-ups the source does
-//! not have): the objects holding them are moved out of the lake, to
+//! not have): the objects holding them are found ([`find`]), every day of their rows is
+//! delivered again, and only then are they moved out of the lake ([`move_found`]), to
 //! `guardrail_followups_quarantine/` beside it ([`super::lake::quarantine_key`]), where neither
-//! reconcile nor the warehouse stage reads them. Their other rows are then missing from the
-//! lake and the repair delivers them again.
+//! reconcile nor the warehouse stage reads them. A repair stopped at any point loses nothing:
+//! an object still in the lake is found again by the next run, and one already moved had its
+//! rows delivered first.
 //!
 //! Memory: the ids of each foreign day in the source (16 bytes each, plus the set's overhead),
 //! and the distinct foreign ids found; bounded by the rows of those days, not by the lake.
@@ -36,8 +38,16 @@ pub struct Quarantine {
     pub foreign_ids: Vec<Uuid>,
     /// How many distinct foreign ids there are.
     pub foreign_count: u64,
-    /// Days of the moved objects' rows outside the compared range: delivered again too.
-    pub outside_days: BTreeSet<i64>,
+}
+
+/// The objects holding foreign rows, found and not moved yet.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Found {
+    pub objects: Vec<ObjectPath>,
+    /// Every day of their rows, in the range or not: delivered again before they move.
+    pub days: BTreeSet<i64>,
+    pub foreign_ids: Vec<Uuid>,
+    pub foreign_count: u64,
 }
 
 impl Quarantine {
@@ -49,7 +59,6 @@ impl Quarantine {
         ids.extend(other.foreign_ids);
         self.foreign_ids = ids.into_iter().take(FOREIGN_IDS_KEPT).collect();
         self.foreign_count += other.foreign_count;
-        self.outside_days.extend(other.outside_days);
     }
 }
 
@@ -78,15 +87,15 @@ pub async fn damaged(reader: &LakeReader, damaged: &[Damaged]) -> Result<Quarant
     })
 }
 
-/// Moves every object holding a row of `days` (within `range`) that the source lacks.
-pub async fn run(
+/// Finds every object holding a row of `days` (within `range`) that the source lacks.
+pub async fn find(
     source: &dyn Source,
     reader: &LakeReader,
     range: &Range,
     days: &[i64],
-) -> Result<Quarantine, Error> {
+) -> Result<Found, Error> {
     let Some(&last_day) = days.iter().max() else {
-        return Ok(Quarantine::default());
+        return Ok(Found::default());
     };
     let mut source_ids: BTreeMap<i64, HashSet<Uuid>> = BTreeMap::new();
     for &day in days {
@@ -94,11 +103,10 @@ pub async fn run(
     }
     let mut foreign: HashSet<Uuid> = HashSet::new();
     let mut flagged: Vec<ObjectPath> = Vec::new();
-    let mut outside_days = BTreeSet::new();
-    // Per object, over its parts: whether it holds a foreign row, and the days of its rows
-    // outside the range.
+    // Per object, over its parts: whether it holds a foreign row, and the days of its rows.
     let mut found = false;
-    let mut days_outside = BTreeSet::new();
+    let mut days_of_object = BTreeSet::new();
+    let mut found_days = BTreeSet::new();
     reader
         .each_object(Some(last_day), |object| {
             let Some(location) = &object.location else {
@@ -106,38 +114,48 @@ pub async fn run(
             };
             for (id, created_at) in &object.rows {
                 let day = day_of(created_at.micros());
-                if !range.contains(*created_at) {
-                    days_outside.insert(day);
-                } else if source_ids.get(&day).is_some_and(|ids| !ids.contains(id)) {
+                days_of_object.insert(day);
+                if range.contains(*created_at)
+                    && source_ids.get(&day).is_some_and(|ids| !ids.contains(id))
+                {
                     foreign.insert(*id);
                     found = true;
                 }
             }
             if object.complete {
                 if found {
-                    outside_days.append(&mut days_outside);
+                    found_days.append(&mut days_of_object);
                     flagged.push(location.clone());
                 }
                 found = false;
-                days_outside.clear();
+                days_of_object.clear();
             }
             Ok(())
         })
         .await?;
-    let mut objects = Vec::with_capacity(flagged.len());
-    for location in &flagged {
+    let mut foreign_ids: Vec<Uuid> = foreign.iter().copied().collect();
+    foreign_ids.sort_unstable();
+    foreign_ids.truncate(FOREIGN_IDS_KEPT);
+    Ok(Found {
+        objects: flagged,
+        days: found_days,
+        foreign_ids,
+        foreign_count: foreign.len() as u64,
+    })
+}
+
+/// Moves the objects `found` to the quarantine.
+pub async fn move_found(reader: &LakeReader, found: Found) -> Result<Quarantine, Error> {
+    let mut objects = Vec::with_capacity(found.objects.len());
+    for location in &found.objects {
         let to = reader.quarantine(location).await?;
         tracing::warn!("moved the lake object {location} holding foreign rows to {to}");
         objects.push((location.to_string(), to.to_string()));
     }
-    let mut foreign_ids: Vec<Uuid> = foreign.iter().copied().collect();
-    foreign_ids.sort_unstable();
-    foreign_ids.truncate(FOREIGN_IDS_KEPT);
     Ok(Quarantine {
         objects,
-        foreign_ids,
-        foreign_count: foreign.len() as u64,
-        outside_days,
+        foreign_ids: found.foreign_ids,
+        foreign_count: found.foreign_count,
     })
 }
 

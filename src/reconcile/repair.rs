@@ -10,7 +10,7 @@ use super::quarantine::Quarantine;
 use super::{Range, RepairConfig};
 use crate::error::Error;
 use crate::export::batch::Batching;
-use crate::export::sink::{Ack, SinkError};
+use crate::export::sink::{Ack, Sink, SinkError};
 use crate::export::source::{DAY_SECONDS, Source};
 
 /// What a repair delivered.
@@ -39,15 +39,16 @@ impl Repaired {
     }
 }
 
-/// Delivers the rows of `days` (within `range`) again, up to the sink's deliveries in flight
-/// at once; `Ok` once the sink acknowledged all of them durably.
+/// Delivers the rows of `days` (within `range`) again through `sink` (opened once for the
+/// whole repair, so a file sink holds every row the repair delivered), up to the sink's
+/// deliveries in flight at once; `Ok` once the sink acknowledged all of them.
 pub async fn redeliver(
     source: &dyn Source,
+    sink: &mut dyn Sink,
     config: &RepairConfig,
     range: &Range,
     days: &[i64],
 ) -> Result<Repaired, Error> {
-    let mut sink = config.sink.open()?;
     let batching = Batching {
         size: config.batch_size,
         bucket_micros: i64::try_from(DAY_SECONDS * 1_000_000).expect("a day in micros fits"),
@@ -71,7 +72,6 @@ pub async fn redeliver(
     while let Some(sent) = pending.next().await {
         delivered(sent)?;
     }
-    sink.finish().await.map_err(sink_error)?;
     Ok(Repaired {
         sink: config.sink_name.clone(),
         days: days.to_vec(),
@@ -82,6 +82,11 @@ pub async fn redeliver(
 
 fn delivered(sent: Result<Ack, SinkError>) -> Result<(), Error> {
     sent.map(|_| ()).map_err(sink_error)
+}
+
+/// Ends the repair's deliveries: a file sink's file is written now.
+pub async fn finish(sink: Box<dyn Sink>) -> Result<(), Error> {
+    sink.finish().await.map_err(sink_error)
 }
 
 fn sink_error(e: SinkError) -> Error {
