@@ -8,13 +8,16 @@
 //! runs/YYYY/MM/DD/YYYYMMDDTHHMMSS.ffffffZ.ndjson     one per such run, named by its start (UTC)
 //! ```
 //!
-//! During the run every batch is appended to a [`Spool`] (a temporary file, so a large run is
-//! never held in memory) before it is sent, and the spool remembers how far the sink has
-//! acknowledged. After the run, the acknowledged prefix is written as the dated copy and then
+//! During the run every batch is appended to a [`Spool`] (a file, so a large run is never held
+//! in memory) before it is sent, and the spool remembers how far the sink has acknowledged.
+//! For a folder archive the spool is kept in the folder ([`journal`]), so the rows of a run
+//! that was killed are published by the next run; for S3 it is a temporary file, gone with a
+//! killed process (the lake still holds those rows). After the run, the acknowledged prefix is written as the dated copy and then
 //! as `latest.ndjson`, each atomically (a renamed file; an S3 object visible only once
 //! complete), so `latest.ndjson` only ever holds rows that were delivered. A run that delivered
 //! nothing writes nothing and leaves `latest.ndjson` as it was.
 
+mod journal;
 mod local;
 mod s3;
 
@@ -114,9 +117,9 @@ impl ArchiveConfig {
         }
     }
 
-    /// The spool for one run. A folder that does not exist is a configuration error, found
-    /// before anything is delivered.
-    pub fn spool(&self) -> Result<Spool, Error> {
+    /// A folder that does not exist is a configuration error, found before anything is
+    /// delivered.
+    pub fn check_folder(&self) -> Result<(), Error> {
         if let ArchiveConfig::Dir(dir) = self
             && !dir.is_dir()
         {
@@ -125,6 +128,26 @@ impl ArchiveConfig {
                 "create it, or point --archive-uri (GUARDRAIL_EXPORT_ARCHIVE_URI) at an existing \
                  folder or an s3://bucket/prefix",
             ));
+        }
+        Ok(())
+    }
+
+    /// The spool for one run started at `started`, taken under the cursor's lock.
+    pub fn spool(&self, started: Timestamp) -> Result<Spool, Error> {
+        self.check_folder()?;
+        if let ArchiveConfig::Dir(dir) = self {
+            let (journal, file) =
+                journal::Journal::create(dir, &dated_key(started)).map_err(|e| {
+                    anyhow::anyhow!(
+                        "cannot create the archive's spool in {}: {e}",
+                        dir.join(journal::SPOOL_DIR).display()
+                    )
+                })?;
+            return Ok(Spool {
+                file: Some(file),
+                journal: Some(journal),
+                ..Spool::off()
+            });
         }
         let file = tempfile::tempfile().map_err(|e| {
             anyhow::anyhow!(
@@ -138,10 +161,43 @@ impl ArchiveConfig {
         })
     }
 
+    /// Publishes what the runs that were stopped before publishing (killed, or whose archive
+    /// could not be written) delivered, each as its own dated copy, oldest first, then
+    /// `latest.ndjson`. Returns the rows published. Only a folder archive keeps such spools.
+    pub async fn publish_left(&self) -> anyhow::Result<u64> {
+        let ArchiveConfig::Dir(dir) = self else {
+            return Ok(0);
+        };
+        let mut rows = 0;
+        for left in journal::left(dir) {
+            if left.mark.rows > 0 {
+                let source = Delivered {
+                    file: left.data.try_clone()?,
+                    bytes: left.mark.bytes,
+                };
+                local::publish(dir, &left.copy, source).await?;
+                tracing::info!(
+                    "archived the {} rows a stopped run delivered, as {}",
+                    left.mark.rows,
+                    self.url_of(&left.copy)
+                );
+                rows += left.mark.rows;
+            }
+            for path in [&left.data_path, &left.mark_path] {
+                std::fs::remove_file(path)?;
+            }
+        }
+        let _ = std::fs::remove_dir(dir.join(journal::SPOOL_DIR));
+        Ok(rows)
+    }
+
     /// Writes what `spool` holds as delivered as the dated copy for a run started at `started`,
     /// then as `latest.ndjson`. Nothing when it holds no rows.
     pub async fn publish(&self, spool: &Spool, started: Timestamp) -> anyhow::Result<Archiving> {
         let Some(file) = spool.file.as_ref().filter(|_| spool.delivered.rows > 0) else {
+            if let Some(journal) = &spool.journal {
+                journal.remove();
+            }
             return Ok(Archiving::NothingNew);
         };
         let copy = dated_key(started);
@@ -156,6 +212,9 @@ impl ArchiveConfig {
                 prefix,
                 options,
             } => s3::publish(bucket, prefix, options, &copy, source).await?,
+        }
+        if let Some(journal) = &spool.journal {
+            journal.remove();
         }
         Ok(Archiving::Written(Archived {
             rows: spool.delivered.rows,
@@ -214,6 +273,8 @@ pub struct Mark {
 #[derive(Debug, Default)]
 pub struct Spool {
     file: Option<File>,
+    /// A folder archive's record of how far the spool was acknowledged.
+    journal: Option<journal::Journal>,
     written: Mark,
     /// Acknowledged durably: what the archive gets.
     delivered: Mark,
@@ -249,6 +310,9 @@ impl Spool {
     /// in the order the batches were appended.
     pub fn delivered(&mut self, mark: Mark) {
         self.delivered = mark;
+        if let Some(journal) = &mut self.journal {
+            journal.record(mark);
+        }
     }
 
     /// The batch ending at `mark` was accepted, to be delivered when the sink finishes.
@@ -259,7 +323,7 @@ impl Spool {
     /// The sink finished: what it accepted is delivered.
     pub fn finished(&mut self) {
         if self.accepted.bytes > self.delivered.bytes {
-            self.delivered = self.accepted;
+            self.delivered(self.accepted);
         }
     }
 

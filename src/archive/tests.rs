@@ -58,14 +58,14 @@ async fn a_folder_gets_the_delivered_prefix_as_a_dated_copy_and_latest() {
     let started = at("2026-01-22T04:00:00Z");
 
     // Nothing delivered: nothing written.
-    let spool = archive.spool().unwrap();
+    let spool = archive.spool(started).unwrap();
     assert_eq!(
         archive.publish(&spool, started).await.unwrap(),
         Archiving::NothingNew
     );
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 
-    let mut spool = archive.spool().unwrap();
+    let mut spool = archive.spool(started).unwrap();
     let delivered = spool.append(b"one\ntwo\n", 2).unwrap();
     spool.delivered(delivered);
     // Sent but never acknowledged: not archived.
@@ -96,7 +96,43 @@ async fn a_folder_gets_the_delivered_prefix_as_a_dated_copy_and_latest() {
 fn a_missing_folder_is_refused_before_the_run() {
     let dir = tempfile::tempdir().unwrap();
     let archive = ArchiveConfig::Dir(dir.path().join("nope"));
-    let error = archive.spool().unwrap_err();
+    let error = archive.spool(at("2026-01-22T04:00:00Z")).unwrap_err();
     assert_eq!(error.exit_code(), crate::error::exit::CONFIG);
     assert!(error.to_string().contains("does not exist"), "{error}");
+}
+
+#[tokio::test]
+async fn what_a_killed_run_delivered_is_published_by_the_next_one_as_its_own_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let archive = ArchiveConfig::Dir(dir.path().to_owned());
+    let killed_at = at("2026-01-22T04:00:00Z");
+    // A run delivers one batch, sends another, and dies: its spool stays behind.
+    let mut spool = archive.spool(killed_at).unwrap();
+    let delivered = spool.append(b"one\ntwo\n", 2).unwrap();
+    spool.delivered(delivered);
+    spool.append(b"three\n", 1).unwrap();
+    std::mem::forget(spool);
+    // (The process is gone, and with it its lock; here the lock goes with a new handle.)
+    let spool_dir = dir.path().join(".spool");
+    let data = std::fs::read_dir(&spool_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "ndjson"))
+        .unwrap();
+    let copied = dir.path().join("copied");
+    std::fs::copy(&data, &copied).unwrap();
+    std::fs::remove_file(&data).unwrap();
+    std::fs::rename(&copied, &data).unwrap();
+
+    assert_eq!(archive.publish_left().await.unwrap(), 2);
+    let copy = dir
+        .path()
+        .join("runs/2026/01/22/20260122T040000.000000Z.ndjson");
+    assert_eq!(std::fs::read(&copy).unwrap(), b"one\ntwo\n");
+    assert_eq!(
+        std::fs::read(dir.path().join(LATEST)).unwrap(),
+        b"one\ntwo\n"
+    );
+    assert!(!spool_dir.exists(), "the spool is gone once published");
+    assert_eq!(archive.publish_left().await.unwrap(), 0);
 }

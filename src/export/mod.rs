@@ -135,11 +135,24 @@ pub async fn run_once(config: &ExportConfig) -> Result<Summary, Error> {
 /// [`Summary::archive`]; the cursor stays where the delivery put it.
 pub async fn run_once_at(config: &ExportConfig, started_at: Timestamp) -> Result<Summary, Error> {
     let started = Instant::now();
-    let mut spool = match &config.archive {
-        Some(archive) => archive.spool()?,
-        None => Spool::off(),
-    };
+    if let Some(archive) = &config.archive {
+        archive.check_folder()?;
+    }
     crate::store::with_lock(&*config.cursor_store, async |store| {
+        let mut spool = match &config.archive {
+            Some(archive) => {
+                // What runs stopped before publishing delivered comes first, as their own
+                // copies.
+                if let Err(e) = archive.publish_left().await {
+                    tracing::warn!(
+                        "cannot archive what a stopped run delivered: {e:#}; the next run tries \
+                         again"
+                    );
+                }
+                archive.spool(started_at)?
+            }
+            None => Spool::off(),
+        };
         let result = run_locked(config, store, started, &mut spool).await;
         let Some(archive) = &config.archive else {
             return result;

@@ -362,3 +362,78 @@ async fn rows_with_blank_provider_and_action_reach_the_lake() {
         ""
     );
 }
+
+/// The `followUpId`s of every dated copy under the archive folder `archive/runs/`.
+fn archived_ids(archive: &std::path::Path) -> std::collections::HashSet<String> {
+    fn walk(dir: &std::path::Path, ids: &mut std::collections::HashSet<String>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, ids);
+            } else {
+                for row in parse_ndjson(&std::fs::read(&path).unwrap()) {
+                    ids.insert(row["followUpId"].as_str().unwrap().to_owned());
+                }
+            }
+        }
+    }
+    let mut ids = std::collections::HashSet::new();
+    walk(&archive.join("runs"), &mut ids);
+    ids
+}
+
+#[tokio::test]
+async fn fifteen_exports_killed_at_random_moments_then_a_clean_run_leave_every_acknowledged_row_in_the_archive()
+ {
+    let (mut rng, seed) = seeded_rng("fifteen_exports_killed_then_the_archive");
+    let db = TestDb::new().await;
+    db.insert_generated(40_000, 25, 4, "2026-01-20 00:00:00+00")
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let archive = dir.path().join("archive");
+    std::fs::create_dir_all(&archive).unwrap();
+    let gateway =
+        GatewayProcess::start(lake.to_str().unwrap(), &["--secret", "pipeline-secret"]).await;
+    let export = || {
+        to_gateway(dir.path(), &db, &gateway, "200")
+            .args(["--archive-uri", archive.to_str().unwrap()])
+    };
+    let mut kills = 0;
+    let mut more = 0;
+    while kills < 15 {
+        let mut child = export().command().spawn().unwrap();
+        // Real time passing is the point: the kill lands at a random moment of the run.
+        let delay = rng.random_range(50..400);
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+        if child.try_wait().unwrap().is_none() {
+            child.start_kill().unwrap();
+            kills += 1;
+        } else {
+            more += 1;
+            db.insert_generated(5_000, 25, 4, &format!("2026-02-{:02} 12:00:00+00", more))
+                .await;
+        }
+        child.wait().await.unwrap();
+    }
+    export().run().await.assert_success();
+
+    // Every row the gateway acknowledged (the lake) is in some dated copy.
+    let archived = archived_ids(&archive);
+    let acknowledged: std::collections::HashSet<String> = local_lake(&lake)
+        .iter()
+        .flat_map(|(_, rows)| rows.iter())
+        .map(|row| row["followUpId"].as_str().unwrap().to_owned())
+        .collect();
+    let missing: Vec<&String> = acknowledged.difference(&archived).take(5).collect();
+    assert!(
+        missing.is_empty(),
+        "{} acknowledged rows are in no dated copy after {kills} kills, e.g. {missing:?} ({seed})",
+        acknowledged.difference(&archived).count()
+    );
+    assert_eq!(acknowledged.len(), 40_000 + 5_000 * more, "({seed})");
+    assert!(
+        !archive.join(".spool").exists(),
+        "the spools of the killed runs were published and removed ({seed})"
+    );
+}
