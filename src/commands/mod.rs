@@ -56,9 +56,16 @@ pub fn export(args: ExportArgs) -> ExitCode {
             }
         };
         let elapsed = started.elapsed();
+        // After a failure the cursor may still have moved over what was delivered: the status
+        // says where it stands, not where the previous status left it.
+        let cursor_after = match &result {
+            Err(_) => stored_cursor(&*config.cursor_store).await,
+            Ok(_) => None,
+        };
         let reported = report::after_run(
             &report,
             result.as_ref(),
+            cursor_after.as_ref(),
             started_at,
             elapsed,
             &scrubber,
@@ -170,4 +177,13 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, Error> {
 pub fn fail(error: &Error, scrubber: &Scrubber) -> ExitCode {
     tracing::error!("{}", scrubber.scrub(&error.message()));
     ExitCode::from(error.exit_code())
+}
+
+/// The cursor as the store holds it now, read without its lock (a run just ended); `None`
+/// when the store keeps none or it cannot be read.
+async fn stored_cursor(
+    store: &dyn crate::store::CursorLocation,
+) -> Option<crate::cursor::CursorState> {
+    let bytes = store.read().await.ok()??;
+    crate::cursor::parse(&bytes).ok()
 }

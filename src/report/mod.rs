@@ -48,11 +48,13 @@ impl ReportConfig {
 
 /// Publishes the status, writes the metrics and sends the Slack message (always, when set).
 /// Returns an error only when the status of a successful run could not be written; after a
-/// failed or interrupted run that is only a warning. `started` is when the run began,
-/// `elapsed` how long it took, successful or not.
+/// failed or interrupted run that is only a warning. `cursor_after` is the stored cursor after
+/// a run that did not succeed (it may have moved over what that run delivered). `started` is
+/// when the run began, `elapsed` how long it took, successful or not.
 pub async fn after_run(
     config: &ReportConfig,
     outcome: Result<&Summary, &Error>,
+    cursor_after: Option<&crate::cursor::CursorState>,
     started: Timestamp,
     elapsed: Duration,
     scrubber: &Scrubber,
@@ -74,6 +76,7 @@ pub async fn after_run(
             summary: outcome.ok(),
             // The error as the log prints it (`Error::message`), scrubbed.
             error: error.map(|e| scrubber.scrub(&e.message())),
+            cursor_after,
             started_at: started,
             ended_at: Timestamp::now(),
             duration: elapsed,

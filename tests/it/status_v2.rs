@@ -284,3 +284,52 @@ async fn rows_held_back_by_an_open_transaction_are_named_by_the_summary_the_stat
     assert_eq!(browser.text("#fact-waiting .value").await, "none");
     browser.close().await;
 }
+
+#[tokio::test]
+async fn a_run_that_fails_after_delivering_some_batches_shows_its_cursor_and_rows_truthfully() {
+    use crate::helpers::faulty::{Fault, FaultyServer};
+    let db = TestDb::new().await;
+    db.insert_generated(100, 2, 1, "2026-01-22 04:00:00+00")
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let status_path = dir.path().join("status.json");
+    // Two batches of 20 acknowledged, the third refused (400: not retried), one at a time.
+    let server = FaultyServer::start(vec![
+        Fault::status(200),
+        Fault::status(200),
+        Fault::status(400),
+    ])
+    .await;
+    let out = Export::new(dir.path())
+        .db(&db.url)
+        .settle(0)
+        .args([
+            "--cursor-store",
+            "file",
+            "--sink",
+            "webhook",
+            "--webhook-url",
+            &server.url,
+            "--webhook-concurrency",
+            "1",
+            "--batch-size",
+            "20",
+            "--status-path",
+            status_path.to_str().unwrap(),
+        ])
+        .run()
+        .await;
+    assert_eq!(out.code, 1, "{out:?}");
+    let acknowledged = server.acknowledged_ids();
+    assert_eq!(acknowledged.len(), 40);
+    let status = read(&status_path);
+    assert_eq!(status["outcome"], "failed");
+    assert_eq!(status["rows"], 40, "{status}");
+    assert_eq!(status["totalRows"], 40, "{status}");
+    assert_eq!(
+        status["cursorId"].as_str(),
+        acknowledged.last().map(String::as_str),
+        "{status}"
+    );
+    assert_eq!(runs(&status), [("failed".to_owned(), 40, 0)]);
+}

@@ -12,6 +12,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::cursor::CursorState;
 use anyhow::Context;
 use bytes::Bytes;
 use object_store::path::Path as ObjectPath;
@@ -121,6 +122,9 @@ pub struct RunFacts<'a> {
     pub summary: Option<&'a Summary>,
     /// The scrubbed error line, when it did not.
     pub error: Option<String>,
+    /// When it did not: the cursor as the store holds it after the run, which may have moved
+    /// over rows the run delivered before it stopped.
+    pub cursor_after: Option<&'a CursorState>,
     pub started_at: Timestamp,
     pub ended_at: Timestamp,
     pub duration: Duration,
@@ -205,13 +209,27 @@ impl Status {
                 s.cursor.and_then(|p| p.id).map(|id| id.to_string()),
                 s.total_rows,
             ),
-            None => (
-                previous.cursor.clone(),
-                previous.cursor_id.clone(),
-                previous.total_rows.unwrap_or(0),
-            ),
+            None => match run.cursor_after {
+                Some(after) => (
+                    after.position.map(|p| p.created_at.to_string()),
+                    after.position.and_then(|p| p.id).map(|id| id.to_string()),
+                    after.total_rows,
+                ),
+                None => (
+                    previous.cursor.clone(),
+                    previous.cursor_id.clone(),
+                    previous.total_rows.unwrap_or(0),
+                ),
+            },
         };
-        let rows = summary.map_or(0, |s| s.rows);
+        // A run that stopped counts what its cursor moved over since the status it replaces.
+        let rows = match (summary, run.cursor_after) {
+            (Some(s), _) => s.rows,
+            (None, Some(after)) => after
+                .total_rows
+                .saturating_sub(previous.total_rows.unwrap_or(0)),
+            (None, None) => 0,
+        };
         let late_rows = summary.map_or(0, |s| s.late.found);
         let duration_seconds = (run.duration.as_secs_f64() * 1000.0).round() / 1000.0;
         let started_at = run.started_at.to_string();

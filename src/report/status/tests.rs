@@ -8,6 +8,7 @@ fn facts<'a>(outcome: Outcome, summary: Option<&'a Summary>, started: &str) -> R
         outcome,
         summary,
         error: (outcome != Outcome::Success).then(|| "the receiver is down".to_owned()),
+        cursor_after: None,
         started_at,
         ended_at: Timestamp::from_micros(started_at.micros() + 2_500_000),
         duration: Duration::from_millis(2_500),
@@ -144,4 +145,39 @@ fn an_unreadable_previous_status_carries_nothing() {
     ] {
         assert_eq!(Previous::from_bytes(bytes), Previous::default());
     }
+}
+
+#[test]
+fn a_run_that_stopped_after_delivering_says_where_its_cursor_stands_and_what_it_delivered() {
+    let config = ReportConfig::default();
+    let previous = Previous::from_bytes(
+        br#"{"version": 2, "outcome": "success", "cursor": "2026-01-22T03:00:00.000000Z",
+            "totalRows": 1000, "lastSuccessAt": "2026-01-22T03:05:00Z"}"#,
+    );
+    let position = crate::cursor::Position {
+        created_at: Timestamp::parse("2026-01-22T04:10:00Z").unwrap(),
+        id: Some(uuid::Uuid::from_u128(7)),
+    };
+    let after = CursorState {
+        position: Some(position),
+        total_rows: 5000,
+        ..CursorState::default()
+    };
+    let mut run = facts(Outcome::Failed, None, "2026-01-22T05:00:00Z");
+    run.cursor_after = Some(&after);
+    let status = Status::of(&run, &previous, &config);
+    assert_eq!(
+        status.cursor.as_deref(),
+        Some("2026-01-22T04:10:00.000000Z")
+    );
+    assert_eq!(status.total_rows, 5000);
+    assert_eq!(
+        status.rows, 4000,
+        "what the cursor moved over since the last status"
+    );
+    assert_eq!(status.history.last().unwrap().rows, 4000);
+    assert_eq!(
+        status.last_success_at.as_deref(),
+        Some("2026-01-22T03:05:00Z")
+    );
 }
