@@ -881,3 +881,55 @@ async fn sigterm_with_an_s3_cursor_saves_what_was_acknowledged_and_releases_the_
     export().run().await.assert_success();
     assert_eq!(server.acknowledged_ids(), db.ordered_ids(None).await);
 }
+
+/// This process's kernel identity, as a lease records it.
+fn this_kernel() -> String {
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
+    let namespace = std::fs::read_link("/proc/self/ns/pid").unwrap();
+    format!("{}/{}", boot.trim(), namespace.display())
+}
+
+#[tokio::test]
+async fn the_lease_of_a_run_gone_from_this_kernel_is_taken_over_at_once_and_a_live_ones_never() {
+    let db = TestDb::new().await;
+    db.insert_generated(10, 1, 1, "2026-01-22 04:00:00+00")
+        .await;
+    let bucket = TestBucket::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let put = |pid: u32| {
+        let lease = format!(
+            r#"{{"owner":"x","host":"{}","pid":{pid},"kernel":"{}","startedAt":"2026-01-01T00:00:00.000000Z","expiresAt":"2999-01-01T00:15:00.000000Z"}}"#,
+            this_host(),
+            this_kernel()
+        );
+        let store = bucket.store.clone();
+        async move {
+            object_store::ObjectStoreExt::put(
+                &store,
+                &object_store::path::Path::from("state/guardrail_followups_cursor.json.lock"),
+                bytes::Bytes::from(lease).into(),
+            )
+            .await
+            .unwrap();
+        }
+    };
+    // A live holder (this test): refused, whatever its lease says.
+    put(std::process::id()).await;
+    let out = with_s3_cursor(Export::new(dir.path()).db(&db.url), &bucket)
+        .run()
+        .await;
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    // A holder that is gone (a run stopped by a frozen endpoint, killed): taken over at once,
+    // not in 15 minutes.
+    put(4_000_000).await;
+    let out = with_s3_cursor(Export::new(dir.path()).db(&db.url), &bucket)
+        .run()
+        .await;
+    assert_eq!(ndjson_ids(&out.assert_success().stdout).len(), 10);
+    assert!(
+        out.stderr
+            .contains("of pid 4000000 on this host, which is gone"),
+        "{}",
+        out.stderr
+    );
+}

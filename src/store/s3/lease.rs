@@ -20,6 +20,10 @@ pub(super) struct Lease {
     pub(super) owner: String,
     host: String,
     pid: u32,
+    /// The kernel instance and pid namespace the holder runs in (`<boot id>/<pid namespace>`):
+    /// a run seeing the same one can tell from `/proc` whether the holder still lives.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    kernel: Option<String>,
     started_at: String,
     expires_at: String,
 }
@@ -82,6 +86,7 @@ fn lease_body(owner: &str, duration: Duration) -> PutPayload {
         owner: owner.to_owned(),
         host: hostname(),
         pid: std::process::id(),
+        kernel: kernel_identity(),
         started_at: now.to_string(),
         expires_at: Timestamp::from_micros(
             now.micros() + i64::try_from(duration.as_micros()).unwrap_or(i64::MAX / 2),
@@ -179,7 +184,13 @@ async fn try_acquire(
         .as_ref()
         .and_then(|l| Timestamp::parse(&l.expires_at).ok())
         .is_none_or(|expires| expires < Timestamp::now());
-    if expired
+    // A holder in this very kernel and pid namespace whose process is gone cannot write any
+    // more (a run killed, or stopped by a frozen S3 endpoint before it could release): its
+    // lease is taken over at once instead of when it expires.
+    let gone = lease.as_ref().is_some_and(|l| {
+        l.kernel.is_some() && l.kernel == kernel_identity() && !process_alive(l.pid)
+    });
+    if (expired || gone)
         && let Ok(put) = store
             .put_opts(
                 lock,
@@ -188,7 +199,17 @@ async fn try_acquire(
             )
             .await
     {
-        tracing::warn!("took over the expired lease {uri}.lock (a previous run did not finish)");
+        if expired {
+            tracing::warn!(
+                "took over the expired lease {uri}.lock (a previous run did not finish)"
+            );
+        } else {
+            tracing::warn!(
+                "took over the lease {uri}.lock of pid {} on this host, which is gone (a \
+                 previous run did not finish)",
+                lease.as_ref().map_or(0, |l| l.pid)
+            );
+        }
         return Ok(UpdateVersion {
             e_tag: put.e_tag,
             version: put.version,
@@ -224,6 +245,14 @@ fn process_alive(pid: u32) -> bool {
     } else {
         true
     }
+}
+
+/// `<boot id>/<pid namespace>`: two processes with the same one see each other in `/proc`.
+/// `None` where it cannot be read (not Linux).
+fn kernel_identity() -> Option<String> {
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+    let namespace = std::fs::read_link("/proc/self/ns/pid").ok()?;
+    Some(format!("{}/{}", boot.trim(), namespace.display()))
 }
 
 fn hostname() -> String {
