@@ -384,6 +384,8 @@ days, objects = (int(x) for x in sys.argv[14].split())
 print(f"{'reconcile, local lake':<26}{reconcile_s:.2f} s   {rows / reconcile_s:>9,.0f} rows/s"
       f"   peak RSS {mib(reconcile_kib):.1f} MiB   (0 of {days} days differ, {objects:,} objects read)")
 (big_s, big_kib), = runs(sys.argv[15])
+if big_kib > 100 * 1024:
+    sys.exit(f"bench: FAIL reconcile of eight 100 MB objects peaked at {mib(big_kib):.1f} MiB (bound 100 MiB)")
 print(f"{'reconcile, 8 x 100 MB':<26}{big_s:.2f} s   {800 / big_s:>9,.0f} MB/s  "
       f"   peak RSS {mib(big_kib):.1f} MiB   (objects streamed line by line: memory does not grow"
       f" with an object's size)")
