@@ -15,8 +15,7 @@ use crate::admin::auth::{Login, Session};
 use crate::admin::client::Peer;
 use crate::admin::csrf;
 use crate::admin::pages::{self, LoginPage, ReportsPage};
-use crate::admin::source::StatusSource;
-use crate::admin::view::{self, CardSettings};
+use crate::admin::view;
 use crate::admin::{AdminState, REPORTS_PATH};
 
 /// `GET /admin/reports`: the "Guardrail export health" card.
@@ -25,15 +24,8 @@ pub async fn reports(
     Extension(session): Extension<Session>,
 ) -> Response {
     let snapshot = state.status.get().await;
-    let settings = CardSettings {
-        stale_after: state.stale_after,
-        cache_ttl: state.cache_ttl,
-        workflow_override: state.workflow_url.as_ref(),
-        trigger: &state.trigger,
-        source: state.status.source().map(StatusSource::describe),
-    };
     let page = ReportsPage {
-        card: view::card(&snapshot, &settings, Utc::now()),
+        card: view::card(&snapshot, &state.card_settings(), Utc::now()),
         flash: state.flashes.take(&session.id),
         csrf_token: csrf::token(&state.sessions, &session),
         sign_out: !state.sessions.is_open(),

@@ -120,6 +120,17 @@ impl AdminState {
         }))
     }
 
+    /// What the card depends on besides the status: the same for a visitor and for the alerts.
+    pub fn card_settings(&self) -> view::CardSettings<'_> {
+        view::CardSettings {
+            stale_after: self.stale_after,
+            cache_ttl: self.cache_ttl,
+            workflow_override: self.workflow_url.as_ref(),
+            trigger: &self.trigger,
+            source: self.status.source().map(StatusSource::describe),
+        }
+    }
+
     /// The address failed logins are counted under. Without a peer address (a router served
     /// without `ConnectInfo`) every request shares one.
     pub fn client_address(&self, peer: Option<IpAddr>, headers: &HeaderMap) -> IpAddr {

@@ -11,7 +11,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::helpers::admin_server::{AdminProcess, PASSWORD};
 use crate::helpers::attack::{
-    ATTACKER, allow_open_files, capture, client_from, connect_from, limit_open_files, post_signed,
+    ATTACKER, allow_open_files, capture, client_from, closed_by_limit, connect_from,
+    gateway_metrics, limit_open_files, post_signed,
 };
 use crate::helpers::gateway::{GatewayProcess, local_lake};
 use crate::helpers::ingest::{SECRET, rows};
@@ -201,18 +202,8 @@ async fn a_body_slower_than_the_minimum_rate_is_answered_408_and_counted() {
     // The same batch at full speed is stored, and the slow one was counted.
     let client = client_from("127.0.0.1");
     post_signed(&client, &gateway.url(), &batch).await;
-    let metrics = client
-        .get(format!("http://{server}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert_eq!(
-        crate::hostile::closed_by_limit(&metrics, "min_body_rate"),
-        1
-    );
+    let metrics = gateway_metrics(server).await;
+    assert_eq!(closed_by_limit(&metrics, "min_body_rate"), 1);
     assert!(
         metrics.contains("guardrail_gateway_requests_total{outcome=\"timeout\",status=\"408\"} 1"),
         "{metrics}"

@@ -14,8 +14,8 @@ use serde_json::Value;
 use tokio::io::AsyncWriteExt;
 
 use crate::helpers::attack::{
-    self, ATTACKER, Stop, allow_open_files, capture, client, client_from, connect_from,
-    limit_open_files, post_signed,
+    self, ATTACKER, Stop, allow_open_files, capture, client, client_from, closed_by_limit,
+    connect_from, gateway_metrics, limit_open_files, metric, post_signed,
 };
 use crate::helpers::cli::Export;
 use crate::helpers::gateway::{GatewayProcess, local_lake};
@@ -225,14 +225,7 @@ async fn two_thousand_header_tricklers_under_a_1024_file_limit_delay_no_signed_b
         "{}",
         gateway.log()
     );
-    let metrics = client()
-        .get(format!("http://{address}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = gateway_metrics(address).await;
     for limit in ["header_timeout", "connections_per_client"] {
         let counted = closed_by_limit(&metrics, limit);
         assert!(counted > 0, "{limit}: {counted}\n{metrics}");
@@ -258,17 +251,6 @@ async fn two_thousand_header_tricklers_under_a_1024_file_limit_delay_no_signed_b
     for client in clients {
         client.abort();
     }
-}
-
-/// `guardrail_gateway_connections_closed_by_limit_total{limit="…"}` from the metrics text.
-pub fn closed_by_limit(metrics: &str, limit: &str) -> u64 {
-    let prefix =
-        format!("guardrail_gateway_connections_closed_by_limit_total{{limit=\"{limit}\"}} ");
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix(&prefix))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {prefix} in\n{metrics}"))
 }
 
 /// The gateway's peak resident memory, from `/proc`.
@@ -366,24 +348,15 @@ async fn sixty_four_slow_forged_16_mib_bodies_from_one_address_keep_the_gateway_
     assert_eq!(stored, 1000 + 20 * took.len());
     // The export's own batches too: every stored request was answered within 2 s (no forged
     // body can be answered that fast: at 256 KiB/s it takes a minute to send).
-    let metrics = client()
-        .get(format!("http://{address}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let value = |series: &str| -> u64 {
-        metrics
-            .lines()
-            .find_map(|l| l.strip_prefix(series))
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or_else(|| panic!("no {series} in\n{metrics}"))
-    };
-    let stored_requests =
-        value("guardrail_gateway_requests_total{outcome=\"stored\",status=\"200\"} ");
-    let within_2s = value("guardrail_gateway_request_duration_seconds_bucket{le=\"2.048\"} ");
+    let metrics = gateway_metrics(address).await;
+    let stored_requests = metric(
+        &metrics,
+        "guardrail_gateway_requests_total{outcome=\"stored\",status=\"200\"}",
+    );
+    let within_2s = metric(
+        &metrics,
+        "guardrail_gateway_request_duration_seconds_bucket{le=\"2.048\"}",
+    );
     assert!(stored_requests > took.len() as u64, "{metrics}");
     assert!(
         within_2s >= stored_requests,

@@ -29,6 +29,33 @@ async fn insert_six_days(db: &TestDb) {
         .expect("insert rows over six days");
 }
 
+/// The six days, exported through a gateway into a folder lake.
+struct SixDays {
+    db: TestDb,
+    /// The test's folder: the lake, the cursor.
+    dir: tempfile::TempDir,
+    lake: std::path::PathBuf,
+    lake_arg: String,
+    gateway: GatewayProcess,
+}
+
+async fn six_days_in_a_lake() -> SixDays {
+    let db = TestDb::new().await;
+    insert_six_days(&db).await;
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let lake_arg = lake.to_str().unwrap().to_owned();
+    let gateway = GatewayProcess::start(&lake_arg, &["--secret", SECRET]).await;
+    export_to(dir.path(), &db, &gateway).await;
+    SixDays {
+        db,
+        dir,
+        lake,
+        lake_arg,
+        gateway,
+    }
+}
+
 /// `export --sink webhook` of everything into the gateway, batches of 100.
 async fn export_to(dir: &Path, db: &TestDb, gateway: &GatewayProcess) {
     Export::new(dir)
@@ -111,13 +138,13 @@ fn foreign_row(created_at: &str) -> String {
 
 #[tokio::test]
 async fn reconcile_names_the_days_a_damaged_lake_lacks_and_repair_restores_them() {
-    let db = TestDb::new().await;
-    insert_six_days(&db).await;
-    let dir = tempfile::tempdir().unwrap();
-    let lake = dir.path().join("lake");
-    let lake_arg = lake.to_str().unwrap().to_owned();
-    let gateway = GatewayProcess::start(&lake_arg, &["--secret", SECRET]).await;
-    export_to(dir.path(), &db, &gateway).await;
+    let SixDays {
+        db,
+        dir,
+        lake,
+        lake_arg,
+        gateway,
+    } = six_days_in_a_lake().await;
 
     let full = reconcile(dir.path(), &db, &lake_arg).run().await;
     full.assert_success();
@@ -298,13 +325,13 @@ async fn reconcile_names_the_days_a_damaged_lake_lacks_and_repair_restores_them(
 
 #[tokio::test]
 async fn since_and_until_limit_the_comparison_to_their_days() {
-    let db = TestDb::new().await;
-    insert_six_days(&db).await;
-    let dir = tempfile::tempdir().unwrap();
-    let lake = dir.path().join("lake");
-    let lake_arg = lake.to_str().unwrap().to_owned();
-    let gateway = GatewayProcess::start(&lake_arg, &["--secret", SECRET]).await;
-    export_to(dir.path(), &db, &gateway).await;
+    let SixDays {
+        db,
+        dir,
+        lake,
+        lake_arg,
+        gateway: _gateway,
+    } = six_days_in_a_lake().await;
     for object in lake_objects(&lake) {
         if object.to_str().unwrap().contains("dt=2026-01-10") {
             std::fs::remove_file(object).unwrap();
@@ -491,13 +518,13 @@ async fn a_bad_lake_fails_with_what_to_fix() {
 #[tokio::test]
 async fn damaged_entries_are_findings_and_repair_moves_them_without_following_links_out_of_the_lake()
  {
-    let db = TestDb::new().await;
-    insert_six_days(&db).await;
-    let dir = tempfile::tempdir().unwrap();
-    let lake = dir.path().join("lake");
-    let lake_arg = lake.to_str().unwrap().to_owned();
-    let gateway = GatewayProcess::start(&lake_arg, &["--secret", SECRET]).await;
-    export_to(dir.path(), &db, &gateway).await;
+    let SixDays {
+        db,
+        dir,
+        lake,
+        lake_arg,
+        gateway,
+    } = six_days_in_a_lake().await;
     let objects = lake_objects(&lake);
     let of_day = |day: &str| {
         objects
@@ -691,13 +718,13 @@ async fn a_repair_killed_at_random_points_and_run_again_leaves_the_whole_lake_eq
 {
     use rand::Rng;
     let (mut rng, seed) = crate::helpers::seeded_rng("a_repair_killed_at_random_points");
-    let db = TestDb::new().await;
-    insert_six_days(&db).await;
-    let dir = tempfile::tempdir().unwrap();
-    let lake = dir.path().join("lake");
-    let lake_arg = lake.to_str().unwrap().to_owned();
-    let gateway = GatewayProcess::start(&lake_arg, &["--secret", SECRET]).await;
-    export_to(dir.path(), &db, &gateway).await;
+    let SixDays {
+        db,
+        dir,
+        lake,
+        lake_arg,
+        gateway,
+    } = six_days_in_a_lake().await;
     let pristine = dir.path().join("pristine");
     copy_folder(&lake.join("guardrail_followups"), &pristine);
 

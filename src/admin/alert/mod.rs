@@ -16,8 +16,7 @@ use secrecy::SecretString;
 use url::Url;
 
 use crate::admin::AdminState;
-use crate::admin::source::StatusSource;
-use crate::admin::view::{self, CardSettings};
+use crate::admin::view;
 use incident::{Kind, Message, Told, Watcher};
 
 /// How the page alerts.
@@ -40,15 +39,8 @@ pub async fn watch(state: Arc<AdminState>, config: AlertConfig) {
     loop {
         ticks.tick().await;
         let snapshot = state.status.get().await;
-        let settings = CardSettings {
-            stale_after: state.stale_after,
-            cache_ttl: state.cache_ttl,
-            workflow_override: state.workflow_url.as_ref(),
-            trigger: &state.trigger,
-            source: state.status.source().map(StatusSource::describe),
-        };
         let now = Utc::now();
-        let card = view::card(&snapshot, &settings, now);
+        let card = view::card(&snapshot, &state.card_settings(), now);
         let seen = incident::classify(&card, config.behind_after, now);
         let Some(message) = watcher.observe(seen) else {
             continue;

@@ -103,6 +103,36 @@ pub async fn post_signed(client: &reqwest::Client, url: &str, captured: &Capture
     started.elapsed()
 }
 
+/// The gateway's `/metrics` at `address` (`host:port`).
+pub async fn gateway_metrics(address: SocketAddr) -> String {
+    client()
+        .get(format!("http://{address}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// The value of the sample `series` (its name and labels, as written) in a metrics text.
+pub fn metric(metrics: &str, series: &str) -> u64 {
+    let prefix = format!("{series} ");
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {series} in\n{metrics}"))
+}
+
+/// `guardrail_gateway_connections_closed_by_limit_total{limit="…"}`.
+pub fn closed_by_limit(metrics: &str, limit: &str) -> u64 {
+    metric(
+        metrics,
+        &format!("guardrail_gateway_connections_closed_by_limit_total{{limit=\"{limit}\"}}"),
+    )
+}
+
 /// A TCP connection from `ip` to `to`.
 pub async fn connect_from(ip: &str, to: SocketAddr) -> std::io::Result<TcpStream> {
     let socket = TcpSocket::new_v4()?;
