@@ -272,12 +272,17 @@ impl LakeReader {
         match &self.folder {
             Some(folder) => {
                 let table = folder.join(TABLE_PREFIX);
-                if !table.is_dir() {
+                // The table's folder itself is walked only when it is a real folder: a link
+                // is an entry like any other (min_depth 0 yields it, and it is not followed).
+                let root_is_link =
+                    std::fs::symlink_metadata(&table).is_ok_and(|m| m.file_type().is_symlink());
+                if !root_is_link && !table.is_dir() {
                     return futures_util::stream::empty().boxed();
                 }
                 let walk = walkdir::WalkDir::new(&table)
                     .follow_links(false)
-                    .min_depth(1)
+                    .follow_root_links(false)
+                    .min_depth(usize::from(!root_is_link))
                     .sort_by_file_name();
                 let folder = folder.clone();
                 futures_util::stream::iter(walk)
@@ -431,6 +436,12 @@ impl LakeReader {
                 let rest = path
                     .strip_prefix(folder.join(TABLE_PREFIX))
                     .expect("listed under the table's folder");
+                // The table's folder itself, when it is a link.
+                let rest = if rest.as_os_str().is_empty() {
+                    Path::new(TABLE_PREFIX)
+                } else {
+                    rest
+                };
                 let mut name = folder.join(QUARANTINE_PREFIX).join(rest).into_os_string();
                 name.push(QUARANTINE_SUFFIX);
                 let to = PathBuf::from(name);

@@ -388,3 +388,47 @@ async fn a_large_object_is_read_in_parts_and_counted_once() {
         40_000 * times as u64 + 10
     );
 }
+
+#[tokio::test]
+async fn a_table_folder_that_is_a_link_is_neither_read_nor_followed_by_a_repair() {
+    let dir = tempfile::tempdir().unwrap();
+    let outside = dir.path().join("elsewhere");
+    let rows = [row(1, "2026-01-02T10:00:00Z")];
+    object(&outside, "gf1-a", &rows);
+    let lake = dir.path().join("lake");
+    std::fs::create_dir_all(&lake).unwrap();
+    std::os::unix::fs::symlink(
+        outside.join("guardrail_followups"),
+        lake.join("guardrail_followups"),
+    )
+    .unwrap();
+    let source = MemorySource::default();
+    source.insert(rows);
+    let found = run(&config(&source, &lake, None)).await.unwrap();
+    assert!(!found.matches());
+    assert_eq!(
+        found.comparison.lake_totals.objects, 0,
+        "nothing read through it"
+    );
+    assert_eq!(
+        found.comparison.lake_totals.damaged[0].key,
+        "guardrail_followups"
+    );
+
+    let sink = MemoryTarget::answering(Answer::Durable);
+    run(&config(&source, &lake, Some(&sink))).await.unwrap();
+    assert!(
+        outside
+            .join("guardrail_followups/dt=2026-01-02/gf1-a.ndjson")
+            .is_file(),
+        "the folder outside the lake is untouched"
+    );
+    assert!(
+        std::fs::symlink_metadata(
+            lake.join("guardrail_followups_quarantine/guardrail_followups.quarantined")
+        )
+        .unwrap()
+        .file_type()
+        .is_symlink()
+    );
+}
