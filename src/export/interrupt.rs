@@ -36,8 +36,12 @@ impl Interrupt {
     /// Listens for SIGTERM and SIGINT from now on; call inside the runtime.
     pub fn listen() -> Interrupt {
         let (tx, rx) = watch::channel(None);
+        // The handlers are installed here, before the run starts, not when the task first
+        // runs: on a busy machine that can be after the run connected, and a signal then would
+        // end the process without a word.
+        let signals = Signals::install();
         tokio::spawn(async move {
-            let signal = wait_for_signal().await;
+            let signal = signals.wait().await;
             tracing::warn!(
                 "{} received: stopping after the batches in flight (at most {} s)",
                 signal.name(),
@@ -75,23 +79,45 @@ impl Interrupt {
     }
 }
 
+/// SIGTERM and SIGINT, their handlers installed.
 #[cfg(unix)]
-async fn wait_for_signal() -> Signal {
-    use tokio::signal::unix::{SignalKind, signal};
-    match (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) {
-        (Ok(mut term), Ok(mut int)) => tokio::select! {
-            _ = term.recv() => Signal::Term,
-            _ = int.recv() => Signal::Int,
-        },
-        _ => std::future::pending().await,
+struct Signals(Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>);
+
+#[cfg(unix)]
+impl Signals {
+    fn install() -> Signals {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(term), Ok(int)) => Signals(Some((term, int))),
+            _ => Signals(None),
+        }
+    }
+
+    async fn wait(self) -> Signal {
+        match self.0 {
+            Some((mut term, mut int)) => tokio::select! {
+                _ = term.recv() => Signal::Term,
+                _ = int.recv() => Signal::Int,
+            },
+            None => std::future::pending().await,
+        }
     }
 }
 
 #[cfg(not(unix))]
-async fn wait_for_signal() -> Signal {
-    let _ = tokio::signal::ctrl_c().await;
-    Signal::Int
+struct Signals;
+
+#[cfg(not(unix))]
+impl Signals {
+    fn install() -> Signals {
+        Signals
+    }
+
+    async fn wait(self) -> Signal {
+        let _ = tokio::signal::ctrl_c().await;
+        Signal::Int
+    }
 }
