@@ -31,8 +31,20 @@ fn this_host() -> String {
 
 /// Puts a lease for the test cursor, as a run on `host` with `pid` would hold it.
 async fn put_lease(bucket: &TestBucket, host: &str, pid: u32, expires_at: &str) {
+    put_lease_in(bucket, host, pid, None, expires_at).await;
+}
+
+/// [`put_lease`], with the kernel identity (`<boot id>/<pid namespace>`) the lease records.
+async fn put_lease_in(
+    bucket: &TestBucket,
+    host: &str,
+    pid: u32,
+    kernel: Option<&str>,
+    expires_at: &str,
+) {
+    let kernel = kernel.map_or_else(String::new, |k| format!(r#""kernel":"{k}","#));
     let lease = format!(
-        r#"{{"owner":"x","host":"{host}","pid":{pid},"startedAt":"2026-01-01T00:00:00.000000Z","expiresAt":"{expires_at}"}}"#
+        r#"{{"owner":"x","host":"{host}","pid":{pid},{kernel}"startedAt":"2026-01-01T00:00:00.000000Z","expiresAt":"{expires_at}"}}"#
     );
     object_store::ObjectStoreExt::put(
         &bucket.store,
@@ -896,32 +908,17 @@ async fn the_lease_of_a_run_gone_from_this_kernel_is_taken_over_at_once_and_a_li
         .await;
     let bucket = TestBucket::new().await;
     let dir = tempfile::tempdir().unwrap();
-    let put = |pid: u32| {
-        let lease = format!(
-            r#"{{"owner":"x","host":"{}","pid":{pid},"kernel":"{}","startedAt":"2026-01-01T00:00:00.000000Z","expiresAt":"2999-01-01T00:15:00.000000Z"}}"#,
-            this_host(),
-            this_kernel()
-        );
-        let store = bucket.store.clone();
-        async move {
-            object_store::ObjectStoreExt::put(
-                &store,
-                &object_store::path::Path::from("state/guardrail_followups_cursor.json.lock"),
-                bytes::Bytes::from(lease).into(),
-            )
-            .await
-            .unwrap();
-        }
-    };
+    let (host, kernel) = (this_host(), this_kernel());
+    let expires = "2999-01-01T00:15:00.000000Z";
     // A live holder (this test): refused, whatever its lease says.
-    put(std::process::id()).await;
+    put_lease_in(&bucket, &host, std::process::id(), Some(&kernel), expires).await;
     let out = with_s3_cursor(Export::new(dir.path()).db(&db.url), &bucket)
         .run()
         .await;
     assert_eq!(out.code, 3, "{}", out.stderr);
     // A holder that is gone (a run stopped by a frozen endpoint, killed): taken over at once,
     // not in 15 minutes.
-    put(4_000_000).await;
+    put_lease_in(&bucket, &host, 4_000_000, Some(&kernel), expires).await;
     let out = with_s3_cursor(Export::new(dir.path()).db(&db.url), &bucket)
         .run()
         .await;

@@ -26,14 +26,19 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// The card's health it is.
+    pub fn health(self) -> Health {
+        match self {
+            Kind::Stale => Health::Stale,
+            Kind::Failing => Health::Failing,
+            Kind::Behind => Health::Behind,
+            Kind::Unreadable => Health::Unreadable,
+        }
+    }
+
     /// The card's badge for it.
     pub fn label(self) -> &'static str {
-        match self {
-            Kind::Stale => "Stale",
-            Kind::Failing => "Failing",
-            Kind::Behind => "Behind",
-            Kind::Unreadable => "Status unreadable",
-        }
+        self.health().label()
     }
 
     /// The runbook section an on-call engineer reads first.
