@@ -1,7 +1,6 @@
 //! S3 access shared by the cursor store, the status file and the gateway's lake: `s3://` URIs,
 //! and buckets opened with the configured endpoint, region and credentials.
 
-use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,44 +9,7 @@ use object_store::aws::AmazonS3Builder;
 use object_store::{ClientOptions, ObjectStore, RetryConfig};
 use secrecy::{ExposeSecret, SecretString};
 
-/// `s3://bucket/key`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct S3Uri {
-    pub bucket: String,
-    pub key: String,
-}
-
-impl S3Uri {
-    /// Parses `s3://bucket/key`; the key may be empty only when `allow_empty_key`.
-    pub fn parse(text: &str, allow_empty_key: bool) -> Result<S3Uri, String> {
-        let rest = text
-            .trim()
-            .strip_prefix("s3://")
-            .ok_or_else(|| format!("`{text}` is not an s3://bucket/key URI"))?;
-        let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
-        let key = key.trim_matches('/');
-        if bucket.is_empty() {
-            return Err(format!(
-                "`{text}` names no bucket; expected s3://bucket/key"
-            ));
-        }
-        if key.is_empty() && !allow_empty_key {
-            return Err(format!(
-                "`{text}` names no object; expected s3://bucket/path/to/object.json"
-            ));
-        }
-        Ok(S3Uri {
-            bucket: bucket.to_owned(),
-            key: key.to_owned(),
-        })
-    }
-}
-
-impl fmt::Display for S3Uri {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "s3://{}/{}", self.bucket, self.key)
-    }
-}
+pub use crate::location::S3Uri;
 
 /// How to reach S3. Anything left `None` comes from the standard `AWS_*` variables.
 #[derive(Debug, Clone, Default)]

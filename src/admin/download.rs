@@ -21,10 +21,11 @@ use object_store::path::Path as ObjectPath;
 use object_store::{Attribute, ObjectStoreExt};
 
 use crate::admin::source::ReadFailure;
-use crate::admin::status::{Cursor, Field};
-use crate::admin::{AdminState, pages, upstream};
+use crate::admin::{AdminState, pages};
+use crate::location::Location;
 use crate::redact;
 use crate::s3::{S3Uri, open_bucket_for_streaming};
+use crate::status::{Cursor, Field};
 
 pub async fn export(State(state): State<Arc<AdminState>>) -> Response {
     let snapshot = state.status.get().await;
@@ -40,20 +41,26 @@ pub async fn export(State(state): State<Arc<AdminState>>) -> Response {
         }
     };
     let url = match &status.download_url {
-        Field::Value(url) => url.clone(),
+        Field::Value(Location::Http(url)) => url.clone(),
+        Field::Value(Location::S3(object)) => return from_s3(&state, object, &status.cursor).await,
+        Field::Value(Location::Local(path)) => {
+            return unavailable(&format!(
+                "The export status' downloadUrl is the file {} on the exporter's machine, which \
+                 this page does not serve; publish the archive to S3 or a web server, or set \
+                 --download-url for the export.",
+                path.display()
+            ));
+        }
         Field::Null => {
             return unavailable("The last export published no file (downloadUrl is null).");
         }
         Field::Missing => return unavailable("The export status has no downloadUrl."),
         Field::Invalid { found } => {
             return unavailable(&format!(
-                "The export status' downloadUrl is {found}, not an http(s) or s3:// URL."
+                "The export status' downloadUrl is {found}, not a file, an s3:// object or an http(s) URL."
             ));
         }
     };
-    if let Some(object) = upstream::s3_object(&url) {
-        return from_s3(&state, &object, &status.cursor).await;
-    }
     // Errors below name the redacted URL only: a presigned URL's query is a credential.
     let shown = redact::url(url.as_str());
     let upstream = match state.download_client.get(url).send().await {
@@ -173,7 +180,7 @@ fn bad_gateway(reason: &str) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::admin::status::timestamp;
+    use crate::status::timestamp;
 
     #[test]
     fn the_filename_comes_from_the_cursor() {

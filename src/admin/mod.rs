@@ -22,7 +22,6 @@ pub mod origin;
 pub mod pages;
 pub mod revoked;
 pub mod source;
-pub mod status;
 pub mod throttle;
 pub mod trigger;
 pub mod upstream;

@@ -20,10 +20,11 @@ use url::Url;
 use object_store::ObjectStoreExt;
 use object_store::path::Path as ObjectPath;
 
-use crate::admin::status::{self, Status, Unreadable};
 use crate::env_vars as env;
+use crate::location::{Location, Place};
 use crate::redact;
 use crate::s3::{S3Options, S3Uri, open_bucket};
+use crate::status::{Status, Unreadable};
 
 /// Larger status documents are refused: the real one is a few hundred bytes.
 pub const MAX_STATUS_BYTES: usize = 1024 * 1024;
@@ -57,24 +58,11 @@ impl From<Unreadable> for ReadFailure {
 impl StatusSource {
     /// `http(s)://…`, `s3://bucket/key`, `file:///…`, or a plain path.
     pub fn parse(text: &str) -> Result<StatusSource, String> {
-        let lower = text.to_ascii_lowercase();
-        if lower.starts_with("s3://") {
-            S3Uri::parse(text, false).map(StatusSource::S3)
-        } else if lower.starts_with("http://") || lower.starts_with("https://") {
-            crate::admin::upstream::http_url(text)
-                .map(StatusSource::Http)
-                .ok_or_else(|| "not a valid http(s) URL".into())
-        } else if lower.starts_with("file://") {
-            Url::parse(text)
-                .ok()
-                .and_then(|u| u.to_file_path().ok())
-                .map(StatusSource::File)
-                .ok_or_else(|| "not a valid file:// URL (file:///absolute/path)".into())
-        } else if text.contains("://") {
-            Err("use an http(s):// URL, an s3://bucket/key URI or a file path".into())
-        } else {
-            Ok(StatusSource::File(PathBuf::from(text)))
-        }
+        Ok(match Location::parse(text, Place::READABLE_FILE)? {
+            Location::Local(path) => StatusSource::File(path),
+            Location::S3(uri) => StatusSource::S3(uri),
+            Location::Http(url) => StatusSource::Http(url),
+        })
     }
 
     /// For messages: the path, or the URL without secrets.
@@ -278,7 +266,7 @@ impl StatusCache {
             ))
             .into()),
             Some(source) => match source.read(&self.client, &self.s3).await {
-                Ok(bytes) => status::parse(&bytes).map_err(|e| {
+                Ok(bytes) => Status::parse(&bytes).map_err(|e| {
                     Unreadable(format!("{} (read from {})", e.0, source.describe())).into()
                 }),
                 Err(e) => Err(e),

@@ -67,32 +67,5 @@ fn same_origin_redirects() -> Policy {
 
 /// `text` as an absolute http(s) URL with a host.
 pub fn http_url(text: &str) -> Option<url::Url> {
-    url::Url::parse(text.trim())
-        .ok()
-        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
-}
-
-/// `text` as a download location: an http(s) URL, or `s3://bucket/key` naming an object.
-pub fn download_url(text: &str) -> Option<url::Url> {
-    http_url(text).or_else(|| {
-        url::Url::parse(text.trim()).ok().filter(|u| {
-            u.scheme() == "s3"
-                && u.host_str().is_some_and(|h| !h.is_empty())
-                && !u.path().trim_matches('/').is_empty()
-        })
-    })
-}
-
-/// The object an `s3://bucket/key` URL names (the key percent-decoded), `None` for other URLs.
-pub fn s3_object(url: &url::Url) -> Option<crate::s3::S3Uri> {
-    if url.scheme() != "s3" {
-        return None;
-    }
-    let key = percent_encoding::percent_decode_str(url.path().trim_matches('/'))
-        .decode_utf8()
-        .ok()?;
-    Some(crate::s3::S3Uri {
-        bucket: url.host_str()?.to_owned(),
-        key: key.into_owned(),
-    })
+    crate::status::HttpUrl::parse(text).map(|u| u.0)
 }

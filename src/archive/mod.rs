@@ -26,6 +26,7 @@ use std::io::{Seek, SeekFrom, Write};
 use std::path::PathBuf;
 
 use crate::error::Error;
+use crate::location::{Location, Place};
 use crate::s3::{S3Options, S3Uri};
 use crate::time::Timestamp;
 use crate::verdict::Verdict;
@@ -69,43 +70,36 @@ pub struct Archived {
 }
 
 impl ArchiveConfig {
-    /// A folder, or `s3://bucket/prefix` (the prefix may be empty).
+    /// A folder (a path or `file:///path`), or `s3://bucket/prefix` (the prefix may be empty).
     pub fn parse(text: &str, options: &S3Options) -> Result<ArchiveConfig, String> {
-        let text = text.trim();
-        if text.to_ascii_lowercase().starts_with("s3://") {
-            let uri = S3Uri::parse(text, true)?;
-            Ok(ArchiveConfig::S3 {
+        Ok(match Location::parse(text, Place::FOLDER_OR_PREFIX)? {
+            Location::Local(dir) => ArchiveConfig::Dir(dir),
+            Location::S3(uri) => ArchiveConfig::S3 {
                 bucket: uri.bucket,
                 prefix: uri.key,
                 options: options.clone(),
-            })
-        } else if text.contains("://") {
-            Err(format!(
-                "`{text}` is neither a folder nor an s3://bucket/prefix URI"
-            ))
-        } else if text.is_empty() {
-            Err("it is empty; give a folder or s3://bucket/prefix".into())
-        } else {
-            Ok(ArchiveConfig::Dir(PathBuf::from(text)))
-        }
+            },
+            Location::Http(_) => unreachable!("FOLDER_OR_PREFIX takes no http URL"),
+        })
     }
 
     /// Where `key` (a path under the location, such as [`LATEST`]) is: a path, or an `s3://`
     /// URI. A folder's is made absolute, so the admin page finds it from any directory.
-    pub fn url_of(&self, key: &str) -> String {
+    pub fn url_of(&self, key: &str) -> Location {
         match self {
             ArchiveConfig::Dir(dir) => {
                 let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.clone());
-                dir.join(key).display().to_string()
+                Location::Local(dir.join(key))
             }
-            ArchiveConfig::S3 { bucket, prefix, .. } => {
-                format!("s3://{bucket}/{}", s3::object_key(prefix, key))
-            }
+            ArchiveConfig::S3 { bucket, prefix, .. } => Location::S3(S3Uri {
+                bucket: bucket.clone(),
+                key: s3::object_key(prefix, key),
+            }),
         }
     }
 
     /// Where the newest run's rows are: the status' `downloadUrl`.
-    pub fn latest_url(&self) -> String {
+    pub fn latest_url(&self) -> Location {
         self.url_of(LATEST)
     }
 
@@ -219,7 +213,7 @@ impl ArchiveConfig {
         Ok(Archiving::Written(Archived {
             rows: spool.delivered.rows,
             bytes: spool.delivered.bytes,
-            copy: self.url_of(&copy),
+            copy: self.url_of(&copy).to_string(),
         }))
     }
 

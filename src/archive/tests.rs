@@ -21,14 +21,23 @@ fn a_location_is_a_folder_or_an_s3_prefix() {
     let options = S3Options::default();
     let s3 = ArchiveConfig::parse("s3://ops-exports/guardrail/", &options).unwrap();
     assert_eq!(s3.describe(), "s3://ops-exports/guardrail");
-    assert_eq!(s3.latest_url(), "s3://ops-exports/guardrail/latest.ndjson");
+    assert_eq!(
+        s3.latest_url().to_string(),
+        "s3://ops-exports/guardrail/latest.ndjson"
+    );
     let root = ArchiveConfig::parse("s3://ops-exports", &options).unwrap();
-    assert_eq!(root.latest_url(), "s3://ops-exports/latest.ndjson");
+    assert_eq!(
+        root.latest_url().to_string(),
+        "s3://ops-exports/latest.ndjson"
+    );
     let dir = ArchiveConfig::parse("/var/lib/guardrail/archive", &options).unwrap();
-    assert_eq!(dir.latest_url(), "/var/lib/guardrail/archive/latest.ndjson");
+    assert_eq!(
+        dir.latest_url().to_string(),
+        "/var/lib/guardrail/archive/latest.ndjson"
+    );
     let relative = ArchiveConfig::parse("archive", &options).unwrap();
     assert!(
-        std::path::Path::new(&relative.latest_url()).is_absolute(),
+        std::path::Path::new(&relative.latest_url().to_string()).is_absolute(),
         "the admin page may run elsewhere"
     );
     for bad in ["https://example.com/x", "s3://", "  "] {

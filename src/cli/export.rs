@@ -222,7 +222,8 @@ pub struct S3Args {
 #[command(next_help_heading = "Reporting")]
 pub struct ReportArgs {
     /// After each successful run, write the status JSON {cursor, rows, updatedAt, downloadUrl,
-    /// workflowUrl} that the admin page reads, to a file or an s3:// URI.
+    /// workflowUrl} that the admin page reads, to a file (a path or file:///path) or an
+    /// s3://bucket/key.
     #[arg(long, env = env::STATUS_PATH, value_name = "PATH|URI")]
     pub status_path: Option<String>,
 
@@ -243,7 +244,7 @@ pub struct ReportArgs {
     /// After every run, successful or not, replace this Prometheus textfile (for
     /// node_exporter's textfile collector) atomically. Trouble writing it never fails the export.
     #[arg(long, env = env::METRICS_PATH, value_name = "PATH")]
-    pub metrics_path: Option<PathBuf>,
+    pub metrics_path: Option<String>,
 }
 
 /// Logs and progress.

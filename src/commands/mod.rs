@@ -10,6 +10,7 @@ use std::process::ExitCode;
 
 use crate::cli::ExportArgs;
 use crate::error::Error;
+use crate::location::{Location, Place};
 use crate::redact::Scrubber;
 use crate::report::{self, MetricsTarget, ReportConfig, StatusTarget};
 use crate::{demo, export, logging};
@@ -100,21 +101,30 @@ fn report_config(args: &ExportArgs) -> Result<ReportConfig, Error> {
     };
     // The archive's latest copy, unless a download URL is configured (a CDN, a signed link).
     let archive = args.archive.config(&args.cursor_store.s3)?;
-    let download_url = set(&args.report.download_url).or_else(|| archive.map(|a| a.latest_url()));
+    let download_url = match set(&args.report.download_url) {
+        Some(text) => Some(
+            Location::parse(&text, Place::READABLE_FILE)
+                .map_err(|e| Error::config(format!("--download-url: {e}")))?,
+        ),
+        None => archive.map(|a| a.latest_url()),
+    };
+    let metrics = match set(&args.report.metrics_path) {
+        Some(text) => match Location::parse(&text, Place::LOCAL_FILE) {
+            Ok(Location::Local(path)) => Some(MetricsTarget {
+                path,
+                provider_id: set(&args.provider_id),
+            }),
+            Ok(_) => unreachable!("LOCAL_FILE takes only paths"),
+            Err(e) => return Err(Error::config(format!("--metrics-path: {e}"))),
+        },
+        None => None,
+    };
     Ok(ReportConfig {
         status,
         download_url,
-        workflow_url: ReportConfig::workflow_url_from_env(set(&args.report.workflow_url)),
+        workflow_url: ReportConfig::workflow_url_from_env(set(&args.report.workflow_url))?,
         slack_webhook: set(&args.report.slack_webhook).map(secrecy::SecretString::from),
-        metrics: args
-            .report
-            .metrics_path
-            .as_ref()
-            .filter(|p| !p.as_os_str().is_empty())
-            .map(|path| MetricsTarget {
-                path: path.clone(),
-                provider_id: set(&args.provider_id),
-            }),
+        metrics,
     })
 }
 

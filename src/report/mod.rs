@@ -14,17 +14,18 @@ use crate::error::Error;
 use crate::export::Summary;
 pub use crate::outcome::Outcome;
 use crate::redact::Scrubber;
+use crate::status::HttpUrl;
 use crate::time::Timestamp;
 pub use metrics::{MetricsTarget, RunMetrics};
-pub use status::{HISTORY_RUNS, Previous, RunEntry, RunFacts, Status, StatusTarget};
+pub use status::{RunFacts, StatusTarget, publish, read_previous, status_of};
 
 /// Reporting, as configured.
 #[derive(Debug, Clone, Default)]
 pub struct ReportConfig {
     pub status: Option<StatusTarget>,
-    pub download_url: Option<String>,
+    pub download_url: Option<crate::location::Location>,
     /// The run's page: `--workflow-url`, or the GitHub Actions run when inside Actions.
-    pub workflow_url: Option<String>,
+    pub workflow_url: Option<crate::status::HttpUrl>,
     pub slack_webhook: Option<SecretString>,
     /// The Prometheus textfile written after every run.
     pub metrics: Option<MetricsTarget>,
@@ -32,8 +33,8 @@ pub struct ReportConfig {
 
 impl ReportConfig {
     /// `--workflow-url` when given, else the current GitHub Actions run from its environment.
-    pub fn workflow_url_from_env(flag: Option<String>) -> Option<String> {
-        flag.filter(|u| !u.trim().is_empty()).or_else(|| {
+    pub fn workflow_url_from_env(flag: Option<String>) -> Result<Option<HttpUrl>, Error> {
+        let text = flag.filter(|u| !u.trim().is_empty()).or_else(|| {
             let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
             var("GITHUB_ACTIONS")?;
             Some(format!(
@@ -42,7 +43,19 @@ impl ReportConfig {
                 var("GITHUB_REPOSITORY")?,
                 var("GITHUB_RUN_ID")?
             ))
+        });
+        text.map(|text| {
+            HttpUrl::parse(&text).ok_or_else(|| {
+                Error::config_fix(
+                    format!(
+                        "--workflow-url `{}` is not an http(s) URL",
+                        crate::redact::url(&text)
+                    ),
+                    "give the run's page as https://…, or leave it unset",
+                )
+            })
         })
+        .transpose()
     }
 }
 
@@ -81,9 +94,9 @@ pub async fn after_run(
             ended_at: Timestamp::now(),
             duration: elapsed,
         };
-        let previous = Previous::read(target).await;
-        let status = Status::of(&run, &previous, config);
-        if let Err(e) = status.publish(target).await {
+        let previous = read_previous(target).await;
+        let status = status_of(&run, &previous, config);
+        if let Err(e) = publish(&status, target).await {
             if ran == Outcome::Success {
                 status_error = Some(e);
             } else {

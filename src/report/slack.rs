@@ -34,7 +34,7 @@ pub fn failure(problem: &str, config: &ReportConfig) -> String {
 
 fn push_link(text: &mut String, config: &ReportConfig) {
     if let Some(url) = &config.workflow_url {
-        let _ = write!(text, " <{url}|View run>");
+        let _ = write!(text, " <{}|View run>", url.0);
     }
 }
 

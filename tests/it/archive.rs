@@ -316,7 +316,7 @@ async fn a_missing_archive_folder_is_refused_before_anything_is_delivered() {
         .await;
     assert_eq!(bad.code, 2);
     assert!(
-        bad.stderr.contains("--archive-uri (GUARDRAIL_EXPORT_ARCHIVE_URI): `gs://bucket/prefix` is neither a folder nor an s3://bucket/prefix URI"),
+        bad.stderr.contains("--archive-uri (GUARDRAIL_EXPORT_ARCHIVE_URI): `gs://` is not supported; give a folder path, file:///absolute/path or s3://bucket/prefix"),
         "{}",
         bad.stderr
     );

@@ -16,6 +16,7 @@ mod demo;
 mod gateway;
 mod hostile;
 mod incremental;
+mod locations;
 mod metrics;
 mod ops;
 mod pipeline;

@@ -364,7 +364,7 @@ async fn the_status_json_matches_the_run_in_a_file_and_in_s3() {
         );
         assert!(status["updatedAt"].as_str().unwrap().ends_with('Z'));
         // The admin page's reader takes every field with its type.
-        let read = guardrail_followups::admin::status::parse(&bytes)
+        let read = guardrail_followups::status::Status::parse(&bytes)
             .expect("the admin page reads the status");
         let last = rows.last().unwrap();
         assert_eq!(
@@ -374,11 +374,14 @@ async fn the_status_json_matches_the_run_in_a_file_and_in_s3() {
         assert_eq!(read.rows.value(), Some(&(rows.len() as u64)));
         assert!(read.updated_at.value().is_some(), "{target}: updatedAt");
         assert_eq!(
-            read.download_url.value().map(|u| u.as_str()),
+            read.download_url
+                .value()
+                .map(ToString::to_string)
+                .as_deref(),
             Some("https://exports.example.com/guardrail/latest.ndjson")
         );
         assert_eq!(
-            read.workflow_url.value().map(|u| u.as_str()),
+            read.workflow_url.value().map(|u| u.0.as_str()),
             Some("https://github.com/smplat/smplat/actions/runs/1234567890")
         );
     }

@@ -178,7 +178,7 @@ async fn a_failed_run_writes_its_scrubbed_error_and_keeps_the_last_success() {
     assert_eq!(strip(&browser).await, ["✓", "✗", "✓"]);
     browser.close().await;
     // The admin page still reads it as a v1 status.
-    let read = guardrail_followups::admin::status::parse(&std::fs::read(&status_path).unwrap())
+    let read = guardrail_followups::status::Status::parse(&std::fs::read(&status_path).unwrap())
         .expect("the admin page reads the status");
     assert_eq!(read.rows.value(), Some(&30));
 }

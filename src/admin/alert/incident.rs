@@ -278,7 +278,11 @@ mod classify_tests {
     use super::*;
     use crate::admin::config::TriggerSetting;
     use crate::admin::source::Snapshot;
-    use crate::admin::status::{Unreadable, parse};
+    use crate::status::{Status, Unreadable};
+
+    fn parse(bytes: &[u8]) -> Result<Status, Unreadable> {
+        Status::parse(bytes)
+    }
     use crate::admin::view::{CardSettings, card};
 
     const HOUR: Duration = Duration::from_secs(3600);

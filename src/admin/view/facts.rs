@@ -6,7 +6,8 @@ use chrono::{DateTime, Utc};
 use url::Url;
 
 use super::*;
-use crate::admin::status::{Field, Status};
+use crate::location::Location;
+use crate::status::{Field, HttpUrl, Lenient, Status, key};
 
 pub(super) fn unknown_because(reason: String) -> Fact {
     Fact {
@@ -17,13 +18,8 @@ pub(super) fn unknown_because(reason: String) -> Fact {
     }
 }
 
-pub(super) fn field_problem<T>(field: &Field<T>, key: &str, expected: &str) -> String {
-    match field {
-        Field::Missing => format!("the status has no {key}"),
-        Field::Null => format!("the status gives {key}: null"),
-        Field::Invalid { found } => format!("{key} is {found}, not {expected}"),
-        Field::Value(_) => String::new(),
-    }
+pub(super) fn field_problem<T: Lenient>(field: &Field<T>, key: &str) -> String {
+    field.problem(key).unwrap_or_default()
 }
 
 pub(super) fn rows_fact(rows: &Field<u64>) -> Fact {
@@ -34,7 +30,7 @@ pub(super) fn rows_fact(rows: &Field<u64>) -> Fact {
             known: true,
             datetime: None,
         },
-        other => unknown_because(field_problem(other, "rows", "a number")),
+        other => unknown_because(field_problem(other, key::ROWS)),
     }
 }
 
@@ -52,7 +48,7 @@ pub(super) fn cursor_fact(status: &Status) -> Fact {
             known: true,
             datetime: None,
         },
-        other => unknown_because(field_problem(other, "cursor", "a timestamp")),
+        other => unknown_because(field_problem(other, key::CURSOR)),
     }
 }
 
@@ -74,30 +70,35 @@ pub(super) fn updated_fact(updated: &Field<DateTime<Utc>>, now: DateTime<Utc>) -
                 datetime: Some(at.to_rfc3339()),
             }
         }
-        other => unknown_because(field_problem(other, "updatedAt", "a timestamp")),
+        other => unknown_because(field_problem(other, key::UPDATED_AT)),
     }
 }
 
-pub(super) fn download(url: &Field<Url>) -> Result<(), String> {
+pub(super) fn download(url: &Field<Location>) -> Result<(), String> {
     match url {
+        Field::Value(Location::Local(path)) => Err(format!(
+            "Download unavailable: the last export's file is {} on the exporter's machine, \
+             which this page does not serve.",
+            path.display()
+        )),
         Field::Value(_) => Ok(()),
         Field::Null => Err("Download unavailable: the last export published no file.".into()),
         other => Err(format!(
             "Download unavailable: {}.",
-            field_problem(other, "downloadUrl", "an http(s) URL")
+            field_problem(other, key::DOWNLOAD_URL)
         )),
     }
 }
 
-pub(super) fn workflow(url: &Field<Url>, overridden: Option<&Url>) -> Result<Url, String> {
+pub(super) fn workflow(url: &Field<HttpUrl>, overridden: Option<&Url>) -> Result<Url, String> {
     if let Some(url) = overridden {
         return Ok(url.clone());
     }
     match url {
-        Field::Value(url) => Ok(url.clone()),
+        Field::Value(url) => Ok(url.0.clone()),
         other => Err(format!(
             "No workflow link: {}; set {} to show one.",
-            field_problem(other, "workflowUrl", "an http(s) URL"),
+            field_problem(other, key::WORKFLOW_URL),
             env::WORKFLOW_URL
         )),
     }

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use url::Url;
 
 use super::*;
-use crate::admin::status::{Field, Outcome, Run, Status};
+use crate::status::{Field, Outcome, Run, Status, key};
 
 pub(super) fn health(
     status: &Status,
@@ -56,7 +56,7 @@ pub(super) fn failure(
     };
     let error = match &status.error {
         Field::Value(error) => error.clone(),
-        other => field_problem(other, "error", "text"),
+        other => field_problem(other, key::ERROR),
     };
     Failure {
         summary: format!(

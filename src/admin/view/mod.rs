@@ -8,8 +8,8 @@ use url::Url;
 
 use crate::admin::config::TriggerSetting;
 use crate::admin::source::{ReadFailure, Snapshot};
-use crate::admin::status::Outcome;
 use crate::env_vars as env;
+use crate::status::Outcome;
 
 mod facts;
 mod health;

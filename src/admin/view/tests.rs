@@ -1,6 +1,10 @@
 use super::*;
 use crate::admin::source::{ReadFailure, Snapshot};
-use crate::admin::status::{Unreadable, parse};
+use crate::status::{Status, Unreadable};
+
+fn parse(bytes: &[u8]) -> Result<Status, Unreadable> {
+    Status::parse(bytes)
+}
 
 fn at(text: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(text)

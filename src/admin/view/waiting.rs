@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 
 use super::facts::{duration, field_problem, thousands, unknown_because};
 use super::{Fact, Outcome};
-use crate::admin::status::{Field, HeldBack, Status};
+use crate::status::{Field, HeldBack, HeldBackReason, Status, key};
 
 /// The rows after the cursor, as the card shows them.
 pub(super) struct Waiting {
@@ -32,11 +32,7 @@ pub(super) fn waiting(status: &Status, v2: Option<Outcome>, now: DateTime<Utc>) 
             ));
         }
         (other, _) => {
-            return quiet(unknown_because(field_problem(
-                other,
-                "pendingRows",
-                "a number",
-            )));
+            return quiet(unknown_because(field_problem(other, key::PENDING_ROWS)));
         }
     };
     if pending == 0 {
@@ -67,7 +63,7 @@ pub(super) fn waiting(status: &Status, v2: Option<Outcome>, now: DateTime<Utc>) 
     };
     let left = pending.saturating_sub(held.map_or(0, |h| h.rows));
     let warning = match held {
-        Some(held) if held.open_transaction => Some(format!(
+        Some(held) if held.reason == HeldBackReason::OpenTransaction => Some(format!(
             "Held back: {} {} for a transaction open{}{}. The exporter never passes rows \
              that a transaction still open might commit before, so they go out once it ends. \
              If it stays open, see “Admin page: the card's health” in docs/runbook.md.",
@@ -111,7 +107,7 @@ fn rows_word(n: u64) -> &'static str {
 /// `held back by a transaction open since 03:00:01 UTC (pid 4242)`, or `younger than the
 /// settle window: the next run takes them`.
 fn hold(held: &HeldBack) -> String {
-    if held.open_transaction {
+    if held.reason == HeldBackReason::OpenTransaction {
         let since = held
             .since
             .map(|at| at.format(" since %H:%M:%S UTC").to_string())

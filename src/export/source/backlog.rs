@@ -36,10 +36,10 @@ pub enum HoldReason {
 
 impl HoldReason {
     /// The status JSON's `heldBack.reason`.
-    pub fn label(self) -> &'static str {
+    pub fn kind(self) -> crate::status::HeldBackReason {
         match self {
-            HoldReason::SettleWindow => "settle-window",
-            HoldReason::OpenTransaction { .. } => "open-transaction",
+            HoldReason::SettleWindow => crate::status::HeldBackReason::SettleWindow,
+            HoldReason::OpenTransaction { .. } => crate::status::HeldBackReason::OpenTransaction,
         }
     }
 }

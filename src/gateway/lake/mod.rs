@@ -18,7 +18,7 @@ use bytes::Bytes;
 use chrono::NaiveDate;
 use futures_util::future::BoxFuture;
 
-use crate::s3::S3Uri;
+use crate::location::{Location, Place};
 
 pub use crate::s3::S3Options;
 pub use local::LocalLake;
@@ -141,31 +141,16 @@ pub enum LakeUri {
 }
 
 impl LakeUri {
+    /// A folder (a path or `file:///path`) or `s3://bucket/prefix`.
     pub fn parse(text: &str) -> Result<LakeUri, String> {
-        let text = text.trim();
-        if text.is_empty() {
-            return Err("it is empty; give a folder, file:///folder or s3://bucket/prefix".into());
-        }
-        if text.starts_with("s3://") {
-            let uri = S3Uri::parse(text, true)?;
-            return Ok(LakeUri::S3 {
+        Ok(match Location::parse(text, Place::FOLDER_OR_PREFIX)? {
+            Location::Local(root) => LakeUri::Local(root),
+            Location::S3(uri) => LakeUri::S3 {
                 bucket: uri.bucket,
                 prefix: uri.key,
-            });
-        }
-        if text.starts_with("file:") {
-            let url = url::Url::parse(text).map_err(|e| format!("it is not a file URL ({e})"))?;
-            let path = url
-                .to_file_path()
-                .map_err(|()| "it is not a file:///absolute/path URL".to_owned())?;
-            return Ok(LakeUri::Local(path));
-        }
-        if let Some((scheme, _)) = text.split_once("://") {
-            return Err(format!(
-                "`{scheme}://` is not supported; use a folder, file:///folder or s3://bucket/prefix"
-            ));
-        }
-        Ok(LakeUri::Local(PathBuf::from(text)))
+            },
+            Location::Http(_) => unreachable!("FOLDER_OR_PREFIX takes no http URL"),
+        })
     }
 }
 

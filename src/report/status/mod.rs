@@ -1,15 +1,10 @@
-//! The status JSON the admin page reads, written after every run — successful, failed or
-//! interrupted. Version 2 keeps every field of version 1 (`cursor`, `cursorId`, `rows`,
-//! `totalRows`, `lateRows`, `updatedAt`, `downloadUrl`, `workflowUrl`) with its meaning and
-//! adds how the run ended (`version`, `outcome`, `error`, `startedAt`, `durationSeconds`), what
-//! it left behind (`pendingRows`, `oldestPendingAt`, `heldBack`), `lastSuccessAt` and the last
-//! [`HISTORY_RUNS`] runs (`history`).
+//! Writing the status JSON ([`crate::status::Status`]) after every run — successful, failed or
+//! interrupted — to a file or an S3 object.
 //!
 //! What a run does not know itself (the cursor after a failure, the last success, the earlier
 //! runs) is carried over from the status it replaces; a previous status that cannot be read
 //! carries nothing.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::cursor::CursorState;
@@ -17,101 +12,35 @@ use anyhow::Context;
 use bytes::Bytes;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStoreExt, PutPayload};
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use super::ReportConfig;
 use crate::export::Summary;
 use crate::export::source::HoldReason;
+use crate::location::{Location, Place};
 use crate::outcome::Outcome;
 use crate::s3::{S3Options, S3Uri, open_bucket};
+use crate::status::{Cursor, Field, HISTORY_RUNS, HeldBack, Run, Status, VERSION};
 use crate::time::Timestamp;
-
-/// The version this exporter writes.
-pub const VERSION: u32 = 2;
-
-/// How many runs `history` holds, the newest last.
-pub const HISTORY_RUNS: usize = 48;
 
 /// Where the status is written.
 #[derive(Debug, Clone)]
 pub enum StatusTarget {
-    File(PathBuf),
+    File(std::path::PathBuf),
     S3 { uri: S3Uri, options: S3Options },
 }
 
 impl StatusTarget {
-    /// A file path, or `s3://bucket/key`.
+    /// A file path, `file:///path` or `s3://bucket/key`.
     pub fn parse(text: &str, options: &S3Options) -> Result<StatusTarget, String> {
-        if text.starts_with("s3://") {
-            Ok(StatusTarget::S3 {
-                uri: S3Uri::parse(text, false)?,
+        Ok(match Location::parse(text, Place::FILE_OR_OBJECT)? {
+            Location::Local(path) => StatusTarget::File(path),
+            Location::S3(uri) => StatusTarget::S3 {
+                uri,
                 options: options.clone(),
-            })
-        } else {
-            Ok(StatusTarget::File(PathBuf::from(text)))
-        }
+            },
+            Location::Http(_) => unreachable!("FILE_OR_OBJECT takes no http URL"),
+        })
     }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Status {
-    pub version: u32,
-    /// `success`, `failed` or `interrupted`.
-    pub outcome: String,
-    /// The error line the log printed (scrubbed), when the run did not succeed.
-    pub error: Option<String>,
-    pub started_at: String,
-    pub duration_seconds: f64,
-    /// `createdAt` of the last row delivered: the next run starts after it.
-    pub cursor: Option<String>,
-    pub cursor_id: Option<String>,
-    /// Rows delivered by this run (0 when a failed run does not know).
-    pub rows: u64,
-    pub total_rows: u64,
-    /// Late rows the audit found behind the cursor in this run (and delivered).
-    pub late_rows: u64,
-    /// Rows still after the cursor once the run ended, whatever holds them; `None` when not
-    /// counted (a run that failed, or a count that did not answer in time).
-    pub pending_rows: Option<u64>,
-    /// `createdAt` of the oldest of them.
-    pub oldest_pending_at: Option<String>,
-    /// The pending rows the run left for later on purpose; `None` when none (or not counted).
-    pub held_back: Option<HeldBackJson>,
-    /// When the last successful run ended: this one, or as the previous status said.
-    pub last_success_at: Option<String>,
-    pub updated_at: String,
-    pub download_url: Option<String>,
-    pub workflow_url: Option<String>,
-    /// The last [`HISTORY_RUNS`] runs, the newest (this one) last.
-    pub history: Vec<RunEntry>,
-}
-
-/// `heldBack`: rows a run may not take yet, why, and since when.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct HeldBackJson {
-    pub rows: u64,
-    /// `settle-window` or `open-transaction`.
-    pub reason: String,
-    /// Rows created at or after this instant wait: the settle window's bound, or when the
-    /// oldest open transaction began.
-    pub since: String,
-    /// The open transaction's server process, for `pg_stat_activity`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub pid: Option<i32>,
-}
-
-/// One run in `history`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RunEntry {
-    pub started_at: String,
-    pub duration_seconds: f64,
-    pub rows: u64,
-    pub late_rows: u64,
-    pub outcome: String,
 }
 
 /// What a run knows of itself when it reports.
@@ -130,177 +59,149 @@ pub struct RunFacts<'a> {
     pub duration: Duration,
 }
 
-/// What is carried over from the status a run replaces.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Previous {
-    cursor: Option<String>,
-    cursor_id: Option<String>,
-    total_rows: Option<u64>,
-    last_success_at: Option<String>,
-    history: Vec<RunEntry>,
-}
-
-impl Previous {
-    /// Reads what it can from an earlier status (version 1 or 2), field by field; anything
-    /// unreadable is left out.
-    pub fn from_bytes(bytes: &[u8]) -> Previous {
-        let Ok(Value::Object(object)) = serde_json::from_slice::<Value>(bytes) else {
-            return Previous::default();
-        };
-        let text = |key: &str| {
-            object
-                .get(key)
-                .and_then(Value::as_str)
-                .filter(|s| !s.trim().is_empty())
-                .map(str::to_owned)
-        };
-        let history = match object.get("history") {
-            Some(Value::Array(runs)) => runs
-                .iter()
-                .filter_map(|run| serde_json::from_value::<RunEntry>(run.clone()).ok())
-                .collect(),
-            _ => Vec::new(),
-        };
-        Previous {
-            cursor: text("cursor"),
-            cursor_id: text("cursorId"),
-            total_rows: object.get("totalRows").and_then(Value::as_u64),
-            last_success_at: text("lastSuccessAt").filter(|t| Timestamp::parse(t).is_ok()),
-            history,
-        }
-    }
-
-    /// The status at `target`, or nothing when there is none or it cannot be read.
-    pub async fn read(target: &StatusTarget) -> Previous {
-        let bytes = match target {
-            StatusTarget::File(path) => std::fs::read(path).ok(),
-            StatusTarget::S3 { uri, options } => match open_bucket(&uri.bucket, options) {
-                Ok(store) => {
-                    let get = async {
-                        store
-                            .get(&ObjectPath::from(uri.key.as_str()))
-                            .await
-                            .ok()?
-                            .bytes()
-                            .await
-                            .ok()
-                            .map(|b| b.to_vec())
-                    };
-                    tokio::time::timeout(READ_TIMEOUT, get).await.ok().flatten()
-                }
-                Err(_) => None,
-            },
-        };
-        bytes.map_or_else(Previous::default, |b| Previous::from_bytes(&b))
-    }
+/// The status at `target`, as the next status carries it over: empty when there is none or it
+/// cannot be read.
+pub async fn read_previous(target: &StatusTarget) -> Status {
+    let bytes = match target {
+        StatusTarget::File(path) => std::fs::read(path).ok(),
+        StatusTarget::S3 { uri, options } => match open_bucket(&uri.bucket, options) {
+            Ok(store) => {
+                let get = async {
+                    store
+                        .get(&ObjectPath::from(uri.key.as_str()))
+                        .await
+                        .ok()?
+                        .bytes()
+                        .await
+                        .ok()
+                        .map(|b| b.to_vec())
+                };
+                tokio::time::timeout(READ_TIMEOUT, get).await.ok().flatten()
+            }
+            Err(_) => None,
+        },
+    };
+    bytes
+        .and_then(|b| Status::parse(&b).ok())
+        .unwrap_or_default()
 }
 
 /// How long reading the previous status may take before the run reports without it.
 const READ_TIMEOUT: Duration = Duration::from_secs(10);
 
-impl Status {
-    pub fn of(run: &RunFacts<'_>, previous: &Previous, config: &ReportConfig) -> Status {
-        let summary = run.summary;
-        // What the source held after the cursor, when the run counted it.
-        let backlog = summary.and_then(|s| s.backlog);
-        let (cursor, cursor_id, total_rows) = match summary {
-            Some(s) => (
-                s.cursor.map(|p| p.created_at.to_string()),
-                s.cursor.and_then(|p| p.id).map(|id| id.to_string()),
-                s.total_rows,
-            ),
-            None => match run.cursor_after {
-                Some(after) => (
-                    after.position.map(|p| p.created_at.to_string()),
-                    after.position.and_then(|p| p.id).map(|id| id.to_string()),
-                    after.total_rows,
-                ),
-                None => (
-                    previous.cursor.clone(),
-                    previous.cursor_id.clone(),
-                    previous.total_rows.unwrap_or(0),
-                ),
-            },
-        };
-        // A run that stopped counts what its cursor moved over since the status it replaces.
-        let rows = match (summary, run.cursor_after) {
-            (Some(s), _) => s.rows,
-            (None, Some(after)) => after
-                .total_rows
-                .saturating_sub(previous.total_rows.unwrap_or(0)),
-            (None, None) => 0,
-        };
-        let late_rows = summary.map_or(0, |s| s.late.found);
-        let duration_seconds = (run.duration.as_secs_f64() * 1000.0).round() / 1000.0;
-        let started_at = run.started_at.to_string();
-        let outcome = run.outcome.label().to_owned();
-        let last_success_at = if run.outcome == Outcome::Success {
-            Some(run.ended_at.to_string())
-        } else {
-            previous.last_success_at.clone()
-        };
-        let keep = previous.history.len().min(HISTORY_RUNS - 1);
-        let mut history = previous.history[previous.history.len() - keep..].to_vec();
-        history.push(RunEntry {
-            started_at: started_at.clone(),
-            duration_seconds,
-            rows,
-            late_rows,
-            outcome: outcome.clone(),
-        });
-        Status {
-            version: VERSION,
-            outcome,
-            error: run.error.clone(),
-            started_at,
-            duration_seconds,
-            cursor,
-            cursor_id,
-            rows,
-            total_rows,
-            late_rows,
-            pending_rows: backlog.map(|b| b.pending),
-            oldest_pending_at: backlog.and_then(|b| b.oldest).map(|t| t.to_string()),
-            held_back: backlog.and_then(|b| b.held_back).map(|held| HeldBackJson {
+/// The status after `run`, replacing `previous`.
+pub fn status_of(run: &RunFacts<'_>, previous: &Status, config: &ReportConfig) -> Status {
+    let summary = run.summary;
+    // What the source held after the cursor, when the run counted it.
+    let backlog = summary.and_then(|s| s.backlog);
+    let cursor_of = |position: Option<crate::cursor::Position>| {
+        (
+            Field::from(position.map(|p| Cursor::at(p.created_at.to_datetime()))),
+            Field::from(position.and_then(|p| p.id).map(|id| id.to_string())),
+        )
+    };
+    let previous_total = previous.total_rows.value().copied();
+    let (cursor, cursor_id, total_rows) = match (summary, run.cursor_after) {
+        (Some(s), _) => {
+            let (cursor, id) = cursor_of(s.cursor);
+            (cursor, id, s.total_rows)
+        }
+        (None, Some(after)) => {
+            let (cursor, id) = cursor_of(after.position);
+            (cursor, id, after.total_rows)
+        }
+        (None, None) => (
+            carried(&previous.cursor),
+            carried(&previous.cursor_id),
+            previous_total.unwrap_or(0),
+        ),
+    };
+    // A run that stopped counts what its cursor moved over since the status it replaces.
+    let rows = match (summary, run.cursor_after) {
+        (Some(s), _) => s.rows,
+        (None, Some(after)) => after.total_rows.saturating_sub(previous_total.unwrap_or(0)),
+        (None, None) => 0,
+    };
+    let late_rows = summary.map_or(0, |s| s.late.found);
+    let duration_seconds = (run.duration.as_secs_f64() * 1000.0).round() / 1000.0;
+    let started_at = run.started_at.to_datetime();
+    let last_success_at = if run.outcome == Outcome::Success {
+        Field::Value(run.ended_at.to_datetime())
+    } else {
+        carried(&previous.last_success_at)
+    };
+    let keep = previous.history.len().min(HISTORY_RUNS - 1);
+    let mut history = previous.history[previous.history.len() - keep..].to_vec();
+    history.push(Run {
+        started_at: Some(started_at),
+        duration_seconds: Some(duration_seconds),
+        rows: Some(rows),
+        late_rows: Some(late_rows),
+        outcome: run.outcome,
+    });
+    Status {
+        version: Field::Value(VERSION),
+        outcome: Field::Value(run.outcome),
+        error: run.error.clone().into(),
+        started_at: Field::Value(started_at),
+        duration_seconds: Field::Value(duration_seconds),
+        cursor,
+        cursor_id,
+        rows: Field::Value(rows),
+        total_rows: Field::Value(total_rows),
+        late_rows: Field::Value(late_rows),
+        pending_rows: backlog.map(|b| b.pending).into(),
+        oldest_pending_at: backlog
+            .and_then(|b| b.oldest)
+            .map(Timestamp::to_datetime)
+            .into(),
+        held_back: backlog
+            .and_then(|b| b.held_back)
+            .map(|held| HeldBack {
                 rows: held.rows,
-                reason: held.reason.label().to_owned(),
-                since: held.since.to_string(),
+                reason: held.reason.kind(),
+                since: Some(held.since.to_datetime()),
                 pid: match held.reason {
-                    HoldReason::OpenTransaction { pid } => Some(pid),
+                    HoldReason::OpenTransaction { pid } => Some(i64::from(pid)),
                     HoldReason::SettleWindow => None,
                 },
-            }),
-            last_success_at,
-            updated_at: run.ended_at.to_string(),
-            download_url: config.download_url.clone(),
-            workflow_url: config.workflow_url.clone(),
-            history,
-        }
+            })
+            .into(),
+        last_success_at,
+        updated_at: Field::Value(run.ended_at.to_datetime()),
+        download_url: config.download_url.clone().into(),
+        workflow_url: config.workflow_url.clone().into(),
+        history,
     }
+}
 
-    pub async fn publish(&self, target: &StatusTarget) -> anyhow::Result<()> {
-        let mut body = serde_json::to_vec_pretty(self).expect("a status serialises");
-        body.push(b'\n');
-        match target {
-            StatusTarget::File(path) => {
-                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(dir)
-                        .with_context(|| format!("creating {}", dir.display()))?;
-                }
-                crate::fs::write_atomically(path, &body, crate::fs::Readers::Umask)
-                    .with_context(|| format!("writing the status {}", path.display()))
+/// A value of the previous status, carried over as it was; anything unusable becomes `null`.
+fn carried<T: Clone>(field: &Field<T>) -> Field<T> {
+    field.value().cloned().into()
+}
+
+/// Writes `status` to `target`, atomically.
+pub async fn publish(status: &Status, target: &StatusTarget) -> anyhow::Result<()> {
+    let body = status.to_bytes();
+    match target {
+        StatusTarget::File(path) => {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
             }
-            StatusTarget::S3 { uri, options } => {
-                let store = open_bucket(&uri.bucket, options)?;
-                store
-                    .put(
-                        &ObjectPath::from(uri.key.as_str()),
-                        PutPayload::from(Bytes::from(body)),
-                    )
-                    .await
-                    .with_context(|| format!("writing the status {uri}"))?;
-                Ok(())
-            }
+            crate::fs::write_atomically(path, &body, crate::fs::Readers::Umask)
+                .with_context(|| format!("writing the status {}", path.display()))
+        }
+        StatusTarget::S3 { uri, options } => {
+            let store = open_bucket(&uri.bucket, options)?;
+            store
+                .put(
+                    &ObjectPath::from(uri.key.as_str()),
+                    PutPayload::from(Bytes::from(body)),
+                )
+                .await
+                .with_context(|| format!("writing the status {uri}"))?;
+            Ok(())
         }
     }
 }

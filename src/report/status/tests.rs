@@ -1,6 +1,7 @@
 use super::*;
 use crate::export::LateRows;
 use crate::export::source::Backlog;
+use crate::location::Place;
 
 fn facts<'a>(outcome: Outcome, summary: Option<&'a Summary>, started: &str) -> RunFacts<'a> {
     let started_at = Timestamp::parse(started).unwrap();
@@ -42,7 +43,19 @@ fn summary() -> Summary {
 }
 
 fn json(status: &Status) -> Vec<u8> {
-    serde_json::to_vec(status).unwrap()
+    status.to_bytes()
+}
+
+fn from_bytes(bytes: &[u8]) -> Status {
+    Status::parse(bytes).unwrap_or_default()
+}
+
+fn text<T: crate::status::Lenient>(field: &Field<T>) -> Option<String> {
+    field.value().map(|v| {
+        v.write()
+            .as_str()
+            .map_or_else(|| v.write().to_string(), str::to_owned)
+    })
 }
 
 #[test]
@@ -50,44 +63,60 @@ fn a_failed_run_keeps_the_cursor_and_last_success_of_the_status_it_replaces() {
     let config = ReportConfig::default();
     let v1 = br#"{"cursor": "2026-01-22T04:00:00.000000Z", "cursorId": "x", "rows": 5,
         "totalRows": 90, "lateRows": 0, "updatedAt": "2026-01-22T04:05:00.000000Z"}"#;
-    let failed = Status::of(
+    let failed = status_of(
         &facts(Outcome::Failed, None, "2026-01-22T05:00:00Z"),
-        &Previous::from_bytes(v1),
+        &from_bytes(v1),
         &config,
     );
-    assert_eq!(failed.version, 2);
-    assert_eq!(failed.outcome, "failed");
-    assert_eq!(failed.error.as_deref(), Some("the receiver is down"));
+    assert_eq!(failed.version, Field::Value(2));
+    assert_eq!(failed.outcome, Field::Value(Outcome::Failed));
+    assert_eq!(text(&failed.error).as_deref(), Some("the receiver is down"));
     assert_eq!(
-        failed.cursor.as_deref(),
+        text(&failed.cursor).as_deref(),
         Some("2026-01-22T04:00:00.000000Z")
     );
-    assert_eq!(failed.cursor_id.as_deref(), Some("x"));
-    assert_eq!((failed.rows, failed.total_rows), (0, 90));
-    assert_eq!(failed.pending_rows, None);
+    assert_eq!(text(&failed.cursor_id).as_deref(), Some("x"));
+    assert_eq!(
+        (&failed.rows, &failed.total_rows),
+        (&Field::Value(0), &Field::Value(90))
+    );
+    assert_eq!(failed.pending_rows, Field::Null);
     assert_eq!(
         (&failed.oldest_pending_at, &failed.held_back),
-        (&None, &None)
+        (&Field::Null, &Field::Null)
     );
-    assert_eq!(failed.last_success_at, None, "a v1 status names no success");
-    assert_eq!(failed.started_at, "2026-01-22T05:00:00.000000Z");
-    assert_eq!(failed.updated_at, "2026-01-22T05:00:02.500000Z");
-    assert_eq!(failed.duration_seconds, 2.5);
+    assert_eq!(
+        failed.last_success_at,
+        Field::Null,
+        "a v1 status names no success"
+    );
+    assert_eq!(
+        text(&failed.started_at).as_deref(),
+        Some("2026-01-22T05:00:00.000000Z")
+    );
+    assert_eq!(
+        text(&failed.updated_at).as_deref(),
+        Some("2026-01-22T05:00:02.500000Z")
+    );
+    assert_eq!(failed.duration_seconds, Field::Value(2.5));
     assert_eq!(failed.history.len(), 1);
 
     let s = summary();
-    let ok = Status::of(
+    let ok = status_of(
         &facts(Outcome::Success, Some(&s), "2026-01-22T06:00:00Z"),
-        &Previous::from_bytes(&json(&failed)),
+        &from_bytes(&json(&failed)),
         &config,
     );
-    assert_eq!(ok.outcome, "success");
-    assert_eq!(ok.error, None);
-    assert_eq!(ok.cursor, None, "a success says its own cursor");
-    assert_eq!((ok.rows, ok.late_rows, ok.total_rows), (42, 3, 100));
-    assert_eq!(ok.pending_rows, Some(7));
+    assert_eq!(ok.outcome, Field::Value(Outcome::Success));
+    assert_eq!(ok.error, Field::Null);
+    assert_eq!(ok.cursor, Field::Null, "a success says its own cursor");
     assert_eq!(
-        ok.oldest_pending_at.as_deref(),
+        (&ok.rows, &ok.late_rows, &ok.total_rows),
+        (&Field::Value(42), &Field::Value(3), &Field::Value(100))
+    );
+    assert_eq!(ok.pending_rows, Field::Value(7));
+    assert_eq!(
+        text(&ok.oldest_pending_at).as_deref(),
         Some("2026-01-22T05:59:00.000000Z")
     );
     assert_eq!(
@@ -96,21 +125,21 @@ fn a_failed_run_keeps_the_cursor_and_last_success_of_the_status_it_replaces() {
             "since": "2026-01-22T05:59:30.000000Z", "pid": 4242})
     );
     assert_eq!(
-        ok.last_success_at.as_deref(),
+        text(&ok.last_success_at).as_deref(),
         Some("2026-01-22T06:00:02.500000Z")
     );
-    let interrupted = Status::of(
+    let interrupted = status_of(
         &facts(Outcome::Interrupted, None, "2026-01-22T07:00:00Z"),
-        &Previous::from_bytes(&json(&ok)),
+        &from_bytes(&json(&ok)),
         &config,
     );
-    assert_eq!(interrupted.outcome, "interrupted");
+    assert_eq!(interrupted.outcome, Field::Value(Outcome::Interrupted));
     assert_eq!(interrupted.last_success_at, ok.last_success_at);
-    assert_eq!(interrupted.total_rows, 100);
+    assert_eq!(interrupted.total_rows, Field::Value(100));
     let outcomes: Vec<_> = interrupted
         .history
         .iter()
-        .map(|r| (r.outcome.as_str(), r.rows, r.late_rows))
+        .map(|r| (r.outcome.label(), r.rows.unwrap(), r.late_rows.unwrap()))
         .collect();
     assert_eq!(
         outcomes,
@@ -121,18 +150,24 @@ fn a_failed_run_keeps_the_cursor_and_last_success_of_the_status_it_replaces() {
 #[test]
 fn history_keeps_the_last_48_runs_newest_last() {
     let config = ReportConfig::default();
-    let mut previous = Previous::default();
+    let mut previous = Status::default();
     let mut last = None;
     for hour in 0..60 {
         let started = format!("2026-01-{:02}T{:02}:00:00Z", 1 + hour / 24, hour % 24);
-        let status = Status::of(&facts(Outcome::Failed, None, &started), &previous, &config);
-        previous = Previous::from_bytes(&json(&status));
+        let status = status_of(&facts(Outcome::Failed, None, &started), &previous, &config);
+        previous = from_bytes(&json(&status));
         last = Some(status);
     }
     let history = last.unwrap().history;
     assert_eq!(history.len(), HISTORY_RUNS);
-    assert_eq!(history[0].started_at, "2026-01-01T12:00:00.000000Z");
-    assert_eq!(history[47].started_at, "2026-01-03T11:00:00.000000Z");
+    assert_eq!(
+        history[0].started_at,
+        crate::status::timestamp("2026-01-01T12:00:00Z")
+    );
+    assert_eq!(
+        history[47].started_at,
+        crate::status::timestamp("2026-01-03T11:00:00Z")
+    );
 }
 
 #[test]
@@ -143,14 +178,26 @@ fn an_unreadable_previous_status_carries_nothing() {
         b"[1]",
         br#"{"history": 3, "totalRows": "x"}"#,
     ] {
-        assert_eq!(Previous::from_bytes(bytes), Previous::default());
+        let status = status_of(
+            &facts(Outcome::Failed, None, "2026-01-22T05:00:00Z"),
+            &from_bytes(bytes),
+            &ReportConfig::default(),
+        );
+        assert_eq!(
+            (&status.cursor, &status.total_rows),
+            (&Field::Null, &Field::Value(0))
+        );
+        assert_eq!(
+            (&status.last_success_at, status.history.len()),
+            (&Field::Null, 1)
+        );
     }
 }
 
 #[test]
 fn a_run_that_stopped_after_delivering_says_where_its_cursor_stands_and_what_it_delivered() {
     let config = ReportConfig::default();
-    let previous = Previous::from_bytes(
+    let previous = from_bytes(
         br#"{"version": 2, "outcome": "success", "cursor": "2026-01-22T03:00:00.000000Z",
             "totalRows": 1000, "lastSuccessAt": "2026-01-22T03:05:00Z"}"#,
     );
@@ -165,19 +212,74 @@ fn a_run_that_stopped_after_delivering_says_where_its_cursor_stands_and_what_it_
     };
     let mut run = facts(Outcome::Failed, None, "2026-01-22T05:00:00Z");
     run.cursor_after = Some(&after);
-    let status = Status::of(&run, &previous, &config);
+    let status = status_of(&run, &previous, &config);
     assert_eq!(
-        status.cursor.as_deref(),
+        text(&status.cursor).as_deref(),
         Some("2026-01-22T04:10:00.000000Z")
     );
-    assert_eq!(status.total_rows, 5000);
+    assert_eq!(status.total_rows, Field::Value(5000));
     assert_eq!(
-        status.rows, 4000,
+        status.rows,
+        Field::Value(4000),
         "what the cursor moved over since the last status"
     );
-    assert_eq!(status.history.last().unwrap().rows, 4000);
+    assert_eq!(status.history.last().unwrap().rows, Some(4000));
     assert_eq!(
-        status.last_success_at.as_deref(),
-        Some("2026-01-22T03:05:00Z")
+        text(&status.last_success_at).as_deref(),
+        Some("2026-01-22T03:05:00.000000Z")
     );
+}
+
+#[test]
+fn what_the_writer_writes_the_reader_reads_back_whole_for_every_outcome() {
+    let mut s = summary();
+    s.cursor = Some(crate::cursor::Position {
+        created_at: Timestamp::parse("2026-01-22T05:58:00.123456Z").unwrap(),
+        id: Some(uuid::Uuid::from_u128(42)),
+    });
+    let settling = {
+        let mut s = s.clone();
+        if let Some(backlog) = &mut s.backlog {
+            backlog.held_back.as_mut().unwrap().reason = HoldReason::SettleWindow;
+        }
+        s
+    };
+    let downloads = [
+        "/var/lib/guardrail-followups/archive/latest.ndjson",
+        "s3://ops-exports/guardrail/latest.ndjson",
+        "https://exports.example.com/latest.ndjson?X-Amz-Signature=abc",
+    ];
+    let mut previous = Status::default();
+    for (n, outcome) in Outcome::ALL.into_iter().cycle().take(9).enumerate() {
+        let config = ReportConfig {
+            download_url: Some(
+                crate::location::Location::parse(downloads[n % 3], Place::READABLE_FILE).unwrap(),
+            ),
+            workflow_url: crate::status::HttpUrl::parse("https://github.com/a/b/actions/runs/1"),
+            ..ReportConfig::default()
+        };
+        let summary = [&s, &settling][n % 2];
+        let run = facts(
+            outcome,
+            (outcome == Outcome::Success).then_some(summary),
+            &format!("2026-01-22T0{n}:00:00Z"),
+        );
+        let written = status_of(&run, &previous, &config);
+        let read =
+            Status::parse(&written.to_bytes()).expect("the reader takes the writer's status");
+        assert_eq!(read, written, "{outcome:?}");
+        let object: serde_json::Value = serde_json::from_slice(&written.to_bytes()).unwrap();
+        assert_eq!(
+            object.as_object().unwrap().len(),
+            18,
+            "every key, null or not"
+        );
+        if outcome == Outcome::Success {
+            assert!(read.held_back.value().is_some() && read.cursor.value().is_some());
+        } else {
+            assert!(read.error.value().is_some());
+        }
+        previous = read;
+    }
+    assert_eq!(previous.history.len(), 9);
 }

@@ -254,7 +254,7 @@ async fn settings_that_cannot_work_stop_the_page_before_it_starts() {
         ),
         (
             vec!["--status-url", "ftp://bucket/status.json"],
-            "error: GUARDRAIL_EXPORT_STATUS_URL `ftp://bucket/status.json`: use an http(s):// URL, an s3://bucket/key URI or a file path",
+            "error: GUARDRAIL_EXPORT_STATUS_URL `ftp://bucket/status.json`: `ftp://` is not supported; give a file path, file:///absolute/path, s3://bucket/key or an http(s):// URL",
         ),
         (
             vec!["--session-key", "short"],

@@ -22,7 +22,7 @@ async fn status_documents_with_wrong_types_missing_keys_or_garbage_render_a_sens
                 "cursor is the number 17, not a timestamp",
                 "rows is the text \"lots\", not a number",
                 "updatedAt is the text \"yesterday\", not a timestamp",
-                "Download unavailable: downloadUrl is the text \"javascript:alert(1)\", not an http(s) URL.",
+                "Download unavailable: downloadUrl is the text \"javascript:alert(1)\", not an absolute file path, an s3://bucket/key or an http(s) URL.",
                 "No workflow link: workflowUrl is an object, not an http(s) URL",
                 ">Unknown<",
             ],
