@@ -37,22 +37,12 @@ fn run(cli: Cli) -> ExitCode {
         Command::Cursor(command) => commands::cursor(command),
         Command::Reconcile(args) => commands::reconcile(args),
         Command::Gateway(args) => {
-            logging::init(args.log_format, false, secrets([&args.secret, &args.token]));
+            logging::init(args.log_format, false, Scrubber::of(&args));
             error::exit_code(args.into_config().and_then(gateway::run))
         }
         Command::Admin(args) => {
-            let scrubber = secrets([&args.trigger_token, &args.password, &args.session_key]);
-            logging::init(args.log_format, false, scrubber);
+            logging::init(args.log_format, false, Scrubber::of(&args));
             error::exit_code(args.into_config().and_then(admin::run))
         }
     }
-}
-
-/// A scrubber for a server's configured secrets.
-fn secrets<const N: usize>(values: [&Option<secrecy::SecretString>; N]) -> Scrubber {
-    let mut scrubber = Scrubber::default();
-    for value in values.into_iter().flatten() {
-        scrubber.add(secrecy::ExposeSecret::expose_secret(value));
-    }
-    scrubber
 }

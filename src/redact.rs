@@ -1,6 +1,10 @@
 //! Keeping secrets out of messages: URLs are printed without passwords or tokens.
 
 use std::error::Error;
+use std::sync::OnceLock;
+
+use aho_corasick::{AhoCorasick, MatchKind};
+use secrecy::{ExposeSecret, SecretString};
 
 /// Query parameters whose values are treated as secrets.
 const SECRET_PARAMS: [&str; 8] = [
@@ -76,6 +80,8 @@ pub struct Scrubber {
     public: Vec<String>,
     /// Words [`Scrubber::scrub_foreign`] leaves alone although they look like tokens.
     readable: Vec<String>,
+    /// The matcher over `secrets`, built on first use after the last addition.
+    finder: OnceLock<AhoCorasick>,
 }
 
 impl Scrubber {
@@ -84,6 +90,7 @@ impl Scrubber {
         let secret = secret.trim();
         if secret.len() >= 4 && !self.secrets.iter().any(|s| s == secret) {
             self.secrets.push(secret.to_owned());
+            self.finder = OnceLock::new();
         }
     }
 
@@ -92,6 +99,7 @@ impl Scrubber {
     /// port, an ordinary path such as `/v1/followups`) stays readable in messages.
     pub fn add_url(&mut self, text: &str) {
         if let Ok(parsed) = url::Url::parse(text) {
+            self.finder = OnceLock::new();
             self.public.push(parsed.scheme().to_owned());
             self.public.push(parsed.username().to_owned());
             self.public.extend(parsed.host_str().map(str::to_owned));
@@ -178,19 +186,44 @@ impl Scrubber {
         out
     }
 
-    pub fn scrub(&self, text: &str) -> String {
-        // Longest first, so a URL is replaced before the password inside it.
-        let mut secrets: Vec<&String> = self
-            .secrets
-            .iter()
-            .filter(|secret| !self.public.contains(secret))
-            .collect();
-        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
-        let text = secrets.iter().fold(text.to_owned(), |text, secret| {
-            text.replace(secret.as_str(), "***")
-        });
-        scrub_bearer(&text)
+    /// Adds each secret that is set.
+    pub fn add_secrets<const N: usize>(&mut self, secrets: [&Option<SecretString>; N]) {
+        for secret in secrets.into_iter().flatten() {
+            self.add(secret.expose_secret());
+        }
     }
+
+    /// The scrubber for a command's flags: the secrets its flag groups name, plus the standard
+    /// AWS secret from the environment.
+    pub fn of(flags: &impl Secrets) -> Scrubber {
+        let mut scrubber = Scrubber::default();
+        flags.hide(&mut scrubber);
+        if let Ok(secret) = std::env::var("AWS_SECRET_ACCESS_KEY") {
+            scrubber.add(&secret);
+        }
+        scrubber
+    }
+
+    /// `text` with every registered secret replaced by `***`, the longest first where two
+    /// overlap (a URL before the password inside it), and echoed bearer tokens hidden.
+    pub fn scrub(&self, text: &str) -> String {
+        let finder = self.finder.get_or_init(|| {
+            let secrets = self.secrets.iter().filter(|s| !self.public.contains(s));
+            AhoCorasick::builder()
+                .match_kind(MatchKind::LeftmostLongest)
+                .build(secrets)
+                .expect("secrets of at most a few kilobytes build a matcher")
+        });
+        let replacements = vec!["***"; finder.patterns_len()];
+        scrub_bearer(&finder.replace_all(text, &replacements))
+    }
+}
+
+/// A group of flags that holds secrets. Each group names its own; a command's scrubber is
+/// built from its groups by [`Scrubber::of`], so a new sink's secret is hidden everywhere by
+/// implementing this for its flag group.
+pub trait Secrets {
+    fn hide(&self, scrubber: &mut Scrubber);
 }
 
 /// `Bearer <token>` as a server may echo an `Authorization` header back: the token is hidden,

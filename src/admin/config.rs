@@ -32,25 +32,8 @@ pub struct AdminConfig {
     pub limits: crate::server::Limits,
     /// Slack alerts about the feed; `None`: off.
     pub alert: Option<crate::admin::alert::AlertConfig>,
-}
-
-impl AdminConfig {
-    /// The secret values, to keep out of everything the page shows or logs.
-    pub fn secrets(&self) -> Vec<&str> {
-        let mut secrets: Vec<&str> = self
-            .auth
-            .password
-            .iter()
-            .map(|p| p.expose_secret())
-            .collect();
-        if let TriggerSetting::Ready(trigger) = &self.trigger {
-            secrets.push(trigger.token.expose_secret());
-        }
-        if let Some(alert) = &self.alert {
-            secrets.push(alert.slack_webhook.expose_secret());
-        }
-        secrets
-    }
+    /// Hides the configured secrets (`AdminArgs`' [`crate::redact::Secrets`]).
+    pub scrubber: crate::redact::Scrubber,
 }
 
 /// Whether "Run export now" can work, and if not, what is missing.

@@ -85,10 +85,7 @@ pub struct AdminState {
 
 impl AdminState {
     pub fn new(config: AdminConfig) -> anyhow::Result<Arc<AdminState>> {
-        let mut scrubber = Scrubber::default();
-        for secret in config.secrets() {
-            scrubber.add(secret);
-        }
+        let mut scrubber = config.scrubber.clone();
         if let TriggerSetting::Ready(trigger) = &config.trigger {
             scrubber.add_url(trigger.url.as_str());
             scrubber.keep_readable(&trigger.git_ref);

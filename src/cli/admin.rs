@@ -14,6 +14,7 @@ use crate::admin::upstream::http_url;
 use crate::env_vars as env;
 use crate::error::Error;
 use crate::logging::LogFormat;
+use crate::redact::{Scrubber, Secrets};
 use crate::s3::S3Options;
 
 super::limits::connection_limit_args!(AdminLimitArgs {
@@ -127,6 +128,7 @@ impl AdminArgs {
     /// Validates the flags: usable URLs, and a password unless only this machine can reach the
     /// page.
     pub fn into_config(self) -> Result<AdminConfig, Error> {
+        let scrubber = Scrubber::of(&self);
         let password = super::secret(
             self.password,
             "--password",
@@ -209,7 +211,21 @@ impl AdminArgs {
             limits: self.limits.limits(trusted_proxies.clone()),
             alert,
             trusted_proxies,
+            scrubber,
         })
+    }
+}
+
+impl Secrets for AdminArgs {
+    fn hide(&self, scrubber: &mut Scrubber) {
+        scrubber.add_secrets([&self.trigger_token, &self.password, &self.session_key]);
+        // The Slack incoming webhook's URL is a credential as a whole.
+        if let Some(slack) = &self.alert_slack_webhook {
+            scrubber.add_secret_url(slack.expose_secret());
+        }
+        for url in [&self.status_url, &self.trigger_url].into_iter().flatten() {
+            scrubber.add_url(url);
+        }
     }
 }
 
@@ -345,7 +361,7 @@ mod tests {
         assert_eq!(alert.behind_after, Duration::from_secs(120 * 60));
         assert_eq!(alert.state_path.as_deref(), Some(state.as_path()));
         let configured = config(&["--alert-slack-webhook", webhook]).unwrap();
-        assert!(configured.secrets().contains(&webhook));
+        assert_eq!(configured.scrubber.scrub(webhook), "***");
 
         let not_url = config(&["--alert-slack-webhook", "hooks.slack.com/services/x"]).unwrap_err();
         assert_eq!(not_url.exit_code(), crate::error::exit::CONFIG);

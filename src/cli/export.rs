@@ -5,8 +5,11 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
+use secrecy::{ExposeSecret, SecretString};
+
 use crate::env_vars as env;
 use crate::logging::LogFormat;
+use crate::redact::{Scrubber, Secrets};
 
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Run")]
@@ -132,11 +135,11 @@ pub struct SinkArgs {
     /// Shared secret (12+ characters): sign each request with X-Guardrail-Signature v2
     /// (HMAC-SHA256 over the timestamp, Idempotency-Key, Content-Encoding and body; see README).
     #[arg(long, env = env::WEBHOOK_SECRET, hide_env_values = true, value_name = "SECRET")]
-    pub webhook_secret: Option<String>,
+    pub webhook_secret: Option<SecretString>,
 
     /// Bearer token (12+ characters) sent as `Authorization: Bearer <TOKEN>`.
     #[arg(long, env = env::WEBHOOK_TOKEN, hide_env_values = true, value_name = "TOKEN")]
-    pub webhook_token: Option<String>,
+    pub webhook_token: Option<SecretString>,
 
     /// Time allowed for one webhook request, connection included.
     #[arg(long, env = env::WEBHOOK_TIMEOUT_SECONDS, default_value_t = 30, value_name = "SECONDS",
@@ -214,7 +217,7 @@ pub struct S3Args {
 
     /// Secret access key (else AWS_SECRET_ACCESS_KEY).
     #[arg(long, env = env::AWS_SECRET_ACCESS_KEY, hide_env_values = true, value_name = "KEY")]
-    pub s3_secret_access_key: Option<String>,
+    pub s3_secret_access_key: Option<SecretString>,
 }
 
 /// What a run reports, besides its summary line.
@@ -239,7 +242,7 @@ pub struct ReportArgs {
     /// Slack incoming webhook: a message after each run, success or failure. Slack trouble
     /// never fails the export.
     #[arg(long, env = env::SLACK_WEBHOOK, hide_env_values = true, value_name = "URL")]
-    pub slack_webhook: Option<String>,
+    pub slack_webhook: Option<SecretString>,
 
     /// After every run, successful or not, replace this Prometheus textfile (for
     /// node_exporter's textfile collector) atomically. Trouble writing it never fails the export.
@@ -278,4 +281,49 @@ pub enum CursorStoreKind {
     File,
     /// An S3 object at --cursor-store-uri.
     S3,
+}
+
+impl Secrets for SourceArgs {
+    /// The password of a postgres:// URL or of a libpq key=value string, and PGPASSWORD.
+    fn hide(&self, scrubber: &mut Scrubber) {
+        if let Some(url) = &self.database_url {
+            scrubber.add_url(url);
+            for secret in crate::pg::secrets(url) {
+                scrubber.add(&secret);
+            }
+        }
+    }
+}
+
+impl Secrets for SinkArgs {
+    fn hide(&self, scrubber: &mut Scrubber) {
+        if let Some(url) = &self.webhook_url {
+            scrubber.add_url(url);
+        }
+        scrubber.add_secrets([&self.webhook_secret, &self.webhook_token]);
+    }
+}
+
+impl Secrets for S3Args {
+    fn hide(&self, scrubber: &mut Scrubber) {
+        scrubber.add_secrets([&self.s3_secret_access_key]);
+    }
+}
+
+impl Secrets for ReportArgs {
+    /// The Slack incoming webhook's URL is a credential as a whole.
+    fn hide(&self, scrubber: &mut Scrubber) {
+        if let Some(slack) = &self.slack_webhook {
+            scrubber.add_secret_url(slack.expose_secret());
+        }
+    }
+}
+
+impl Secrets for ExportArgs {
+    fn hide(&self, scrubber: &mut Scrubber) {
+        self.source.hide(scrubber);
+        self.sink.hide(scrubber);
+        self.cursor_store.s3.hide(scrubber);
+        self.report.hide(scrubber);
+    }
 }

@@ -9,6 +9,7 @@ use crate::env_vars as env;
 use crate::error::Error;
 use crate::gateway::{Auth, GatewayConfig, LakeUri, S3Options};
 use crate::logging::LogFormat;
+use crate::redact::{Scrubber, Secrets};
 
 /// 16 MiB: a batch of 1,000 rows is usually well under 1 MiB.
 pub const DEFAULT_MAX_BODY_BYTES: u64 = 16 * 1024 * 1024;
@@ -132,6 +133,12 @@ impl GatewayArgs {
             bytes_in_flight_per_client: bytes(self.max_bytes_in_flight_per_client),
             limits: self.limits.limits(trusted_proxies),
         })
+    }
+}
+
+impl Secrets for GatewayArgs {
+    fn hide(&self, scrubber: &mut Scrubber) {
+        scrubber.add_secrets([&self.secret, &self.token]);
     }
 }
 

@@ -6,6 +6,7 @@ mod validate;
 use clap::{Args, Parser, Subcommand};
 
 use crate::env_vars as env;
+use crate::redact::{Scrubber, Secrets};
 pub use export::{
     ArchiveArgs, CursorStoreArgs, CursorStoreKind, ExportArgs, OutputArgs, ReportArgs, S3Args,
     SinkArgs, SinkKind, SourceArgs,
@@ -116,6 +117,14 @@ pub struct CheckArgs {
     pub output: OutputArgs,
 }
 
+impl Secrets for CheckArgs {
+    fn hide(&self, scrubber: &mut Scrubber) {
+        self.source.hide(scrubber);
+        self.sink.hide(scrubber);
+        self.cursor_store.s3.hide(scrubber);
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum CursorCommand {
     /// Print the stored cursor and, with a database, how far behind the table it is.
@@ -164,6 +173,13 @@ pub struct CursorArgs {
 
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+impl Secrets for CursorArgs {
+    fn hide(&self, scrubber: &mut Scrubber) {
+        self.source.hide(scrubber);
+        self.cursor_store.s3.hide(scrubber);
+    }
 }
 
 /// The fewest characters a shared secret or bearer token between the exporter and the gateway

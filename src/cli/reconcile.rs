@@ -9,6 +9,7 @@ use crate::error::Error;
 use crate::gateway::LakeUri;
 use crate::logging::LogFormat;
 use crate::reconcile::{Range, ReconcileConfig, RepairConfig};
+use crate::redact::{Scrubber, Secrets};
 use crate::time::Timestamp;
 
 #[derive(Debug, Args)]
@@ -127,6 +128,14 @@ fn instant(flag: &str, text: Option<&str>) -> Result<Option<Timestamp>, Error> {
             "give an RFC 3339 instant such as 2026-01-01T00:00:00Z, or a date such as 2026-01-01",
         )
     })
+}
+
+impl Secrets for ReconcileArgs {
+    fn hide(&self, scrubber: &mut Scrubber) {
+        self.source.hide(scrubber);
+        self.sink.hide(scrubber);
+        self.s3.hide(scrubber);
+    }
 }
 
 #[cfg(test)]

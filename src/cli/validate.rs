@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use secrecy::SecretString;
+use secrecy::ExposeSecret;
 
 use super::export::{
     ArchiveArgs, CursorStoreArgs, CursorStoreKind, ExportArgs, S3Args, SinkArgs, SinkKind,
@@ -95,7 +95,10 @@ impl S3Args {
             endpoint: set(&self.s3_endpoint),
             region: set(&self.s3_region),
             access_key_id: set(&self.s3_access_key_id),
-            secret_access_key: set(&self.s3_secret_access_key).map(SecretString::from),
+            secret_access_key: self
+                .s3_secret_access_key
+                .clone()
+                .filter(|s| !s.expose_secret().trim().is_empty()),
         }
     }
 }
@@ -193,14 +196,14 @@ pub fn webhook_config(args: &SinkArgs, demo: bool) -> Result<WebhookConfig, Erro
     Ok(WebhookConfig {
         url,
         secret: super::secret(
-            args.webhook_secret.clone().map(SecretString::from),
+            args.webhook_secret.clone(),
             "--webhook-secret",
             crate::env_vars::WEBHOOK_SECRET,
             super::MIN_SECRET_CHARS,
             "or leave it unset",
         )?,
         token: super::secret(
-            args.webhook_token.clone().map(SecretString::from),
+            args.webhook_token.clone(),
             "--webhook-token",
             crate::env_vars::WEBHOOK_TOKEN,
             super::MIN_SECRET_CHARS,

@@ -41,14 +41,7 @@ impl Report {
 }
 
 pub fn check(args: CheckArgs) -> ExitCode {
-    let scrubber = super::scrubber(
-        [&args.source.database_url, &args.sink.webhook_url],
-        [
-            &args.sink.webhook_secret,
-            &args.sink.webhook_token,
-            &args.cursor_store.s3.s3_secret_access_key,
-        ],
-    );
+    let scrubber = crate::redact::Scrubber::of(&args);
     logging::init(args.output.log_format, true, scrubber.clone());
     let runtime = match super::runtime() {
         Ok(runtime) => runtime,

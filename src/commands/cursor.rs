@@ -20,10 +20,7 @@ pub fn cursor(command: CursorCommand) -> ExitCode {
         | CursorCommand::Set { args, .. }
         | CursorCommand::Unlock { args, .. } => args,
     };
-    let scrubber = super::scrubber(
-        [&args.source.database_url],
-        [&args.cursor_store.s3.s3_secret_access_key],
-    );
+    let scrubber = crate::redact::Scrubber::of(args);
     logging::init(args.output.log_format, args.output.quiet, scrubber.clone());
     let result = super::runtime().and_then(|runtime| {
         runtime.block_on(async {

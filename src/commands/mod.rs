@@ -21,7 +21,7 @@ pub use reconcile::reconcile;
 
 /// `guardrail-followups export`.
 pub fn export(args: ExportArgs) -> ExitCode {
-    let scrubber = scrubber_for(&args);
+    let scrubber = Scrubber::of(&args);
     logging::init(args.output.log_format, args.output.quiet, scrubber.clone());
     let report = match report_config(&args) {
         Ok(report) => report,
@@ -123,48 +123,9 @@ fn report_config(args: &ExportArgs) -> Result<ReportConfig, Error> {
         status,
         download_url,
         workflow_url: ReportConfig::workflow_url_from_env(set(&args.report.workflow_url))?,
-        slack_webhook: set(&args.report.slack_webhook).map(secrecy::SecretString::from),
+        slack_webhook: args.report.slack_webhook.clone(),
         metrics,
     })
-}
-
-/// Every secret the run was given, so that none is ever printed or sent to Slack.
-fn scrubber_for(args: &ExportArgs) -> Scrubber {
-    let mut scrubber = scrubber(
-        [&args.source.database_url, &args.sink.webhook_url],
-        [
-            &args.sink.webhook_secret,
-            &args.sink.webhook_token,
-            &args.cursor_store.s3.s3_secret_access_key,
-        ],
-    );
-    // The Slack incoming webhook's URL is a credential as a whole.
-    if let Some(slack) = &args.report.slack_webhook {
-        scrubber.add_secret_url(slack);
-    }
-    scrubber
-}
-
-/// A scrubber for these URLs and secret values, plus the standard AWS secret.
-fn scrubber<'a, const U: usize, const S: usize>(
-    urls: [&'a Option<String>; U],
-    secrets: [&'a Option<String>; S],
-) -> Scrubber {
-    let mut scrubber = Scrubber::default();
-    for url in urls.into_iter().flatten() {
-        scrubber.add_url(url);
-        // The password of a postgres:// URL or of a libpq key=value string, and PGPASSWORD.
-        for secret in crate::pg::secrets(url) {
-            scrubber.add(&secret);
-        }
-    }
-    for secret in secrets.into_iter().flatten() {
-        scrubber.add(secret);
-    }
-    if let Ok(secret) = std::env::var("AWS_SECRET_ACCESS_KEY") {
-        scrubber.add(&secret);
-    }
-    scrubber
 }
 
 pub(crate) fn prepare_demo() -> Result<(), Error> {

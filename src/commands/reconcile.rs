@@ -9,14 +9,7 @@ use crate::error::{Error, exit};
 use crate::{logging, reconcile};
 
 pub fn reconcile(args: ReconcileArgs) -> ExitCode {
-    let scrubber = super::scrubber(
-        [&args.source.database_url, &args.sink.webhook_url],
-        [
-            &args.sink.webhook_secret,
-            &args.sink.webhook_token,
-            &args.s3.s3_secret_access_key,
-        ],
-    );
+    let scrubber = crate::redact::Scrubber::of(&args);
     logging::init(args.output.log_format, args.output.quiet, scrubber.clone());
     let json = args.json;
     let demo = args.source.demo;

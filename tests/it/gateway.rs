@@ -673,8 +673,8 @@ async fn an_unknown_lake_scheme_is_refused_at_start_with_exit_code_2() {
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(
         String::from_utf8(out.stderr).unwrap(),
-        "error: --lake `gs://bucket/prefix`: `gs://` is not supported; use a folder, \
-         file:///folder or s3://bucket/prefix\n"
+        "error: --lake `gs://bucket/prefix`: `gs://` is not supported; give a folder path, \
+         file:///absolute/path or s3://bucket/prefix\n"
     );
 }
 

@@ -64,6 +64,12 @@ pub fn config(status: Option<StatusSource>, trigger: Option<&str>) -> AdminConfi
         trusted_proxies: Default::default(),
         limits: Default::default(),
         alert: None,
+        scrubber: {
+            let mut scrubber = guardrail_followups::redact::Scrubber::default();
+            scrubber.add(PASSWORD);
+            scrubber.add(TRIGGER_TOKEN);
+            scrubber
+        },
     }
 }
 
