@@ -17,6 +17,7 @@ pub mod export;
 pub mod fs;
 pub mod gateway;
 pub mod json;
+pub mod lake_layout;
 pub mod location;
 pub mod logging;
 pub mod outcome;

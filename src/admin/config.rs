@@ -2,6 +2,7 @@
 //! `cli::AdminArgs`).
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
@@ -31,9 +32,21 @@ pub struct AdminConfig {
     /// How the page treats its clients' connections.
     pub limits: crate::server::Limits,
     /// Slack alerts about the feed; `None`: off.
-    pub alert: Option<crate::admin::alert::AlertConfig>,
+    pub alert: Option<AlertConfig>,
     /// Hides the configured secrets (`AdminArgs`' [`crate::redact::Secrets`]).
     pub scrubber: crate::redact::Scrubber,
+}
+
+/// How the page alerts.
+#[derive(Debug, Clone)]
+pub struct AlertConfig {
+    /// Slack's incoming webhook (a secret).
+    pub slack_webhook: SecretString,
+    pub poll: Duration,
+    /// Rows after the cursor older than this make an incident.
+    pub behind_after: Duration,
+    /// Where what Slack was told is kept across restarts; `None`: in memory only.
+    pub state_path: Option<PathBuf>,
 }
 
 /// Whether "Run export now" can work, and if not, what is missing.

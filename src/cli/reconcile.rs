@@ -6,7 +6,7 @@ use clap::Args;
 use super::export::{OutputArgs, S3Args, SinkArgs, SinkKind, SourceArgs};
 use crate::env_vars as env;
 use crate::error::Error;
-use crate::gateway::LakeUri;
+use crate::lake_layout::LakeUri;
 use crate::logging::LogFormat;
 use crate::reconcile::{Range, ReconcileConfig, RepairConfig};
 use crate::redact::{Scrubber, Secrets};

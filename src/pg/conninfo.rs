@@ -34,6 +34,13 @@ pub enum ConnInfoError {
     Unsupported { key: String, why: &'static str },
 }
 
+impl ConnInfoError {
+    /// `key=value` is not valid; `expected` says what is.
+    pub fn invalid(key: &str, value: &str, expected: &str) -> ConnInfoError {
+        ConnInfoError::Syntax(format!("`{key}={value}` is not valid: {expected}"))
+    }
+}
+
 /// libpq keywords and their values, as written in the connection string.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ConnInfo {

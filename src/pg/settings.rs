@@ -109,16 +109,12 @@ impl Defaults {
     }
 }
 
-pub(super) fn invalid(key: &str, value: &str, expected: &str) -> ConnInfoError {
-    ConnInfoError::Syntax(format!("`{key}={value}` is not valid: {expected}"))
-}
-
 fn seconds(info: &ConnInfo, key: &str) -> Result<Option<u64>, ConnInfoError> {
     info.get(key)
         .map(|v| {
             v.trim()
                 .parse::<u64>()
-                .map_err(|_| invalid(key, v, "give a whole number of seconds"))
+                .map_err(|_| ConnInfoError::invalid(key, v, "give a whole number of seconds"))
         })
         .transpose()
 }
@@ -128,7 +124,7 @@ fn boolean(info: &ConnInfo, key: &str, default: bool) -> Result<bool, ConnInfoEr
         None => Ok(default),
         Some("1" | "on" | "true" | "yes") => Ok(true),
         Some("0" | "off" | "false" | "no") => Ok(false),
-        Some(v) => Err(invalid(key, v, "use 1 or 0")),
+        Some(v) => Err(ConnInfoError::invalid(key, v, "use 1 or 0")),
     }
 }
 
@@ -152,7 +148,7 @@ impl Settings {
             (Some("verify-ca"), _) => SslMode::VerifyCa,
             (Some("verify-full"), _) => SslMode::VerifyFull,
             (Some(v), _) => {
-                return Err(invalid(
+                return Err(ConnInfoError::invalid(
                     "sslmode",
                     v,
                     "use disable, allow, prefer, require, verify-ca or verify-full",
@@ -201,7 +197,7 @@ impl Settings {
             Some("read-write") => Some(true),
             Some("read-only") => Some(false),
             Some(v) => {
-                return Err(invalid(
+                return Err(ConnInfoError::invalid(
                     "target_session_attrs",
                     v,
                     "use any, read-write or read-only",
@@ -213,7 +209,7 @@ impl Settings {
                 None | Some("TLSv1" | "TLSv1.1" | "TLSv1.2") => false,
                 Some("TLSv1.3") => true,
                 Some(v) => {
-                    return Err(invalid(
+                    return Err(ConnInfoError::invalid(
                         "ssl_min_protocol_version",
                         v,
                         "use TLSv1.2 or TLSv1.3",
@@ -224,7 +220,7 @@ impl Settings {
                 None | Some("TLSv1.3") => false,
                 Some("TLSv1.2") => true,
                 Some(v) => {
-                    return Err(invalid(
+                    return Err(ConnInfoError::invalid(
                         "ssl_max_protocol_version",
                         v,
                         "use TLSv1.2 or TLSv1.3",
@@ -240,12 +236,18 @@ impl Settings {
                     "sslnegotiation=direct needs sslmode=require, verify-ca or verify-full".into(),
                 ));
             }
-            Some(v) => return Err(invalid("sslnegotiation", v, "use postgres or direct")),
+            Some(v) => {
+                return Err(ConnInfoError::invalid(
+                    "sslnegotiation",
+                    v,
+                    "use postgres or direct",
+                ));
+            }
         };
         if let Some(v) = info.get("channel_binding")
             && !matches!(v, "disable" | "prefer" | "require")
         {
-            return Err(invalid(
+            return Err(ConnInfoError::invalid(
                 "channel_binding",
                 v,
                 "use disable, prefer or require",
@@ -254,7 +256,13 @@ impl Settings {
         let load_balance = match info.get("load_balance_hosts") {
             None | Some("disable") => false,
             Some("random") => true,
-            Some(v) => return Err(invalid("load_balance_hosts", v, "use disable or random")),
+            Some(v) => {
+                return Err(ConnInfoError::invalid(
+                    "load_balance_hosts",
+                    v,
+                    "use disable or random",
+                ));
+            }
         };
 
         Ok(Settings {

@@ -5,7 +5,6 @@ use std::net::IpAddr;
 use std::path::Path;
 
 use super::conninfo::{ConnInfo, ConnInfoError};
-use super::settings::invalid;
 
 /// One server to try: a host name, an IP address or a Unix socket folder, and a port.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,7 +44,7 @@ pub(super) fn targets(info: &ConnInfo) -> Result<Vec<Target>, ConnInfoError> {
             } else {
                 a.parse()
                     .map(Some)
-                    .map_err(|_| invalid("hostaddr", a, "give an IP address"))
+                    .map_err(|_| ConnInfoError::invalid("hostaddr", a, "give an IP address"))
             }
         })
         .collect::<Result<_, _>>()?;
@@ -72,7 +71,7 @@ pub(super) fn targets(info: &ConnInfo) -> Result<Vec<Target>, ConnInfoError> {
             let port = match ports.get(if ports.len() == 1 { 0 } else { i }) {
                 Some(p) if !p.is_empty() => p
                     .parse()
-                    .map_err(|_| invalid("port", p, "give a port number"))?,
+                    .map_err(|_| ConnInfoError::invalid("port", p, "give a port number"))?,
                 _ => 5432,
             };
             let host = match (host.is_empty(), hostaddr) {

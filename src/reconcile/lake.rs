@@ -32,7 +32,9 @@ use super::distinct::DistinctDays;
 use super::progress::Progress;
 use super::{Range, day_of};
 use crate::error::{Error, Hint};
-use crate::gateway::lake::{LakeUri, TABLE_PREFIX};
+use crate::lake_layout::{
+    LakeUri, QUARANTINE_PREFIX, QUARANTINE_SUFFIX, TABLE_PREFIX, quarantine_key,
+};
 use crate::s3::S3Options;
 use crate::time::Timestamp;
 
@@ -489,37 +491,13 @@ impl LakeReader {
     }
 }
 
-/// Where a quarantined object goes: `guardrail_followups/dt=D/<key>.ndjson` (under the
-/// bucket's prefix) becomes `guardrail_followups_quarantine/dt=D/<key>.ndjson.quarantined`
-/// beside it. Outside `guardrail_followups/`, so reconcile does not read it, and not ending in
-/// `.ndjson`, so the warehouse stage's PATTERN does not load it.
-pub fn quarantine_key(root: &ObjectPath, location: &ObjectPath) -> ObjectPath {
-    let rest = location
-        .as_ref()
-        .strip_prefix(root.as_ref())
-        .unwrap_or(location.as_ref())
-        .trim_start_matches('/');
-    let root = root.as_ref();
-    let parent = root.strip_suffix(TABLE_PREFIX).unwrap_or("");
-    ObjectPath::from(format!(
-        "{parent}{QUARANTINE_PREFIX}/{rest}{QUARANTINE_SUFFIX}"
-    ))
-}
-
-/// The folder quarantined objects go to, beside `guardrail_followups/`.
-pub const QUARANTINE_PREFIX: &str = "guardrail_followups_quarantine";
-
-/// Appended to a quarantined object's name.
-pub const QUARANTINE_SUFFIX: &str = ".quarantined";
-
 /// The day of the object's `dt=` folder, `None` for what is not a batch object.
 fn object_day(location: &ObjectPath) -> Option<i64> {
     let text = location.as_ref();
     if !text.ends_with(".ndjson") {
         return None;
     }
-    let dt = text.split('/').find_map(|part| part.strip_prefix("dt="))?;
-    let date = chrono::NaiveDate::parse_from_str(dt, "%Y-%m-%d").ok()?;
+    let date = crate::lake_layout::object_date(text)?;
     let midnight = date.and_hms_opt(0, 0, 0)?.and_utc();
     Some(day_of(midnight.timestamp_micros()))
 }

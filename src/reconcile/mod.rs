@@ -23,12 +23,13 @@ use crate::cursor::{Fingerprint, Position};
 use crate::error::Error;
 use crate::export::sink::SinkConfig;
 use crate::export::source::{self, Query, Source, SourceConfig};
-use crate::gateway::lake::LakeUri;
+use crate::lake_layout::LakeUri;
 use crate::s3::S3Options;
 use crate::time::Timestamp;
 
+pub use crate::lake_layout::{QUARANTINE_PREFIX, quarantine_key};
 pub use distinct::DistinctDays;
-pub use lake::{Damaged, LakeTotals, QUARANTINE_PREFIX, quarantine_key};
+pub use lake::{Damaged, LakeTotals};
 use progress::Progress;
 pub use quarantine::{FOREIGN_IDS_KEPT, Quarantine};
 pub use repair::Repaired;

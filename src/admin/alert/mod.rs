@@ -7,29 +7,16 @@
 
 pub mod incident;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use secrecy::SecretString;
 use url::Url;
 
 use crate::admin::AdminState;
+pub use crate::admin::config::AlertConfig;
 use crate::admin::view;
 use incident::{Kind, Message, Told, Watcher};
-
-/// How the page alerts.
-#[derive(Debug, Clone)]
-pub struct AlertConfig {
-    /// Slack's incoming webhook (a secret).
-    pub slack_webhook: SecretString,
-    pub poll: Duration,
-    /// Rows after the cursor older than this make an incident.
-    pub behind_after: Duration,
-    /// Where what Slack was told is kept across restarts; `None`: in memory only.
-    pub state_path: Option<PathBuf>,
-}
 
 /// Polls the status every `config.poll` and tells Slack about incidents, forever.
 pub async fn watch(state: Arc<AdminState>, config: AlertConfig) {

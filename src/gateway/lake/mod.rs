@@ -18,15 +18,12 @@ use bytes::Bytes;
 use chrono::NaiveDate;
 use futures_util::future::BoxFuture;
 
-use crate::location::{Location, Place};
+pub use crate::lake_layout::{LakeUri, TABLE_PREFIX};
 
 pub use crate::s3::S3Options;
 pub use local::LocalLake;
 pub use memory::MemoryLake;
 pub use s3::S3Lake;
-
-/// The folder (or key prefix) that the Snowflake stage reads.
-pub const TABLE_PREFIX: &str = "guardrail_followups";
 
 /// Where batches are stored.
 ///
@@ -124,33 +121,7 @@ impl Lake {
 
     /// The key of a batch, relative to the lake's root (folder, or bucket prefix).
     pub fn batch_key(date: NaiveDate, idempotency_key: &str) -> String {
-        format!(
-            "{TABLE_PREFIX}/dt={}/{idempotency_key}.ndjson",
-            date.format("%Y-%m-%d")
-        )
-    }
-}
-
-/// Where the lake is, as given by `--lake`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LakeUri {
-    /// A folder: a plain path or `file:///path`.
-    Local(PathBuf),
-    /// `s3://bucket/prefix`; the prefix may be empty.
-    S3 { bucket: String, prefix: String },
-}
-
-impl LakeUri {
-    /// A folder (a path or `file:///path`) or `s3://bucket/prefix`.
-    pub fn parse(text: &str) -> Result<LakeUri, String> {
-        Ok(match Location::parse(text, Place::FOLDER_OR_PREFIX)? {
-            Location::Local(root) => LakeUri::Local(root),
-            Location::S3(uri) => LakeUri::S3 {
-                bucket: uri.bucket,
-                prefix: uri.key,
-            },
-            Location::Http(_) => unreachable!("FOLDER_OR_PREFIX takes no http URL"),
-        })
+        crate::lake_layout::batch_key(date, idempotency_key)
     }
 }
 
