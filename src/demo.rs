@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use anyhow::Context;
-use rand::{Rng, SeedableRng};
+use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rusqlite::Connection;
 

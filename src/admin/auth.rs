@@ -18,7 +18,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, Utc};
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 
@@ -100,7 +100,7 @@ impl Sessions {
     /// A new session and the `Set-Cookie` value that carries it.
     pub fn issue(&self, now: DateTime<Utc>) -> (Session, HeaderValue) {
         let mut id = [0u8; 16];
-        rand::Rng::fill(&mut rand::rng(), &mut id);
+        rand::RngExt::fill(&mut rand::rng(), &mut id);
         let id = hex::encode(id);
         let expires = (now + SESSION_LIFETIME).timestamp();
         let signature = hex::encode(

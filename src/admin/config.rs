@@ -91,7 +91,7 @@ impl AuthConfig {
                 .into()
         } else {
             let mut key = [0u8; 32];
-            rand::Rng::fill(&mut rand::rng(), &mut key);
+            rand::RngExt::fill(&mut rand::rng(), &mut key);
             key
         }
     }

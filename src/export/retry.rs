@@ -3,7 +3,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use rand::Rng;
+use rand::RngExt;
 use reqwest::StatusCode;
 use reqwest::header::HeaderValue;
 

@@ -192,7 +192,7 @@ impl Iterator for Merge {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand::{Rng, SeedableRng};
+    use rand::{RngExt, SeedableRng};
 
     fn reference(pairs: &[(i64, Uuid)]) -> BTreeMap<i64, Fingerprint> {
         let distinct: std::collections::BTreeSet<_> = pairs.iter().copied().collect();

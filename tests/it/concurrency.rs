@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 
-use rand::Rng;
+use rand::RngExt;
 
 use crate::helpers::faulty::{Fault, FaultyServer, Received, terminate_mid_run};
 use crate::helpers::{Export, TestDb, ndjson_ids, seeded_rng};

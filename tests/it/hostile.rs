@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use guardrail_followups::row::FollowUp;
 use guardrail_followups::wire;
-use rand::Rng;
+use rand::RngExt;
 use serde_json::Value;
 use tokio::io::AsyncWriteExt;
 

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use rand::Rng;
+use rand::RngExt;
 use serde_json::Value;
 
 use crate::helpers::gateway::{GatewayProcess, LakeSummary, local_lake, parse_ndjson, summarise};

@@ -716,7 +716,7 @@ fn copy_folder(from: &Path, to: &Path) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_repair_killed_at_random_points_and_run_again_leaves_the_whole_lake_equal_to_the_source()
 {
-    use rand::Rng;
+    use rand::RngExt;
     let (mut rng, seed) = crate::helpers::seeded_rng("a_repair_killed_at_random_points");
     let SixDays {
         db,

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use rand::Rng;
+use rand::RngExt;
 use serde_json::Value;
 
 use super::TABLE;
