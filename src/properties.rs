@@ -78,15 +78,17 @@ fn source_row() -> impl Strategy<Value = SourceRow> {
         .prop_map(
             |(id, provider_id, provider_name, action, notes, context, (cursor, href), micros)| {
                 SourceRow {
-                    id: uuid::Uuid::from_u128(id),
-                    provider_id,
                     provider_name,
-                    action,
                     notes,
                     platform_context: context,
                     conversion_cursor: cursor,
                     conversion_href: href,
-                    created_at: Timestamp::from_micros(micros),
+                    ..SourceRow::new(
+                        uuid::Uuid::from_u128(id),
+                        provider_id,
+                        action,
+                        Timestamp::from_micros(micros),
+                    )
                 }
             },
         )

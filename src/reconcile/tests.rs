@@ -9,15 +9,13 @@ use crate::row::{FollowUp, SourceRow};
 
 fn row(n: u128, at: &str) -> SourceRow {
     SourceRow {
-        id: uuid::Uuid::from_u128(n << 64 | n),
-        provider_id: "provider-1".into(),
-        provider_name: None,
-        action: "pause".into(),
         notes: Some(format!("note {n}")),
-        platform_context: None,
-        conversion_cursor: None,
-        conversion_href: None,
-        created_at: Timestamp::parse(at).unwrap(),
+        ..SourceRow::new(
+            uuid::Uuid::from_u128(n << 64 | n),
+            "provider-1",
+            "pause",
+            Timestamp::parse(at).unwrap(),
+        )
     }
 }
 

@@ -10,6 +10,7 @@ use crate::time::Timestamp;
 
 pub mod context;
 pub mod schema;
+pub mod snowflake;
 
 pub use context::{ContextOutcome, PlatformContext, normalize_platform_context};
 
@@ -46,6 +47,30 @@ pub struct SourceRow {
     pub created_at: Timestamp,
 }
 
+impl SourceRow {
+    /// A row with its required columns and every optional one NULL: what tests and examples
+    /// start from (`SourceRow { notes: …, ..SourceRow::new(…) }`), so a new nullable column
+    /// changes no caller.
+    pub fn new(
+        id: Uuid,
+        provider_id: impl Into<String>,
+        action: impl Into<String>,
+        created_at: Timestamp,
+    ) -> SourceRow {
+        SourceRow {
+            id,
+            provider_id: provider_id.into(),
+            provider_name: None,
+            action: action.into(),
+            notes: None,
+            platform_context: None,
+            conversion_cursor: None,
+            conversion_href: None,
+            created_at,
+        }
+    }
+}
+
 /// What normalising one row had to do; summed into the run's warnings.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RowRepairs {
@@ -58,6 +83,26 @@ pub struct RowRepairs {
 }
 
 impl FollowUp {
+    /// A row with its required fields and every optional one null, as [`SourceRow::new`].
+    pub fn new(
+        follow_up_id: Uuid,
+        provider_id: impl Into<String>,
+        action: impl Into<String>,
+        created_at: Timestamp,
+    ) -> FollowUp {
+        FollowUp {
+            follow_up_id,
+            provider_id: provider_id.into(),
+            provider_name: None,
+            action: action.into(),
+            notes: None,
+            platform_context: None,
+            conversion_cursor: None,
+            conversion_href: None,
+            created_at,
+        }
+    }
+
     /// The row contract the gateway enforces, which every row [`FollowUp::from_source`] makes
     /// satisfies (a property test holds the two together): `action` trimmed and lowercase
     /// (blank allowed), `platformContext` strings trimmed and non-empty. `providerId` and the
@@ -155,15 +200,14 @@ mod tests {
 
     fn source_row(context: Option<&str>, action: &str) -> SourceRow {
         SourceRow {
-            id: "0B6F5A2E-6D1C-4A53-9A5E-2F0C8D1E7B11".parse().unwrap(),
-            provider_id: "provider-123".into(),
-            provider_name: None,
-            action: action.into(),
             notes: Some("n".into()),
             platform_context: context.map(str::to_owned),
-            conversion_cursor: None,
-            conversion_href: None,
-            created_at: Timestamp::parse("2026-01-22T04:00:00Z").unwrap(),
+            ..SourceRow::new(
+                "0B6F5A2E-6D1C-4A53-9A5E-2F0C8D1E7B11".parse().unwrap(),
+                "provider-123",
+                action,
+                Timestamp::parse("2026-01-22T04:00:00Z").unwrap(),
+            )
         }
     }
 }

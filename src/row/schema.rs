@@ -21,35 +21,107 @@ pub struct Column {
     pub json: &'static str,
     /// Whether the column may be NULL (then the key may hold `null`).
     pub nullable: bool,
+    /// The Snowflake columns it is loaded into (`warehouse/snowflake/`, generated from these
+    /// by `row::snowflake`).
+    pub warehouse: &'static [Warehouse],
 }
 
-const fn required(sql: &'static str, json: &'static str) -> Column {
+/// A column of the Snowflake tables: its name, its type, and the path in a row it comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Warehouse {
+    pub name: &'static str,
+    /// `VARCHAR`, or `TIMESTAMP_NTZ(6)` for an exported timestamp (`…Z`, UTC).
+    pub sql_type: &'static str,
+    /// The JSON path in a row: `notes`, `platformContext:label`.
+    pub path: &'static str,
+}
+
+const fn required(
+    sql: &'static str,
+    json: &'static str,
+    warehouse: &'static [Warehouse],
+) -> Column {
     Column {
         sql,
         json,
         nullable: false,
+        warehouse,
     }
 }
 
-const fn nullable(sql: &'static str, json: &'static str) -> Column {
+const fn nullable(
+    sql: &'static str,
+    json: &'static str,
+    warehouse: &'static [Warehouse],
+) -> Column {
     Column {
         sql,
         json,
         nullable: true,
+        warehouse,
+    }
+}
+
+const fn text(name: &'static str, path: &'static str) -> Warehouse {
+    Warehouse {
+        name,
+        sql_type: "VARCHAR",
+        path,
     }
 }
 
 /// Every exported column, in export order (the order of an NDJSON line's keys).
-pub const COLUMNS: [Column; 9] = [
-    required("id", "followUpId"),
-    required("provider_id", "providerId"),
-    nullable("provider_name", "providerName"),
-    required("action", "action"),
-    nullable("notes", "notes"),
-    nullable("platform_context", "platformContext"),
-    nullable("conversion_cursor", "conversionCursor"),
-    nullable("conversion_href", "conversionHref"),
-    required("created_at", "createdAt"),
+pub const COLUMNS: &[Column] = &[
+    required(
+        "id",
+        "followUpId",
+        &[Warehouse {
+            name: "follow_up_id",
+            sql_type: "VARCHAR(36)",
+            path: "followUpId",
+        }],
+    ),
+    required(
+        "provider_id",
+        "providerId",
+        &[text("provider_id", "providerId")],
+    ),
+    nullable(
+        "provider_name",
+        "providerName",
+        &[text("provider_name", "providerName")],
+    ),
+    required("action", "action", &[text("action", "action")]),
+    nullable("notes", "notes", &[text("notes", "notes")]),
+    nullable(
+        "platform_context",
+        "platformContext",
+        &[
+            text("platform_context_id", "platformContext:id"),
+            text("platform_context_label", "platformContext:label"),
+            text("platform_context_handle", "platformContext:handle"),
+            text("platform_context_type", "platformContext:platformType"),
+        ],
+    ),
+    nullable(
+        "conversion_cursor",
+        "conversionCursor",
+        &[text("conversion_cursor", "conversionCursor")],
+    ),
+    nullable(
+        "conversion_href",
+        "conversionHref",
+        &[text("conversion_href", "conversionHref")],
+    ),
+    required(
+        "created_at",
+        "createdAt",
+        &[Warehouse {
+            name: "created_at",
+            sql_type: "TIMESTAMP_NTZ(6)",
+            path: "createdAt",
+        }],
+    ),
 ];
 
 /// Positions in [`COLUMNS`], and in a row selected with [`select_list`].
@@ -66,8 +138,8 @@ pub mod col {
 }
 
 /// The keys of an exported row, in order.
-pub const JSON_KEYS: [&str; 9] = {
-    let mut keys = [""; 9];
+pub const JSON_KEYS: [&str; COLUMNS.len()] = {
+    let mut keys = [""; COLUMNS.len()];
     let mut i = 0;
     while i < COLUMNS.len() {
         keys[i] = COLUMNS[i].json;
@@ -116,17 +188,12 @@ mod tests {
 
     #[test]
     fn a_row_serialises_with_the_schemas_keys_in_order() {
-        let (row, _) = crate::row::FollowUp::from_source(crate::row::SourceRow {
-            id: uuid::Uuid::nil(),
-            provider_id: "p".into(),
-            provider_name: None,
-            action: "pause".into(),
-            notes: None,
-            platform_context: None,
-            conversion_cursor: None,
-            conversion_href: None,
-            created_at: crate::time::Timestamp::from_micros(0),
-        });
+        let (row, _) = crate::row::FollowUp::from_source(crate::row::SourceRow::new(
+            uuid::Uuid::nil(),
+            "p",
+            "pause",
+            crate::time::Timestamp::from_micros(0),
+        ));
         let line = serde_json::to_string(&row).unwrap();
         let positions: Vec<usize> = JSON_KEYS
             .iter()

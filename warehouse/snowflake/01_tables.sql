@@ -13,6 +13,7 @@ CREATE SCHEMA IF NOT EXISTS analytics;
 -- created_at is TIMESTAMP_NTZ holding UTC: the exporter writes UTC with a `Z`, so a wall-clock
 -- column in UTC is exact and no session TIMEZONE setting can shift it.
 CREATE TABLE IF NOT EXISTS analytics.guardrail_followups (
+    -- generated from src/row/schema.rs: table
     follow_up_id            VARCHAR(36)      NOT NULL,
     provider_id             VARCHAR          NOT NULL,
     provider_name           VARCHAR,
@@ -25,6 +26,7 @@ CREATE TABLE IF NOT EXISTS analytics.guardrail_followups (
     conversion_cursor       VARCHAR,
     conversion_href         VARCHAR,
     created_at              TIMESTAMP_NTZ(6) NOT NULL,
+    -- end of generated lines
     source_file             VARCHAR          NOT NULL,
     loaded_at               TIMESTAMP_LTZ(6) NOT NULL,
     source_file_modified_at TIMESTAMP_NTZ(6),
@@ -36,6 +38,7 @@ COMMENT = 'Guardrail follow-ups, one row per follow_up_id. Schema and load: docs
 -- (a batch re-sent with other boundaries lands in two objects). Transient, because it can always
 -- be rebuilt from the lake (see "Rebuilding" in docs/data-lake.md).
 CREATE TRANSIENT TABLE IF NOT EXISTS analytics.guardrail_followups_staging (
+    -- generated from src/row/schema.rs: table
     follow_up_id            VARCHAR(36)      NOT NULL,
     provider_id             VARCHAR          NOT NULL,
     provider_name           VARCHAR,
@@ -48,6 +51,7 @@ CREATE TRANSIENT TABLE IF NOT EXISTS analytics.guardrail_followups_staging (
     conversion_cursor       VARCHAR,
     conversion_href         VARCHAR,
     created_at              TIMESTAMP_NTZ(6) NOT NULL,
+    -- end of generated lines
     source_file             VARCHAR          NOT NULL,
     loaded_at               TIMESTAMP_LTZ(6) NOT NULL,
     source_file_modified_at TIMESTAMP_NTZ(6)
@@ -60,6 +64,29 @@ ALTER TABLE analytics.guardrail_followups
     ADD COLUMN IF NOT EXISTS source_file_modified_at TIMESTAMP_NTZ(6);
 ALTER TABLE analytics.guardrail_followups_staging
     ADD COLUMN IF NOT EXISTS source_file_modified_at TIMESTAMP_NTZ(6);
+
+-- Every nullable column of the feed, for deployments created before it existed (a column the
+-- exporter gains later arrives this way; rows loaded before hold null in it).
+-- generated from src/row/schema.rs: add-columns analytics.guardrail_followups
+ALTER TABLE analytics.guardrail_followups ADD COLUMN IF NOT EXISTS provider_name VARCHAR;
+ALTER TABLE analytics.guardrail_followups ADD COLUMN IF NOT EXISTS notes VARCHAR;
+ALTER TABLE analytics.guardrail_followups ADD COLUMN IF NOT EXISTS platform_context_id VARCHAR;
+ALTER TABLE analytics.guardrail_followups ADD COLUMN IF NOT EXISTS platform_context_label VARCHAR;
+ALTER TABLE analytics.guardrail_followups ADD COLUMN IF NOT EXISTS platform_context_handle VARCHAR;
+ALTER TABLE analytics.guardrail_followups ADD COLUMN IF NOT EXISTS platform_context_type VARCHAR;
+ALTER TABLE analytics.guardrail_followups ADD COLUMN IF NOT EXISTS conversion_cursor VARCHAR;
+ALTER TABLE analytics.guardrail_followups ADD COLUMN IF NOT EXISTS conversion_href VARCHAR;
+-- end of generated lines
+-- generated from src/row/schema.rs: add-columns analytics.guardrail_followups_staging
+ALTER TABLE analytics.guardrail_followups_staging ADD COLUMN IF NOT EXISTS provider_name VARCHAR;
+ALTER TABLE analytics.guardrail_followups_staging ADD COLUMN IF NOT EXISTS notes VARCHAR;
+ALTER TABLE analytics.guardrail_followups_staging ADD COLUMN IF NOT EXISTS platform_context_id VARCHAR;
+ALTER TABLE analytics.guardrail_followups_staging ADD COLUMN IF NOT EXISTS platform_context_label VARCHAR;
+ALTER TABLE analytics.guardrail_followups_staging ADD COLUMN IF NOT EXISTS platform_context_handle VARCHAR;
+ALTER TABLE analytics.guardrail_followups_staging ADD COLUMN IF NOT EXISTS platform_context_type VARCHAR;
+ALTER TABLE analytics.guardrail_followups_staging ADD COLUMN IF NOT EXISTS conversion_cursor VARCHAR;
+ALTER TABLE analytics.guardrail_followups_staging ADD COLUMN IF NOT EXISTS conversion_href VARCHAR;
+-- end of generated lines
 
 -- The rows COPY added since the last MERGE. A MERGE that reads the stream advances it when its
 -- transaction commits, so each staged row is merged once, and rows a COPY commits while a MERGE

@@ -14,6 +14,7 @@
 -- createdAt is parsed with its exact format (`2026-01-22T04:00:00.000000Z`), so a value in any
 -- other shape fails the load rather than being guessed at.
 COPY INTO analytics.guardrail_followups_staging (
+    -- generated from src/row/schema.rs: names
     follow_up_id,
     provider_id,
     provider_name,
@@ -26,12 +27,14 @@ COPY INTO analytics.guardrail_followups_staging (
     conversion_cursor,
     conversion_href,
     created_at,
+    -- end of generated lines
     source_file,
     loaded_at,
     source_file_modified_at
 )
 FROM (
     SELECT
+        -- generated from src/row/schema.rs: load
         $1:followUpId::STRING,
         $1:providerId::STRING,
         $1:providerName::STRING,
@@ -44,6 +47,7 @@ FROM (
         $1:conversionCursor::STRING,
         $1:conversionHref::STRING,
         TO_TIMESTAMP_NTZ($1:createdAt::STRING, 'YYYY-MM-DD"T"HH24:MI:SS.FF6"Z"'),
+        -- end of generated lines
         METADATA$FILENAME,
         METADATA$START_SCAN_TIME,
         METADATA$FILE_LAST_MODIFIED

@@ -15,6 +15,7 @@
 MERGE INTO analytics.guardrail_followups AS t
 USING (
     SELECT
+        -- generated from src/row/schema.rs: names
         follow_up_id,
         provider_id,
         provider_name,
@@ -27,6 +28,7 @@ USING (
         conversion_cursor,
         conversion_href,
         created_at,
+        -- end of generated lines
         source_file,
         loaded_at,
         source_file_modified_at
@@ -42,6 +44,7 @@ WHEN MATCHED AND (
     OR s.source_file_modified_at > t.source_file_modified_at
     OR (s.source_file_modified_at = t.source_file_modified_at AND s.source_file >= t.source_file)
 ) THEN UPDATE SET
+    -- generated from src/row/schema.rs: update
     t.provider_id = s.provider_id,
     t.provider_name = s.provider_name,
     t.action = s.action,
@@ -53,10 +56,12 @@ WHEN MATCHED AND (
     t.conversion_cursor = s.conversion_cursor,
     t.conversion_href = s.conversion_href,
     t.created_at = s.created_at,
+    -- end of generated lines
     t.source_file = s.source_file,
     t.loaded_at = s.loaded_at,
     t.source_file_modified_at = s.source_file_modified_at
 WHEN NOT MATCHED THEN INSERT (
+    -- generated from src/row/schema.rs: names
     follow_up_id,
     provider_id,
     provider_name,
@@ -69,10 +74,12 @@ WHEN NOT MATCHED THEN INSERT (
     conversion_cursor,
     conversion_href,
     created_at,
+    -- end of generated lines
     source_file,
     loaded_at,
     source_file_modified_at
 ) VALUES (
+    -- generated from src/row/schema.rs: values
     s.follow_up_id,
     s.provider_id,
     s.provider_name,
@@ -85,6 +92,7 @@ WHEN NOT MATCHED THEN INSERT (
     s.conversion_cursor,
     s.conversion_href,
     s.created_at,
+    -- end of generated lines
     s.source_file,
     s.loaded_at,
     s.source_file_modified_at

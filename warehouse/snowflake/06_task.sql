@@ -23,6 +23,7 @@ CREATE OR REPLACE TASK analytics.guardrail_followups_load
     COMMENT = 'Hourly: load new lake objects into analytics.guardrail_followups_staging (04_load.sql)'
 AS
 COPY INTO analytics.guardrail_followups_staging (
+    -- generated from src/row/schema.rs: names
     follow_up_id,
     provider_id,
     provider_name,
@@ -35,12 +36,14 @@ COPY INTO analytics.guardrail_followups_staging (
     conversion_cursor,
     conversion_href,
     created_at,
+    -- end of generated lines
     source_file,
     loaded_at,
     source_file_modified_at
 )
 FROM (
     SELECT
+        -- generated from src/row/schema.rs: load
         $1:followUpId::STRING,
         $1:providerId::STRING,
         $1:providerName::STRING,
@@ -53,6 +56,7 @@ FROM (
         $1:conversionCursor::STRING,
         $1:conversionHref::STRING,
         TO_TIMESTAMP_NTZ($1:createdAt::STRING, 'YYYY-MM-DD"T"HH24:MI:SS.FF6"Z"'),
+        -- end of generated lines
         METADATA$FILENAME,
         METADATA$START_SCAN_TIME,
         METADATA$FILE_LAST_MODIFIED
@@ -71,6 +75,7 @@ AS
 MERGE INTO analytics.guardrail_followups AS t
 USING (
     SELECT
+        -- generated from src/row/schema.rs: names
         follow_up_id,
         provider_id,
         provider_name,
@@ -83,6 +88,7 @@ USING (
         conversion_cursor,
         conversion_href,
         created_at,
+        -- end of generated lines
         source_file,
         loaded_at,
         source_file_modified_at
@@ -98,6 +104,7 @@ WHEN MATCHED AND (
     OR s.source_file_modified_at > t.source_file_modified_at
     OR (s.source_file_modified_at = t.source_file_modified_at AND s.source_file >= t.source_file)
 ) THEN UPDATE SET
+    -- generated from src/row/schema.rs: update
     t.provider_id = s.provider_id,
     t.provider_name = s.provider_name,
     t.action = s.action,
@@ -109,10 +116,12 @@ WHEN MATCHED AND (
     t.conversion_cursor = s.conversion_cursor,
     t.conversion_href = s.conversion_href,
     t.created_at = s.created_at,
+    -- end of generated lines
     t.source_file = s.source_file,
     t.loaded_at = s.loaded_at,
     t.source_file_modified_at = s.source_file_modified_at
 WHEN NOT MATCHED THEN INSERT (
+    -- generated from src/row/schema.rs: names
     follow_up_id,
     provider_id,
     provider_name,
@@ -125,10 +134,12 @@ WHEN NOT MATCHED THEN INSERT (
     conversion_cursor,
     conversion_href,
     created_at,
+    -- end of generated lines
     source_file,
     loaded_at,
     source_file_modified_at
 ) VALUES (
+    -- generated from src/row/schema.rs: values
     s.follow_up_id,
     s.provider_id,
     s.provider_name,
@@ -141,6 +152,7 @@ WHEN NOT MATCHED THEN INSERT (
     s.conversion_cursor,
     s.conversion_href,
     s.created_at,
+    -- end of generated lines
     s.source_file,
     s.loaded_at,
     s.source_file_modified_at

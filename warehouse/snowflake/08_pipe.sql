@@ -27,6 +27,7 @@ CREATE OR REPLACE PIPE analytics.guardrail_followups_pipe
     COMMENT = 'Loads each new lake object into analytics.guardrail_followups_staging (the COPY of 04_load.sql)'
 AS
 COPY INTO analytics.guardrail_followups_staging (
+    -- generated from src/row/schema.rs: names
     follow_up_id,
     provider_id,
     provider_name,
@@ -39,12 +40,14 @@ COPY INTO analytics.guardrail_followups_staging (
     conversion_cursor,
     conversion_href,
     created_at,
+    -- end of generated lines
     source_file,
     loaded_at,
     source_file_modified_at
 )
 FROM (
     SELECT
+        -- generated from src/row/schema.rs: load
         $1:followUpId::STRING,
         $1:providerId::STRING,
         $1:providerName::STRING,
@@ -57,6 +60,7 @@ FROM (
         $1:conversionCursor::STRING,
         $1:conversionHref::STRING,
         TO_TIMESTAMP_NTZ($1:createdAt::STRING, 'YYYY-MM-DD"T"HH24:MI:SS.FF6"Z"'),
+        -- end of generated lines
         METADATA$FILENAME,
         METADATA$START_SCAN_TIME,
         METADATA$FILE_LAST_MODIFIED

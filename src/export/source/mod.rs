@@ -277,16 +277,13 @@ mod tests {
     async fn fingerprints_by_day_group_rows_by_their_utc_day() {
         use crate::row::SourceRow;
         let source = memory::MemorySource::default();
-        let row = |id: u128, at: &str| SourceRow {
-            id: uuid::Uuid::from_u128(id),
-            provider_id: "provider-1".into(),
-            provider_name: None,
-            action: "pause".into(),
-            notes: None,
-            platform_context: None,
-            conversion_cursor: None,
-            conversion_href: None,
-            created_at: Timestamp::parse(at).unwrap(),
+        let row = |id: u128, at: &str| {
+            SourceRow::new(
+                uuid::Uuid::from_u128(id),
+                "provider-1",
+                "pause",
+                Timestamp::parse(at).unwrap(),
+            )
         };
         source.insert([
             row(1 << 64, "2026-01-02T00:00:00Z"),

@@ -26,15 +26,13 @@ fn minutes_ago(minutes: i64, n: u32) -> Timestamp {
 
 fn row(n: u32, created_at: Timestamp) -> SourceRow {
     SourceRow {
-        id: Uuid::from_u128(u128::from(n) << 64 | 1),
-        provider_id: if n.is_multiple_of(2) { "even" } else { "odd" }.into(),
-        provider_name: None,
-        action: "pause".into(),
         notes: Some(format!("row {n}")),
-        platform_context: None,
-        conversion_cursor: None,
-        conversion_href: None,
-        created_at,
+        ..SourceRow::new(
+            Uuid::from_u128(u128::from(n) << 64 | 1),
+            if n.is_multiple_of(2) { "even" } else { "odd" },
+            "pause",
+            created_at,
+        )
     }
 }
 

@@ -24,10 +24,7 @@ pub fn rows(n: usize, start: &str) -> Vec<FollowUp> {
     let start = Timestamp::parse(start).unwrap();
     (0..n)
         .map(|i| FollowUp {
-            follow_up_id: Uuid::new_v4(),
-            provider_id: format!("provider-{}", i % 3),
             provider_name: (i % 2 == 0).then(|| format!("Provider {i}")),
-            action: ["pause", "resume", "escalate"][i % 3].into(),
             notes: Some(format!("note {i} — ünïcode 📦")),
             platform_context: (i % 4 != 0).then(|| PlatformContext {
                 id: Some(format!("ig-{i}")),
@@ -37,7 +34,12 @@ pub fn rows(n: usize, start: &str) -> Vec<FollowUp> {
             }),
             conversion_cursor: None,
             conversion_href: Some(format!("https://admin.example.com/c/{i}")),
-            created_at: Timestamp::from_micros(start.micros() + i as i64 * 1_000_000 + 123_456),
+            ..FollowUp::new(
+                Uuid::new_v4(),
+                format!("provider-{}", i % 3),
+                ["pause", "resume", "escalate"][i % 3],
+                Timestamp::from_micros(start.micros() + i as i64 * 1_000_000 + 123_456),
+            )
         })
         .collect()
 }

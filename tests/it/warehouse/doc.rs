@@ -49,10 +49,7 @@ pub(super) fn item_source(item: &str) -> Source {
 /// The key paths of a real serialised row, every optional field set so that nested keys show.
 pub(super) fn exported_row_keys() -> BTreeSet<Vec<String>> {
     let row = FollowUp {
-        follow_up_id: "0b6f5a2e-6d1c-4a53-9a5e-2f0c8d1e7b11".parse().unwrap(),
-        provider_id: "provider-123".into(),
         provider_name: Some("Acme".into()),
-        action: "pause".into(),
         notes: Some("late".into()),
         platform_context: Some(PlatformContext {
             id: Some("ig-1".into()),
@@ -62,7 +59,12 @@ pub(super) fn exported_row_keys() -> BTreeSet<Vec<String>> {
         }),
         conversion_cursor: Some("c1".into()),
         conversion_href: Some("https://example.test/c1".into()),
-        created_at: Timestamp::parse("2026-01-22T04:00:00Z").unwrap(),
+        ..FollowUp::new(
+            "0b6f5a2e-6d1c-4a53-9a5e-2f0c8d1e7b11".parse().unwrap(),
+            "provider-123",
+            "pause",
+            Timestamp::parse("2026-01-22T04:00:00Z").unwrap(),
+        )
     };
     let value = serde_json::to_value(&row).unwrap();
     let mut keys = BTreeSet::new();
