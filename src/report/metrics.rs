@@ -2,11 +2,18 @@
 //! successful, failed or interrupted. Replaced atomically, so the collector never reads half a
 //! file; a write that fails is only a warning.
 
-use std::fmt::Write as _;
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use std::sync::atomic::AtomicU64;
+
 use anyhow::Context;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::text::encode_registry;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
 
 use crate::export::source::Backlog;
 use crate::outcome::Outcome;
@@ -36,73 +43,82 @@ pub struct RunMetrics {
 
 const LAST_SUCCESS: &str = "guardrail_export_last_success_timestamp_seconds";
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabel {
+    outcome: &'static str,
+}
+
+/// A registry of gauges that are set once: the textfile is written whole after every run. Help
+/// texts end without a full stop: the encoder adds one.
+struct Textfile(Registry);
+
+impl Textfile {
+    fn gauge(&mut self, name: &str, help: &str, value: f64) {
+        let gauge = Gauge::<f64, AtomicU64>::default();
+        gauge.set(value);
+        self.0.register(name, help, gauge);
+    }
+
+    fn count(&mut self, name: &str, help: &str, value: u64) {
+        let gauge = Gauge::<i64>::default();
+        gauge.set(i64::try_from(value).unwrap_or(i64::MAX));
+        self.0.register(name, help, gauge);
+    }
+}
+
 impl RunMetrics {
     /// The textfile: this run's series, and the last success (this run, or the one `previous`
-    /// recorded).
+    /// recorded). Encoded by prometheus-client in the text format node_exporter reads.
     pub fn render(&self, target: &MetricsTarget, previous: Option<&str>) -> String {
+        // prometheus-client (0.24) writes label values as given: the value is escaped here.
         let labels = target
             .provider_id
-            .as_deref()
-            .map(|id| format!("provider_id=\"{}\"", escape(id)));
-        let with = |extra: Option<String>| {
-            let all: Vec<String> = labels.iter().cloned().chain(extra).collect();
-            if all.is_empty() {
-                String::new()
-            } else {
-                format!("{{{}}}", all.join(","))
-            }
-        };
-        let mut text = String::new();
-        let mut gauge = |name: &str, help: &str, samples: &[(Option<String>, f64)]| {
-            let _ = writeln!(text, "# HELP {name} {help}");
-            let _ = writeln!(text, "# TYPE {name} gauge");
-            for (extra, value) in samples {
-                let _ = writeln!(text, "{name}{} {}", with(extra.clone()), number(*value));
-            }
-        };
+            .iter()
+            .map(|id| (Cow::Borrowed("provider_id"), Cow::Owned(escape(id))));
+        let mut file = Textfile(Registry::with_labels(labels));
         let finished = seconds_since_epoch(self.finished);
-        gauge(
+        file.gauge(
             "guardrail_export_last_run_timestamp_seconds",
-            "When the last export run ended, in Unix seconds.",
-            &[(None, finished)],
+            "When the last export run ended, in Unix seconds",
+            finished,
         );
-        gauge(
+        file.gauge(
             "guardrail_export_last_run_duration_seconds",
-            "How long the last export run took.",
-            &[(None, self.duration.as_secs_f64())],
+            "How long the last export run took",
+            self.duration.as_secs_f64(),
         );
         let success = self.outcome == Outcome::Success;
-        gauge(
+        file.count(
             "guardrail_export_last_run_success",
-            "1 if the last export run succeeded, else 0.",
-            &[(None, f64::from(u8::from(success)))],
+            "1 if the last export run succeeded, else 0",
+            u64::from(success),
         );
-        let outcomes: Vec<_> = Outcome::ALL
-            .iter()
-            .map(|o| {
-                (
-                    Some(format!("outcome=\"{}\"", o.label())),
-                    f64::from(u8::from(*o == self.outcome)),
-                )
-            })
-            .collect();
-        gauge(
+        let outcomes = Family::<OutcomeLabel, Gauge>::default();
+        for outcome in Outcome::ALL {
+            let label = OutcomeLabel {
+                outcome: outcome.label(),
+            };
+            outcomes
+                .get_or_create(&label)
+                .set(i64::from(outcome == self.outcome));
+        }
+        file.0.register(
             "guardrail_export_last_run_outcome",
-            "How the last export run ended: 1 for its outcome (success, failed, interrupted), 0 for the others.",
-            &outcomes,
+            "How the last export run ended: 1 for its outcome (success, failed, interrupted), 0 for the others",
+            outcomes,
         );
         if let Some(rows) = self.rows {
-            gauge(
+            file.count(
                 "guardrail_export_last_run_rows",
-                "Rows the last export run delivered.",
-                &[(None, rows as f64)],
+                "Rows the last export run delivered",
+                rows,
             );
         }
         if let Some(late) = self.late_rows {
-            gauge(
+            file.count(
                 "guardrail_export_last_run_late_rows",
-                "Late rows the last export run found behind the cursor (and delivered).",
-                &[(None, late as f64)],
+                "Late rows the last export run found behind the cursor (and delivered)",
+                late,
             );
         }
         let last_success = if success {
@@ -111,31 +127,33 @@ impl RunMetrics {
             previous.and_then(last_success_in)
         };
         if let Some(at) = last_success {
-            gauge(
+            file.gauge(
                 LAST_SUCCESS,
-                "When the last successful export run ended, in Unix seconds.",
-                &[(None, at)],
+                "When the last successful export run ended, in Unix seconds",
+                at,
             );
         }
         if let Some(backlog) = self.backlog {
-            gauge(
+            file.count(
                 "guardrail_export_pending_rows",
-                "Rows still after the cursor once the last export run ended.",
-                &[(None, backlog.pending as f64)],
+                "Rows still after the cursor once the last export run ended",
+                backlog.pending,
             );
-            gauge(
+            file.count(
                 "guardrail_export_held_back_rows",
-                "Of those, rows held back by the settle window or an open transaction.",
-                &[(None, backlog.held_back.map_or(0.0, |h| h.rows as f64))],
+                "Of those, rows held back by the settle window or an open transaction",
+                backlog.held_back.map_or(0, |h| h.rows),
             );
             if let Some(oldest) = backlog.oldest {
-                gauge(
+                file.gauge(
                     "guardrail_export_oldest_pending_timestamp_seconds",
-                    "created_at of the oldest row still after the cursor, in Unix seconds.",
-                    &[(None, oldest.micros() as f64 / 1e6)],
+                    "created_at of the oldest row still after the cursor, in Unix seconds",
+                    oldest.micros() as f64 / 1e6,
                 );
             }
         }
+        let mut text = String::new();
+        encode_registry(&mut text, &file.0).expect("writing to a String cannot fail");
         text
     }
 
@@ -182,15 +200,6 @@ fn seconds_since_epoch(at: SystemTime) -> f64 {
         .map_or(0.0, |d| d.as_secs_f64())
 }
 
-/// A sample value: integers without a fraction, others with millisecond precision.
-fn number(value: f64) -> String {
-    if value.fract() == 0.0 && value.abs() < 1e15 {
-        format!("{}", value as i64)
-    } else {
-        format!("{value:.3}")
-    }
-}
-
 /// A label value as the exposition format quotes it.
 fn escape(value: &str) -> String {
     value
@@ -224,20 +233,20 @@ mod tests {
     #[test]
     fn a_failed_run_keeps_the_last_success_of_the_file_it_replaces() {
         let ok = run(Outcome::Success).render(&target(None), None);
-        assert!(ok.contains("\nguardrail_export_last_success_timestamp_seconds 1800000000\n"));
+        assert!(ok.contains("\nguardrail_export_last_success_timestamp_seconds 1800000000.0\n"));
         assert!(ok.contains("guardrail_export_last_run_rows 42\n"));
-        assert!(ok.contains("guardrail_export_last_run_duration_seconds 2.500\n"));
+        assert!(ok.contains("guardrail_export_last_run_duration_seconds 2.5\n"));
         let mut failed = run(Outcome::Failed);
         failed.finished += Duration::from_secs(3600);
         let text = failed.render(&target(None), Some(&ok));
-        assert!(text.contains("\nguardrail_export_last_success_timestamp_seconds 1800000000\n"));
+        assert!(text.contains("\nguardrail_export_last_success_timestamp_seconds 1800000000.0\n"));
         assert!(text.contains("guardrail_export_last_run_success 0\n"));
         assert!(text.contains("guardrail_export_last_run_outcome{outcome=\"failed\"} 1\n"));
         assert!(text.contains("guardrail_export_last_run_outcome{outcome=\"success\"} 0\n"));
         assert!(!text.contains("guardrail_export_last_run_rows"));
         // And again from a file that was itself written after a failure.
         let again = failed.render(&target(None), Some(&text));
-        assert!(again.contains("\nguardrail_export_last_success_timestamp_seconds 1800000000\n"));
+        assert!(again.contains("\nguardrail_export_last_success_timestamp_seconds 1800000000.0\n"));
     }
 
     #[test]
