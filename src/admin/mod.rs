@@ -8,7 +8,7 @@
 //! session ([`auth`]); forms that change something carry a CSRF token ([`csrf`]) and, like
 //! the login form, are refused when another site sends them ([`origin`]); failed logins are
 //! throttled per client ([`throttle`], [`client`]); every response carries strict security
-//! headers ([`security_headers`]).
+//! headers ([`SECURITY_HEADERS`]).
 
 pub mod alert;
 pub mod auth;
@@ -37,8 +37,8 @@ use crate::error::Error;
 use axum::Router;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use axum::middleware;
-use axum::response::Response;
 use axum::routing::{get, post};
+use tower_http::set_header::SetResponseHeaderLayer;
 use url::Url;
 
 pub use config::AdminConfig;
@@ -155,48 +155,52 @@ pub fn router(state: Arc<AdminState>) -> Router {
             Arc::clone(&state),
             auth::require_session,
         ));
-    Router::new()
+    let router = Router::new()
         .merge(protected)
         .route(LOGIN_PATH, get(handlers::login_form).post(handlers::login))
         .route(STYLESHEET_PATH, get(pages::stylesheet))
-        .fallback(handlers::not_found)
-        .layer(middleware::map_response(security_headers))
-        .with_state(state)
+        .fallback(handlers::not_found);
+    with_security_headers(router.with_state(state))
 }
 
 /// Headers on every response: no scripts at all, no framing, no sniffing, no referrer, and no
 /// caching of pages (they carry CSRF tokens) unless a handler chose otherwise.
-pub async fn security_headers(mut response: Response) -> Response {
-    let headers = response.headers_mut();
-    let fixed: [(HeaderName, &str); 7] = [
-        (
-            header::CONTENT_SECURITY_POLICY,
-            "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
-             frame-ancestors 'none'; base-uri 'none'",
-        ),
-        (header::X_FRAME_OPTIONS, "DENY"),
-        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        (header::REFERRER_POLICY, "no-referrer"),
-        (
-            HeaderName::from_static("permissions-policy"),
-            "camera=(), microphone=(), geolocation=()",
-        ),
-        (
-            HeaderName::from_static("cross-origin-opener-policy"),
-            "same-origin",
-        ),
-        (
-            HeaderName::from_static("cross-origin-resource-policy"),
-            "same-origin",
-        ),
-    ];
-    for (name, value) in fixed {
-        headers.insert(name, HeaderValue::from_static(value));
-    }
-    headers
-        .entry(header::CACHE_CONTROL)
-        .or_insert(HeaderValue::from_static("no-store"));
-    response
+const SECURITY_HEADERS: [(HeaderName, &str); 7] = [
+    (
+        header::CONTENT_SECURITY_POLICY,
+        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
+         frame-ancestors 'none'; base-uri 'none'",
+    ),
+    (header::X_FRAME_OPTIONS, "DENY"),
+    (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+    (header::REFERRER_POLICY, "no-referrer"),
+    (
+        HeaderName::from_static("permissions-policy"),
+        "camera=(), microphone=(), geolocation=()",
+    ),
+    (
+        HeaderName::from_static("cross-origin-opener-policy"),
+        "same-origin",
+    ),
+    (
+        HeaderName::from_static("cross-origin-resource-policy"),
+        "same-origin",
+    ),
+];
+
+/// [`SECURITY_HEADERS`] set on every response (tower-http's `SetResponseHeaderLayer`), and
+/// `Cache-Control: no-store` where a handler set none.
+fn with_security_headers(router: Router) -> Router {
+    let router = SECURITY_HEADERS.into_iter().fold(router, |router, (name, value)| {
+        router.layer(SetResponseHeaderLayer::overriding(
+            name,
+            HeaderValue::from_static(value),
+        ))
+    });
+    router.layer(SetResponseHeaderLayer::if_not_present(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store"),
+    ))
 }
 
 /// `guardrail-followups admin`: listens until SIGTERM or Ctrl-C.
