@@ -7,6 +7,11 @@
 //! page listens beyond loopback (it is then served over HTTPS by a reverse proxy). Signing out
 //! revokes the session's id on this server ([`Revocations`]); failed logins are throttled per
 //! client ([`LoginThrottle`]).
+//!
+//! Written by hand rather than with tower-sessions: that crate keeps sessions in a store (in
+//! memory, lost on restart, or a database this page does not otherwise need), and a signed
+//! cookie jar (axum-extra) would not tie the signature to the password. The HMAC is the `hmac`
+//! crate's; what is here is the cookie's layout and its checks.
 
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};

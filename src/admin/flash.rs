@@ -1,5 +1,8 @@
 //! One-time messages shown on the card after an action ("Export started", or why not), kept
 //! per session between the POST and the GET it redirects to.
+//!
+//! Written by hand: axum-messages keeps messages in tower-sessions' store, which this page does
+//! not have (its sessions are signed cookies, [`crate::admin::auth`]).
 
 use std::collections::HashMap;
 use std::sync::Mutex;

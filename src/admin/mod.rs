@@ -191,12 +191,14 @@ const SECURITY_HEADERS: [(HeaderName, &str); 7] = [
 /// [`SECURITY_HEADERS`] set on every response (tower-http's `SetResponseHeaderLayer`), and
 /// `Cache-Control: no-store` where a handler set none.
 fn with_security_headers(router: Router) -> Router {
-    let router = SECURITY_HEADERS.into_iter().fold(router, |router, (name, value)| {
-        router.layer(SetResponseHeaderLayer::overriding(
-            name,
-            HeaderValue::from_static(value),
-        ))
-    });
+    let router = SECURITY_HEADERS
+        .into_iter()
+        .fold(router, |router, (name, value)| {
+            router.layer(SetResponseHeaderLayer::overriding(
+                name,
+                HeaderValue::from_static(value),
+            ))
+        });
     router.layer(SetResponseHeaderLayer::if_not_present(
         header::CACHE_CONTROL,
         HeaderValue::from_static("no-store"),

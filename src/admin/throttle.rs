@@ -10,6 +10,10 @@
 //! Memory is bounded: a client is forgotten once it has not failed for [`Policy::forget_after`],
 //! and the table holds at most [`Policy::max_clients`] (the client that failed longest ago makes
 //! room). Time is passed in, so every rule is unit-tested without sleeping.
+//!
+//! Written by hand: governor limits a rate (requests per period, GCRA); this is a delay that
+//! grows with one client's consecutive failures and ends with its first success, which a rate
+//! limiter does not express.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
