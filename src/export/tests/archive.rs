@@ -1,5 +1,8 @@
 //! The archive of a run's delivered rows on the in-memory sink: exactly the acknowledged
 //! batches, in order, after successes, failures and sinks that deliver when they finish.
+//!
+//! Every test runs on tokio's paused clock: the sink's delays and a signal's timer are ordered
+//! in virtual time, so a loaded machine cannot reorder them.
 
 use super::*;
 use crate::archive::{ArchiveConfig, Archiving, LATEST};
@@ -23,7 +26,7 @@ fn archived(setup: &Setup, dir: &std::path::Path) -> ExportConfig {
     }
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn batches_completing_out_of_order_are_archived_in_batch_order() {
     let dir = tempfile::tempdir().unwrap();
     let sink = MemoryTarget::answering(Answer::Durable)
@@ -47,7 +50,7 @@ async fn batches_completing_out_of_order_are_archived_in_batch_order() {
     assert_eq!(latest(dir.path()), notes(1..=12));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_failed_run_archives_what_it_delivered_before_the_failure_and_no_more() {
     let dir = tempfile::tempdir().unwrap();
     let sink = MemoryTarget::scripted(
@@ -75,7 +78,7 @@ async fn a_failed_run_archives_what_it_delivered_before_the_failure_and_no_more(
     assert_eq!(latest(dir.path()), notes(7..=12));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn rows_a_sink_delivers_on_finishing_are_archived_only_once_it_has_finished() {
     let dir = tempfile::tempdir().unwrap();
     let setup = Setup::new(rows(5), MemoryTarget::answering(Answer::UntilFinish));
@@ -96,7 +99,7 @@ async fn rows_a_sink_delivers_on_finishing_are_archived_only_once_it_has_finishe
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn rows_delivered_but_not_archived_keep_the_cursor_and_the_earlier_latest() {
     let dir = tempfile::tempdir().unwrap();
     let setup = Setup::new(rows(4), MemoryTarget::answering(Answer::Durable));
@@ -125,7 +128,7 @@ async fn rows_delivered_but_not_archived_keep_the_cursor_and_the_earlier_latest(
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_missing_archive_folder_stops_the_run_before_anything_is_sent() {
     let dir = tempfile::tempdir().unwrap();
     let setup = Setup::new(rows(4), MemoryTarget::answering(Answer::Durable));
@@ -137,7 +140,7 @@ async fn a_missing_archive_folder_stops_the_run_before_anything_is_sent() {
     assert!(setup.store.stored().is_none());
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn an_interrupted_run_archives_exactly_the_rows_its_cursor_holds() {
     let dir = tempfile::tempdir().unwrap();
     let (interrupt, signal) = Interrupt::manual();
@@ -161,7 +164,7 @@ async fn an_interrupted_run_archives_exactly_the_rows_its_cursor_holds() {
     assert_eq!(latest(dir.path()), notes(1..=held));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn rows_the_audit_sends_again_are_archived_as_delivered() {
     let dir = tempfile::tempdir().unwrap();
     let bucket_start = Timestamp::from_micros(

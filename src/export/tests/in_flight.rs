@@ -1,5 +1,8 @@
 //! The run with several batches in flight (`--webhook-concurrency`): completions out of order,
 //! refusals and failures with later batches pending, a signal, `--limit`.
+//!
+//! Every test runs on tokio's paused clock: the sink's delays and a signal's timer are ordered
+//! in virtual time, so a loaded machine cannot reorder them.
 
 use super::*;
 
@@ -17,7 +20,7 @@ fn ms(millis: u64) -> Duration {
     Duration::from_millis(millis)
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn batches_completing_out_of_order_are_acknowledged_in_batch_order() {
     let all = rows(12);
     // Four batches in flight at once; the last started completes first, the first last.
@@ -44,7 +47,7 @@ async fn batches_completing_out_of_order_are_acknowledged_in_batch_order() {
     assert_eq!(setup.stored().total_rows, 12);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn the_window_never_holds_more_batches_than_the_sink_allows() {
     for in_flight in [1, 2, 3] {
         let delays: Vec<_> = (0..10).map(|i| ms(5 + (i * 7) % 13)).collect();
@@ -58,7 +61,7 @@ async fn the_window_never_holds_more_batches_than_the_sink_allows() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_refused_batch_with_later_ones_in_flight_leaves_the_cursor_before_it() {
     let all = rows(15);
     // Batch 2 is refused while batches 3 and 4 are still in flight (they take longer).
@@ -93,7 +96,7 @@ async fn a_refused_batch_with_later_ones_in_flight_leaves_the_cursor_before_it()
     assert_eq!(retry.stored().position, Some(position_of(&all[14])));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_failure_of_the_first_batch_in_flight_counts_none_of_those_after_it() {
     let all = rows(12);
     // Batch 1 fails last, after batches 2 to 4 were acknowledged by the sink.
@@ -107,7 +110,7 @@ async fn a_failure_of_the_first_batch_in_flight_counts_none_of_those_after_it() 
     assert_eq!(setup.store.stored(), None, "the cursor never moved");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn limit_stays_exact_with_batches_in_flight() {
     let all = rows(20);
     let delays: Vec<_> = (0..20).map(|i| ms((i * 11) % 17)).collect();
@@ -129,7 +132,7 @@ async fn limit_stays_exact_with_batches_in_flight() {
     assert_eq!(setup.stored().total_rows, 20);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_source_failing_with_batches_in_flight_keeps_those_acknowledged_before() {
     let all = rows(12);
     let setup = Setup::new(
@@ -149,7 +152,7 @@ async fn a_source_failing_with_batches_in_flight_keeps_those_acknowledged_before
     assert_eq!(setup.stored().position, Some(position_of(&all[5])));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_signal_takes_no_new_batch_and_lets_the_ones_in_flight_finish() {
     let all = rows(30);
     let (interrupt, signal) = Interrupt::manual();

@@ -5,7 +5,6 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
 use axum::Router;
 use axum::http::{HeaderMap, StatusCode};
@@ -107,17 +106,9 @@ async fn a_hundred_failed_logins_from_one_address_slow_it_down_but_never_lock_ou
     let response = login(&attacker, &admin.base, PASSWORD).await;
     assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
 
-    // Each further failure makes the wait longer: 1 s, then 2 s, then 4 s.
-    let mut wait = retry_after(&response);
-    for expected in [2, 4] {
-        tokio::time::sleep(Duration::from_secs(wait) + Duration::from_millis(50)).await;
-        let failed = login(&attacker, &admin.base, "yet another guess").await;
-        assert_eq!(failed.status(), StatusCode::UNAUTHORIZED);
-        let response = login(&attacker, &admin.base, "and another").await;
-        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
-        wait = retry_after(&response);
-        assert_eq!(wait, expected);
-    }
+    // That each further failure doubles the wait is `throttle.rs`'s to prove, on injected
+    // instants (`free_failures_cost_nothing_and_later_ones_double_the_wait_up_to_the_cap`): waiting it out here
+    // would only spend seconds of real time.
 }
 
 #[tokio::test]
