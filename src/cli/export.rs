@@ -101,7 +101,7 @@ pub struct SourceArgs {
     /// libpq's `host=… dbname=…` form (production; PGHOST, PGUSER, PGPASSWORD, PGSSLMODE… fill
     /// in what it leaves out), or sqlite://path (local work).
     #[arg(long, env = env::DATABASE_URL, hide_env_values = true, value_name = "URL")]
-    pub database_url: Option<String>,
+    pub database_url: Option<SecretString>,
 
     /// A read from PostgreSQL that makes no progress for this long fails the run (exit 1); the
     /// cursor keeps what was delivered. Raise it if a first export of a huge table without the
@@ -130,7 +130,7 @@ pub struct SinkArgs {
 
     /// Endpoint for --sink webhook: each batch is POSTed as {"followUps": [...]}.
     #[arg(long, env = env::WEBHOOK_URL, hide_env_values = true, value_name = "URL")]
-    pub webhook_url: Option<String>,
+    pub webhook_url: Option<SecretString>,
 
     /// Shared secret (12+ characters): sign each request with X-Guardrail-Signature v2
     /// (HMAC-SHA256 over the timestamp, Idempotency-Key, Content-Encoding and body; see README).
@@ -287,6 +287,7 @@ impl Secrets for SourceArgs {
     /// The password of a postgres:// URL or of a libpq key=value string, and PGPASSWORD.
     fn hide(&self, scrubber: &mut Scrubber) {
         if let Some(url) = &self.database_url {
+            let url = url.expose_secret();
             scrubber.add_url(url);
             for secret in crate::pg::secrets(url) {
                 scrubber.add(&secret);
@@ -298,7 +299,7 @@ impl Secrets for SourceArgs {
 impl Secrets for SinkArgs {
     fn hide(&self, scrubber: &mut Scrubber) {
         if let Some(url) = &self.webhook_url {
-            scrubber.add_url(url);
+            scrubber.add_url(url.expose_secret());
         }
         scrubber.add_secrets([&self.webhook_secret, &self.webhook_token]);
     }

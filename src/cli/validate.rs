@@ -26,7 +26,7 @@ impl SourceArgs {
         if self.demo {
             return Ok(source::sqlite(std::path::Path::new(crate::demo::DEMO_PATH)));
         }
-        match self.database_url.as_deref().map(str::trim) {
+        match self.database_url.as_ref().map(|u| u.expose_secret().trim()) {
             Some(url) if !url.is_empty() => {
                 source::from_url(url, Duration::from_secs(self.db_read_timeout_seconds))
             }
@@ -169,8 +169,8 @@ impl SinkArgs {
 pub fn webhook_config(args: &SinkArgs, demo: bool) -> Result<WebhookConfig, Error> {
     let Some(raw) = args
         .webhook_url
-        .as_deref()
-        .map(str::trim)
+        .as_ref()
+        .map(|u| u.expose_secret().trim())
         .filter(|u| !u.is_empty())
     else {
         return Err(Error::config(
