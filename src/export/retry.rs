@@ -9,7 +9,7 @@ use reqwest::header::HeaderValue;
 
 /// What to do after one attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
+pub enum Decision {
     /// Delivered.
     Delivered,
     /// Worth another attempt; the receiver may say when (`Retry-After`).
@@ -22,29 +22,29 @@ pub enum Verdict {
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
 
 /// 2xx delivers; 408, 429 and 5xx other than 501 are retried; anything else is refused.
-pub fn classify_status(status: StatusCode, retry_after: Option<&HeaderValue>) -> Verdict {
+pub fn classify_status(status: StatusCode, retry_after: Option<&HeaderValue>) -> Decision {
     if status.is_success() {
-        return Verdict::Delivered;
+        return Decision::Delivered;
     }
     let transient = status == StatusCode::REQUEST_TIMEOUT
         || status == StatusCode::TOO_MANY_REQUESTS
         || (status.is_server_error() && status != StatusCode::NOT_IMPLEMENTED);
     if transient {
-        Verdict::Retry {
+        Decision::Retry {
             after: retry_after.and_then(parse_retry_after),
         }
     } else {
-        Verdict::Refused
+        Decision::Refused
     }
 }
 
 /// Transport failures (connection refused or reset, timeouts, a broken response) are retried;
 /// a request that cannot even be built is not.
-pub fn classify_error(error: &reqwest::Error) -> Verdict {
+pub fn classify_error(error: &reqwest::Error) -> Decision {
     if error.is_builder() || error.is_redirect() {
-        Verdict::Refused
+        Decision::Refused
     } else {
-        Verdict::Retry { after: None }
+        Decision::Retry { after: None }
     }
 }
 
@@ -106,20 +106,20 @@ mod tests {
         for code in [408, 429, 500, 502, 503, 504] {
             let status = StatusCode::from_u16(code).unwrap();
             assert!(
-                matches!(classify_status(status, None), Verdict::Retry { .. }),
+                matches!(classify_status(status, None), Decision::Retry { .. }),
                 "{code}"
             );
         }
         for code in [400, 401, 403, 404, 409, 413, 422, 501] {
             assert_eq!(
                 classify_status(StatusCode::from_u16(code).unwrap(), None),
-                Verdict::Refused,
+                Decision::Refused,
                 "{code}"
             );
         }
         assert_eq!(
             classify_status(StatusCode::NO_CONTENT, None),
-            Verdict::Delivered
+            Decision::Delivered
         );
     }
 
@@ -134,7 +134,7 @@ mod tests {
         let header = HeaderValue::from_static("3");
         assert_eq!(
             classify_status(status, Some(&header)),
-            Verdict::Retry {
+            Decision::Retry {
                 after: Some(Duration::from_secs(3))
             }
         );

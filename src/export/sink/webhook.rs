@@ -17,7 +17,7 @@ use async_trait::async_trait;
 use super::{Ack, Delivery, Sink, SinkError, SinkTarget};
 use crate::error::Error;
 use crate::export::batch::Batch;
-use crate::export::retry::{Backoff, Verdict, classify_error, classify_status};
+use crate::export::retry::{Backoff, Decision, classify_error, classify_status};
 use crate::redact;
 use crate::wire;
 
@@ -51,7 +51,7 @@ impl SinkTarget for WebhookConfig {
     /// POSTs an empty, signed batch: the gateway answers 422 (empty) once it has accepted the
     /// credentials, 401 when it has not. Any answer proves the endpoint reachable.
     async fn check(&self) -> crate::verdict::Check {
-        use crate::verdict::Verdict as Check;
+        use crate::verdict::Verdict;
         let url = redact::url(self.url.as_str());
         // The sink's own request — headers, signature, token — with a body never gzipped.
         let sink = match WebhookSink::new(WebhookConfig {
@@ -62,21 +62,21 @@ impl SinkTarget for WebhookConfig {
             Err(e) => {
                 return (
                     "webhook",
-                    Check::problem(e.to_string(), "report this as a bug"),
+                    Verdict::problem(e.to_string(), "report this as a bug"),
                 );
             }
         };
         let body = Bytes::from_static(br#"{"followUps":[]}"#);
         let verdict = match sink.post(&wire::idempotency_key(b""), body).await {
-            Ok(response) if matches!(response.status().as_u16(), 401 | 403) => Check::problem(
+            Ok(response) if matches!(response.status().as_u16(), 401 | 403) => Verdict::problem(
                 format!("{url} refused the credentials ({})", response.status()),
                 "give the exporter the gateway's secret or token (--webhook-secret / --webhook-token)",
             ),
-            Ok(response) => Check::Ok(format!(
+            Ok(response) => Verdict::Ok(format!(
                 "{url} reachable (answered {} to an empty batch)",
                 response.status()
             )),
-            Err(e) => Check::problem(
+            Err(e) => Verdict::problem(
                 format!(
                     "{url} is unreachable: {}",
                     redact::error_chain(&e.without_url())
@@ -116,34 +116,34 @@ impl WebhookSink {
         let url = redact::url(self.config.url.as_str());
         let mut last_problem = String::new();
         for attempt in 1..=self.config.max_attempts {
-            let verdict = match self.post(&key, body.clone()).await {
+            let decision = match self.post(&key, body.clone()).await {
                 Ok(response) => {
                     let status = response.status();
-                    let verdict = classify_status(status, response.headers().get(RETRY_AFTER));
-                    if verdict == Verdict::Delivered {
+                    let decision = classify_status(status, response.headers().get(RETRY_AFTER));
+                    if decision == Decision::Delivered {
                         tracing::debug!(key, rows = batch.rows, attempt, "batch delivered");
                         return Ok(Ack::Durable);
                     }
                     let text = quoted_body(response).await;
                     last_problem = format!("answered {status}{text}");
-                    if verdict == Verdict::Refused {
+                    if decision == Decision::Refused {
                         return Err(self.refused(batch, &key, &url, &last_problem));
                     }
-                    verdict
+                    decision
                 }
                 Err(error) => {
-                    let verdict = classify_error(&error);
+                    let decision = classify_error(&error);
                     last_problem = redact::error_chain(&error.without_url());
-                    if verdict == Verdict::Refused {
+                    if decision == Decision::Refused {
                         return Err(anyhow::anyhow!(
                             "cannot send to the webhook {url}: {last_problem}"
                         )
                         .into());
                     }
-                    verdict
+                    decision
                 }
             };
-            let Verdict::Retry { after } = verdict else {
+            let Decision::Retry { after } = decision else {
                 unreachable!("delivered and refused returned above")
             };
             if attempt == self.config.max_attempts {
