@@ -170,8 +170,11 @@ struct CertDetails {
 
 impl CertDetails {
     fn read(der: &CertificateDer<'_>) -> CertDetails {
-        use x509_parser::extensions::GeneralName;
-        let Ok((_, cert)) = x509_parser::parse_x509_certificate(der.as_ref()) else {
+        use x509_cert::der::Decode;
+        use x509_cert::der::asn1::{Ia5StringRef, PrintableStringRef, Utf8StringRef};
+        use x509_cert::ext::pkix::SubjectAltName;
+        use x509_cert::ext::pkix::name::GeneralName;
+        let Ok(cert) = x509_cert::Certificate::from_der(der.as_ref()) else {
             return CertDetails {
                 issuer: "an unreadable issuer".into(),
                 not_after: "unknown".into(),
@@ -180,19 +183,33 @@ impl CertDetails {
                 common_name: None,
             };
         };
-        let common_name = cert
-            .subject()
-            .iter_common_name()
-            .next()
-            .and_then(|cn| cn.as_str().ok())
-            .map(str::to_owned);
-        let san = cert.subject_alternative_name().ok().flatten();
+        let tbs = &cert.tbs_certificate;
+        let common_name = tbs
+            .subject
+            .0
+            .iter()
+            .flat_map(|rdn| rdn.0.iter())
+            .find(|atv| atv.oid == const_oid::db::rfc4519::CN)
+            .and_then(|atv| {
+                let value = &atv.value;
+                Utf8StringRef::try_from(value)
+                    .map(|s| s.to_string())
+                    .or_else(|_| PrintableStringRef::try_from(value).map(|s| s.to_string()))
+                    .or_else(|_| Ia5StringRef::try_from(value).map(|s| s.to_string()))
+                    .ok()
+            });
+        let san = tbs
+            .extensions
+            .iter()
+            .flatten()
+            .find(|ext| ext.extn_id == const_oid::db::rfc5280::ID_CE_SUBJECT_ALT_NAME)
+            .and_then(|ext| SubjectAltName::from_der(ext.extn_value.as_bytes()).ok());
         let mut names: Vec<String> = san
             .iter()
-            .flat_map(|ext| ext.value.general_names.iter())
+            .flat_map(|san| san.0.iter())
             .filter_map(|name| match name {
-                GeneralName::DNSName(dns) => Some((*dns).to_owned()),
-                GeneralName::IPAddress(bytes) => ip_text(bytes),
+                GeneralName::DnsName(dns) => Some(dns.to_string()),
+                GeneralName::IpAddress(bytes) => ip_text(bytes.as_bytes()),
                 _ => None,
             })
             .collect();
@@ -201,8 +218,8 @@ impl CertDetails {
             names.push(format!("CN={cn}"));
         }
         CertDetails {
-            issuer: cert.issuer().to_string(),
-            not_after: cert.validity().not_after.to_string(),
+            issuer: tbs.issuer.to_string(),
+            not_after: tbs.validity.not_after.to_string(),
             names,
             has_san,
             common_name,
