@@ -35,6 +35,8 @@ pub struct AdminConfig {
     pub alert: Option<AlertConfig>,
     /// Hides the configured secrets (`AdminArgs`' [`crate::redact::Secrets`]).
     pub scrubber: crate::redact::Scrubber,
+    /// The exporter's folder archive, resolved: the only folder a local download may come from.
+    pub archive_dir: Option<PathBuf>,
 }
 
 /// How the page alerts.
@@ -53,6 +55,9 @@ pub struct AlertConfig {
 #[derive(Debug, Clone)]
 pub enum TriggerSetting {
     Ready(TriggerConfig),
+    /// "Run export now" writes a request to this file; on a systemd host a path unit watching
+    /// it starts the export service (`deploy/guardrail-followups-export.path`).
+    RequestFile(PathBuf),
     /// Not (fully) configured: the names of the missing variables.
     Missing(Vec<&'static str>),
 }

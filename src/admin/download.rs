@@ -2,7 +2,8 @@
 //! status' `downloadUrl` to the browser chunk by chunk, so memory stays flat whatever the size.
 //!
 //! An `s3://bucket/key` download is read with the page's own S3 settings and credentials
-//! (`object_store`'s byte stream), with the same headers and the same error answers.
+//! (`object_store`'s byte stream), with the same headers and the same error answers; a file
+//! only from inside the exporter's archive folder (`--archive-dir`), links resolved.
 //!
 //! The URL is the status' and nothing else: the request's path, query and headers are not
 //! looked at, and redirects stay on the URL's own origin (see [`crate::admin::upstream`]).
@@ -44,12 +45,7 @@ pub async fn export(State(state): State<Arc<AdminState>>) -> Response {
         Field::Value(Location::Http(url)) => url.clone(),
         Field::Value(Location::S3(object)) => return from_s3(&state, object, &status.cursor).await,
         Field::Value(Location::Local(path)) => {
-            return unavailable(&format!(
-                "The export status' downloadUrl is the file {} on the exporter's machine, which \
-                 this page does not serve; publish the archive to S3 or a web server, or set \
-                 --download-url for the export.",
-                path.display()
-            ));
+            return from_file(&state, path, &status.cursor).await;
         }
         Field::Null => {
             return unavailable("The last export published no file (downloadUrl is null).");
@@ -118,6 +114,60 @@ where
     response
         .body(Body::from_stream(body))
         .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+/// Streams the file `path` names, only when it lies inside the configured archive folder once
+/// links are resolved: the status names the file, and whoever can write the status must not
+/// be able to make the page serve anything else.
+async fn from_file(state: &AdminState, path: &std::path::Path, cursor: &Field<Cursor>) -> Response {
+    let Some(archive) = &state.archive_dir else {
+        return unavailable(&format!(
+            "The export status' downloadUrl is the file {} on the exporter's machine; this page \
+             serves such a file only from the exporter's archive folder, and none is configured \
+             ({}).",
+            path.display(),
+            crate::env_vars::ADMIN_ARCHIVE_DIR
+        ));
+    };
+    let resolved = match tokio::fs::canonicalize(path).await {
+        Ok(resolved) => resolved,
+        Err(error) => {
+            tracing::warn!("download: cannot open {}: {error}", path.display());
+            return bad_gateway(&format!(
+                "The export file could not be read: {}: {error}.",
+                path.display()
+            ));
+        }
+    };
+    if !resolved.starts_with(archive) {
+        tracing::warn!(
+            "download: refused {}, which is not inside {}",
+            path.display(),
+            archive.display()
+        );
+        return unavailable(&format!(
+            "The export status' downloadUrl is the file {}, which is not inside the archive \
+             folder {} that this page serves from.",
+            path.display(),
+            archive.display()
+        ));
+    }
+    let file = match tokio::fs::File::open(&resolved).await {
+        Ok(file) => file,
+        Err(error) => {
+            tracing::warn!("download: cannot open {}: {error}", resolved.display());
+            return bad_gateway(&format!(
+                "The export file could not be read: {}: {error}.",
+                path.display()
+            ));
+        }
+    };
+    let mut response = ndjson_response(cursor);
+    if let Ok(metadata) = file.metadata().await {
+        response = response.header(header::CONTENT_LENGTH, metadata.len());
+    }
+    let body = tokio_util::io::ReaderStream::new(file);
+    streamed(response, body, path.display().to_string())
 }
 
 /// Streams the object `object` names, read with the page's S3 settings.

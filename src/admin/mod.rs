@@ -81,6 +81,8 @@ pub struct AdminState {
     pub scheme: &'static str,
     /// Hides the configured secrets, and any token, in what other servers answer.
     pub scrubber: Scrubber,
+    /// The only folder a local download is served from (resolved), when set.
+    pub archive_dir: Option<std::path::PathBuf>,
 }
 
 impl AdminState {
@@ -108,6 +110,7 @@ impl AdminState {
             download_client: upstream::download_client().context("building the HTTP client")?,
             s3: config.s3,
             trigger: config.trigger,
+            archive_dir: config.archive_dir,
             trigger_client: upstream::trigger_client().context("building the HTTP client")?,
             workflow_url: config.workflow_url,
             stale_after: config.stale_after,
@@ -124,6 +127,7 @@ impl AdminState {
             workflow_override: self.workflow_url.as_ref(),
             trigger: &self.trigger,
             source: self.status.source().map(StatusSource::describe),
+            archive_dir: self.archive_dir.as_deref(),
         }
     }
 

@@ -1,6 +1,7 @@
 //! "Run export now": a POST from the card (with its CSRF token) makes this server POST
-//! `{"ref": …}` to the workflow-dispatch endpoint with the bearer token, then redirects the
-//! browser back to the card with the outcome (POST/redirect/GET). The token never leaves the
+//! `{"ref": …}` to the workflow-dispatch endpoint with the bearer token — or, on a host where
+//! systemd runs the export, write a request file that a path unit watches ([`request`]) — then
+//! redirects the browser back to the card with the outcome (POST/redirect/GET). The token never leaves the
 //! server: whatever the endpoint answers (an error body may echo the `Authorization` header)
 //! passes [`Scrubber::scrub_foreign`] before it is shown or logged.
 
@@ -87,6 +88,18 @@ async fn error_message(mut response: reqwest::Response) -> String {
     shown
 }
 
+/// Writes a run request to `path`, replacing it atomically: a path unit watching it
+/// (`PathChanged=`) starts the export service. The content says when, for people.
+pub fn request(path: &std::path::Path) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let text = format!(
+        "export requested from the ops page at {}\n",
+        crate::time::Timestamp::now()
+    );
+    crate::fs::write_atomically(path, text.as_bytes(), crate::fs::Readers::Umask)
+        .with_context(|| format!("writing {}", path.display()))
+}
+
 /// The sentence the card shows after the click.
 pub fn flash(outcome: &Outcome, trigger: &TriggerConfig) -> Flash {
     match outcome {
@@ -163,6 +176,30 @@ pub async fn run_export(
                 "Run export now is not configured: set {}.",
                 names.join(" and ")
             ),
+        },
+        TriggerSetting::RequestFile(path) => match request(path) {
+            Ok(()) => {
+                tracing::info!("export requested from the ops page ({})", path.display());
+                state.status.revalidate().await;
+                Flash {
+                    kind: FlashKind::Success,
+                    text: "The export was requested: it starts within seconds on the exporter's \
+                           host. This card shows the new run once it has finished; reload to \
+                           check."
+                        .into(),
+                }
+            }
+            Err(error) => {
+                tracing::warn!("export request not written: {error:#}");
+                Flash {
+                    kind: FlashKind::Error,
+                    text: format!(
+                        "The export could not be requested: {error:#}. Check that {} is a file \
+                         in a folder this page may write.",
+                        env::ADMIN_TRIGGER_FILE
+                    ),
+                }
+            }
         },
         TriggerSetting::Ready(trigger) => {
             let outcome = dispatch(&state.trigger_client, trigger, &state.scrubber).await;

@@ -59,6 +59,18 @@ pub struct AdminArgs {
     #[arg(long, env = env::EXPORT_TRIGGER_TOKEN, hide_env_values = true, value_name = "TOKEN")]
     pub trigger_token: Option<SecretString>,
 
+    /// "Run export now" on a host where systemd runs the export: the page writes a request to
+    /// this file, and the path unit guardrail-followups-export.path starts the export service.
+    /// Instead of --trigger-url (set one of them); its folder must exist.
+    #[arg(long, env = env::ADMIN_TRIGGER_FILE, value_name = "PATH")]
+    pub trigger_file: Option<PathBuf>,
+
+    /// The exporter's folder archive on this host (its --archive-uri). A status whose
+    /// downloadUrl is a file is served only when the file lies inside this folder, links
+    /// resolved; any other file is refused.
+    #[arg(long, env = env::ADMIN_ARCHIVE_DIR, value_name = "DIR")]
+    pub archive_dir: Option<PathBuf>,
+
     /// Git ref the dispatched workflow runs on.
     #[arg(long, env = env::EXPORT_TRIGGER_REF, default_value = "main", value_name = "REF")]
     pub trigger_ref: String,
@@ -177,11 +189,52 @@ impl AdminArgs {
             })?),
             _ => None,
         };
-        let trigger = trigger_setting(
-            self.trigger_url.as_deref(),
-            trigger_token,
-            self.trigger_ref.trim(),
-        )?;
+        let trigger = match self.trigger_file.filter(|p| !p.as_os_str().is_empty()) {
+            Some(_)
+                if self
+                    .trigger_url
+                    .as_deref()
+                    .is_some_and(|u| !u.trim().is_empty()) =>
+            {
+                return Err(Error::config_fix(
+                    format!(
+                        "both {} and {} are set",
+                        env::ADMIN_TRIGGER_FILE,
+                        env::EXPORT_TRIGGER_URL
+                    ),
+                    "set the trigger file where systemd runs the export on this host, the \
+                     trigger URL where a workflow does; not both",
+                ));
+            }
+            Some(path) => {
+                let folder = path.parent().filter(|p| !p.as_os_str().is_empty());
+                if folder.is_some_and(|f| !f.is_dir()) {
+                    return Err(Error::config_fix(
+                        format!(
+                            "{} {}: its folder does not exist",
+                            env::ADMIN_TRIGGER_FILE,
+                            path.display()
+                        ),
+                        "create the folder (the admin unit's StateDirectory), or correct the path",
+                    ));
+                }
+                TriggerSetting::RequestFile(path)
+            }
+            None => trigger_setting(
+                self.trigger_url.as_deref(),
+                trigger_token,
+                self.trigger_ref.trim(),
+            )?,
+        };
+        let archive_dir = match self.archive_dir.filter(|p| !p.as_os_str().is_empty()) {
+            Some(dir) => Some(std::fs::canonicalize(&dir).map_err(|e| {
+                Error::config_fix(
+                    format!("{} {}: {e}", env::ADMIN_ARCHIVE_DIR, dir.display()),
+                    "give the exporter's --archive-uri folder, which this page's user may read",
+                )
+            })?),
+            None => None,
+        };
         let alert = alert_config(
             self.alert_slack_webhook,
             self.alert_poll_seconds,
@@ -212,6 +265,7 @@ impl AdminArgs {
             alert,
             trusted_proxies,
             scrubber,
+            archive_dir,
         })
     }
 }

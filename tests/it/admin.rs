@@ -9,6 +9,7 @@ mod clicks;
 mod download;
 mod hostile;
 mod s3;
+mod same_host;
 mod screenshots;
 mod status;
 

@@ -291,6 +291,7 @@ mod classify_tests {
         let snapshot = Snapshot::for_tests(parse(json.as_bytes()).map_err(|e| Unreadable(e.0)));
         let trigger = TriggerSetting::Missing(vec![]);
         let settings = CardSettings {
+            archive_dir: None,
             stale_after: 2 * HOUR,
             cache_ttl: Duration::ZERO,
             workflow_override: None,

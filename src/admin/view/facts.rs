@@ -74,13 +74,26 @@ pub(super) fn updated_fact(updated: &Field<DateTime<Utc>>, now: DateTime<Utc>) -
     }
 }
 
-pub(super) fn download(url: &Field<Location>) -> Result<(), String> {
+pub(super) fn download(
+    url: &Field<Location>,
+    archive_dir: Option<&std::path::Path>,
+) -> Result<(), String> {
     match url {
-        Field::Value(Location::Local(path)) => Err(format!(
-            "Download unavailable: the last export's file is {} on the exporter's machine, \
-             which this page does not serve.",
-            path.display()
-        )),
+        Field::Value(Location::Local(path)) => match archive_dir {
+            None => Err(format!(
+                "Download unavailable: the last export's file is {} on the exporter's machine; \
+                 set {} to its archive folder to serve it here.",
+                path.display(),
+                env::ADMIN_ARCHIVE_DIR
+            )),
+            Some(dir) if !path.starts_with(dir) => Err(format!(
+                "Download unavailable: the last export's file {} is not inside the archive \
+                 folder {}.",
+                path.display(),
+                dir.display()
+            )),
+            Some(_) => Ok(()),
+        },
         Field::Value(_) => Ok(()),
         Field::Null => Err("Download unavailable: the last export published no file.".into()),
         other => Err(format!(

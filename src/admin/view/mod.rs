@@ -149,11 +149,17 @@ pub struct CardSettings<'a> {
     pub workflow_override: Option<&'a Url>,
     pub trigger: &'a TriggerSetting,
     pub source: Option<String>,
+    /// The folder local downloads are served from.
+    pub archive_dir: Option<&'a std::path::Path>,
 }
 
 pub fn card(snapshot: &Snapshot, settings: &CardSettings<'_>, now: DateTime<Utc>) -> Card {
     let trigger = match settings.trigger {
-        TriggerSetting::Ready(trigger) => Ok(trigger.git_ref.clone()),
+        TriggerSetting::Ready(trigger) => Ok(format!(
+            "Dispatches the export workflow on {}",
+            trigger.git_ref
+        )),
+        TriggerSetting::RequestFile(_) => Ok("Starts the export on the exporter's host".to_owned()),
         TriggerSetting::Missing(names) => Err(format!(
             "Run export now is not configured. To enable it, set {} where this page runs, \
              then restart it.",
@@ -283,7 +289,7 @@ pub fn card(snapshot: &Snapshot, settings: &CardSettings<'_>, now: DateTime<Utc>
         waiting: waiting.fact,
         cursor: cursor_fact(status),
         updated: updated_fact(&status.updated_at, now),
-        download: download(&status.download_url),
+        download: download(&status.download_url, settings.archive_dir),
         workflow,
         trigger,
         source_note,

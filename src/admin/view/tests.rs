@@ -16,6 +16,7 @@ fn card_for(json: &str, now: &str) -> Card {
     let snapshot = Snapshot::for_tests(parse(json.as_bytes()).map_err(|e| Unreadable(e.0)));
     let trigger = TriggerSetting::Missing(vec![env::EXPORT_TRIGGER_URL]);
     let settings = CardSettings {
+        archive_dir: None,
         stale_after: Duration::from_secs(2 * 3600),
         cache_ttl: Duration::from_secs(300),
         workflow_override: None,
@@ -96,6 +97,7 @@ fn a_missing_status_means_no_export_has_run_yet_not_an_error() {
     let snapshot = Snapshot::for_tests(Err(ReadFailure::Missing(looked.into())));
     let trigger = TriggerSetting::Missing(vec![env::EXPORT_TRIGGER_URL]);
     let settings = CardSettings {
+        archive_dir: None,
         stale_after: Duration::from_secs(2 * 3600),
         cache_ttl: Duration::from_secs(300),
         workflow_override: None,

@@ -88,7 +88,7 @@ async fn the_download_answers_503_without_a_file_and_502_when_the_upstream_fails
         (
             r#"{"downloadUrl": "file:///etc/passwd"}"#.into(),
             StatusCode::SERVICE_UNAVAILABLE,
-            "the file /etc/passwd on the exporter's machine, which this page does not serve",
+            "the file /etc/passwd on the exporter's machine; this page serves such a file only from the exporter's archive folder",
         ),
         (
             "garbage".into(),

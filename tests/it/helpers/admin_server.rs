@@ -64,6 +64,7 @@ pub fn config(status: Option<StatusSource>, trigger: Option<&str>) -> AdminConfi
         trusted_proxies: Default::default(),
         limits: Default::default(),
         alert: None,
+        archive_dir: None,
         scrubber: {
             let mut scrubber = guardrail_followups::redact::Scrubber::default();
             scrubber.add(PASSWORD);
