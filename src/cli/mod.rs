@@ -35,9 +35,17 @@ Exit codes:
   1  some day differs (or a runtime failure: database, lake, sink)
   2  usage or configuration error (bad flag, bad --lake, no database); nothing was done";
 
+/// `--version`: the version and the commit it was built from (`build.rs`).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("GUARDRAIL_COMMIT"),
+    ")"
+);
+
 /// Keeps the guardrail follow-ups feed synchronized with analytics.
 #[derive(Debug, Parser)]
-#[command(name = "guardrail-followups", version, after_help = EXIT_CODES)]
+#[command(name = "guardrail-followups", version = VERSION, after_help = EXIT_CODES)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

@@ -13,6 +13,7 @@ mod connect;
 mod context;
 mod cursor_files;
 mod demo;
+mod deploy_files;
 mod gateway;
 mod hostile;
 mod incremental;
