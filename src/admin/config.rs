@@ -35,7 +35,7 @@ pub struct AdminConfig {
     pub alert: Option<AlertConfig>,
     /// Hides the configured secrets (`AdminArgs`' [`crate::redact::Secrets`]).
     pub scrubber: crate::redact::Scrubber,
-    /// The exporter's folder archive, resolved: the only folder a local download may come from.
+    /// The exporter's folder archive: the only folder a local download may come from.
     pub archive_dir: Option<PathBuf>,
 }
 

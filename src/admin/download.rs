@@ -139,7 +139,10 @@ async fn from_file(state: &AdminState, path: &std::path::Path, cursor: &Field<Cu
             ));
         }
     };
-    if !resolved.starts_with(archive) {
+    let inside = tokio::fs::canonicalize(archive)
+        .await
+        .is_ok_and(|archive| resolved.starts_with(archive));
+    if !inside {
         tracing::warn!(
             "download: refused {}, which is not inside {}",
             path.display(),

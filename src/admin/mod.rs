@@ -81,7 +81,7 @@ pub struct AdminState {
     pub scheme: &'static str,
     /// Hides the configured secrets, and any token, in what other servers answer.
     pub scrubber: Scrubber,
-    /// The only folder a local download is served from (resolved), when set.
+    /// The only folder a local download is served from, when set.
     pub archive_dir: Option<std::path::PathBuf>,
 }
 

@@ -226,15 +226,11 @@ impl AdminArgs {
                 self.trigger_ref.trim(),
             )?,
         };
-        let archive_dir = match self.archive_dir.filter(|p| !p.as_os_str().is_empty()) {
-            Some(dir) => Some(std::fs::canonicalize(&dir).map_err(|e| {
-                Error::config_fix(
-                    format!("{} {}: {e}", env::ADMIN_ARCHIVE_DIR, dir.display()),
-                    "give the exporter's --archive-uri folder, which this page's user may read",
-                )
-            })?),
-            None => None,
-        };
+        // It may not exist yet: the export creates it on its first run.
+        let archive_dir = self
+            .archive_dir
+            .filter(|p| !p.as_os_str().is_empty())
+            .map(|dir| std::path::absolute(&dir).unwrap_or(dir));
         let alert = alert_config(
             self.alert_slack_webhook,
             self.alert_poll_seconds,

@@ -21,7 +21,7 @@ async fn page(
 ) -> (String, reqwest::Client, String) {
     let status = status_file(dir, &status_json(&minutes_ago(5), Some(download)));
     let mut config = config(Some(status), None);
-    config.archive_dir = archive.map(|a| std::fs::canonicalize(a).unwrap());
+    config.archive_dir = archive.map(std::path::Path::to_path_buf);
     let base = spawn_router(router(state(config))).await;
     let http = client();
     let cookie = sign_in(&http, &base).await;
