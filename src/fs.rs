@@ -152,6 +152,42 @@ pub fn folder_of(path: &Path) -> &Path {
     }
 }
 
+/// Whether a file could be written at `path` now, as the run writes it: the nearest folder of it
+/// that exists (the run creates the rest) takes a new file. Proved by creating and removing one.
+pub fn check_writable(path: &Path) -> Result<(), String> {
+    let mut folder = folder_of(path);
+    while !folder.exists() {
+        match folder.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => folder = parent,
+            _ => {
+                folder = Path::new(".");
+                break;
+            }
+        }
+    }
+    if !folder.is_dir() {
+        return Err(format!("{} is a file, not a folder", folder.display()));
+    }
+    let probe = folder.join(format!(
+        ".guardrail-check-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos())
+    ));
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+    {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            Ok(())
+        }
+        Err(e) => Err(format!("cannot create a file in {}: {e}", folder.display())),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -122,6 +122,16 @@ impl GatewayArgs {
         };
         let trusted_proxies =
             super::trusted_proxies(&self.trusted_proxies, env::GATEWAY_TRUSTED_PROXIES)?;
+        // A mistyped folder is refused, not created: batches would land where nothing loads them.
+        if let LakeUri::Local(root) = &lake
+            && !root.is_dir()
+        {
+            return Err(Error::config_fix(
+                format!("the --lake folder {} does not exist", root.display()),
+                "create it (the systemd unit's StateDirectory does), or correct --lake \
+                 (GUARDRAIL_GATEWAY_LAKE)",
+            ));
+        }
         let bytes = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
         Ok(GatewayConfig {
             listen: self.listen,
@@ -161,9 +171,11 @@ mod tests {
 
     #[test]
     fn only_a_loopback_gateway_may_run_without_credentials() {
-        let open = config(&["--lake", "/srv/lake"]).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let lake = dir.path().to_str().unwrap();
+        let open = config(&["--lake", lake]).unwrap();
         assert!(open.auth.is_open());
-        let refused = config(&["--listen", "0.0.0.0:8080", "--lake", "/srv/lake"]).unwrap_err();
+        let refused = config(&["--listen", "0.0.0.0:8080", "--lake", lake]).unwrap_err();
         assert!(
             refused
                 .message()
@@ -208,6 +220,15 @@ mod tests {
 
     #[test]
     fn a_bad_lake_uri_is_a_configuration_error_naming_it() {
+        let missing = config(&["--lake", "/srv/no-such-lake"]).unwrap_err();
+        assert_eq!(missing.exit_code(), crate::error::exit::CONFIG);
+        assert!(
+            missing
+                .message()
+                .starts_with("the --lake folder /srv/no-such-lake does not exist. Fix: create it"),
+            "{}",
+            missing.message()
+        );
         let error = config(&["--lake", "gs://b/p"]).unwrap_err();
         assert_eq!(error.exit_code(), crate::error::exit::CONFIG);
         assert!(

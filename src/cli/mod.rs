@@ -101,35 +101,18 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// The provider filter the cursor should be bound to.
-    #[arg(long, env = env::PROVIDER_ID, value_name = "ID")]
-    pub provider_id: Option<String>,
-
     /// Count notes as problems: exit 1 on a missing (created_at, id) index too.
     #[arg(long)]
     pub strict: bool,
 
+    /// Every flag of `export`: `check` checks what that run would read and write.
     #[command(flatten)]
-    pub source: SourceArgs,
-
-    #[command(flatten)]
-    pub sink: SinkArgs,
-
-    #[command(flatten)]
-    pub cursor_store: CursorStoreArgs,
-
-    #[command(flatten)]
-    pub archive: ArchiveArgs,
-
-    #[command(flatten)]
-    pub output: OutputArgs,
+    pub run: ExportArgs,
 }
 
 impl Secrets for CheckArgs {
     fn hide(&self, scrubber: &mut Scrubber) {
-        self.source.hide(scrubber);
-        self.sink.hide(scrubber);
-        self.cursor_store.s3.hide(scrubber);
+        self.run.hide(scrubber);
     }
 }
 

@@ -157,7 +157,17 @@ impl SinkArgs {
         Ok(match kind {
             SinkKind::Stdout => Arc::new(StdoutTarget),
             SinkKind::File => match &self.file_path {
-                Some(path) => Arc::new(FileTarget { path: path.clone() }),
+                Some(path) => {
+                    // Found before anything is written: a configuration error (exit 2).
+                    let dir = crate::fs::folder_of(path);
+                    if !dir.is_dir() {
+                        return Err(Error::config_fix(
+                            format!("the folder {} of --file-path does not exist", dir.display()),
+                            "create it, or give a path in an existing folder",
+                        ));
+                    }
+                    Arc::new(FileTarget { path: path.clone() })
+                }
                 None => return Err(Error::config("--sink file needs --file-path PATH")),
             },
             SinkKind::Webhook => Arc::new(webhook_config(self, demo)?),

@@ -42,7 +42,7 @@ impl Report {
 
 pub fn check(args: CheckArgs) -> ExitCode {
     let scrubber = crate::redact::Scrubber::of(&args);
-    logging::init(args.output.log_format, true, scrubber.clone());
+    logging::init(args.run.output.log_format, true, scrubber.clone());
     let runtime = match super::runtime() {
         Ok(runtime) => runtime,
         Err(error) => return super::fail(&error, &scrubber),
@@ -57,6 +57,7 @@ pub fn check(args: CheckArgs) -> ExitCode {
         check_cursor_store(&args, &mut report).await;
         check_sink(&args, &mut report).await;
         check_archive(&args, &mut report).await;
+        check_reporting(&args, &mut report).await;
     });
     if report.problems == 0 {
         ExitCode::SUCCESS
@@ -70,12 +71,12 @@ pub fn check(args: CheckArgs) -> ExitCode {
 const CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 async fn check_source(args: &CheckArgs, report: &mut Report) {
-    if args.source.demo
+    if args.run.source.demo
         && let Err(e) = super::prepare_demo()
     {
         return report.line("database", Verdict::from_error(&e, "see the problem above"));
     }
-    let config = match args.source.config() {
+    let config = match args.run.source.config() {
         // `check` answers quickly, whatever the connection string allows a run.
         Ok(config) => config.with_wait_cap(CHECK_TIMEOUT),
         Err(e) => {
@@ -99,9 +100,10 @@ async fn check_source(args: &CheckArgs, report: &mut Report) {
 }
 
 async fn check_cursor_store(args: &CheckArgs, report: &mut Report) {
-    let verdict = match args.cursor_store.config() {
+    let verdict = match args.run.cursor_store.config() {
         Ok(location) => {
             let provider = args
+                .run
                 .provider_id
                 .as_deref()
                 .map(str::trim)
@@ -119,12 +121,12 @@ async fn check_cursor_store(args: &CheckArgs, report: &mut Report) {
 /// The configured sink checks itself; a webhook URL alone is checked too, being where
 /// `--sink webhook` would send.
 async fn check_sink(args: &CheckArgs, report: &mut Report) {
-    let kind = if args.sink.webhook_url.is_some() {
+    let kind = if args.run.sink.webhook_url.is_some() {
         SinkKind::Webhook
     } else {
-        args.sink.sink
+        args.run.sink.sink
     };
-    match args.sink.config_as(kind, false) {
+    match args.run.sink.config_as(kind, false) {
         Ok(target) => {
             let (what, verdict) = target.check().await;
             report.line(what, verdict);
@@ -147,12 +149,54 @@ async fn check_sink(args: &CheckArgs, report: &mut Report) {
 
 /// The archive, when `--archive-uri` names one.
 async fn check_archive(args: &CheckArgs, report: &mut Report) {
-    match args.archive.config(&args.cursor_store.s3) {
+    match args.run.archive.config(&args.run.cursor_store.s3) {
         Ok(Some(archive)) => report.line("archive", archive.check().await),
         Ok(None) => {}
         Err(e) => report.line(
             "archive",
             Verdict::from_error(&e, "give a folder or s3://bucket/prefix"),
         ),
+    }
+}
+
+/// Where the run reports: the status JSON, the metrics textfile and Slack, when configured.
+async fn check_reporting(args: &CheckArgs, report: &mut Report) {
+    let config = match super::report_config(&args.run) {
+        Ok(config) => config,
+        Err(e) => {
+            return report.line(
+                "reporting",
+                Verdict::from_error(&e, "see `guardrail-followups check --help`"),
+            );
+        }
+    };
+    if let Some(target) = &config.status {
+        report.line("status", crate::report::check_status(target).await);
+    }
+    if let Some(metrics) = &config.metrics {
+        report.line(
+            "metrics",
+            match crate::fs::check_writable(&metrics.path) {
+                Ok(()) => Verdict::Ok(format!("{} can be written", metrics.path.display())),
+                Err(problem) => Verdict::problem(
+                    format!("the metrics textfile {}: {problem}", metrics.path.display()),
+                    "give --metrics-path (GUARDRAIL_EXPORT_METRICS_PATH) a folder this user may \
+                     write, or leave it unset",
+                ),
+            },
+        );
+    }
+    if let Some(webhook) = &config.slack_webhook {
+        report.line(
+            "slack",
+            match crate::report::slack::probe(webhook).await {
+                Ok(()) => Verdict::Ok("the Slack webhook answers".into()),
+                Err(problem) => Verdict::problem(
+                    problem,
+                    "check --slack-webhook (GUARDRAIL_EXPORT_SLACK_WEBHOOK): Slack → your app \
+                     → Incoming Webhooks; a failed message never fails a run",
+                ),
+            },
+        );
     }
 }

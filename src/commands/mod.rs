@@ -85,7 +85,7 @@ pub fn export(args: ExportArgs) -> ExitCode {
     }
 }
 
-fn report_config(args: &ExportArgs) -> Result<ReportConfig, Error> {
+pub(crate) fn report_config(args: &ExportArgs) -> Result<ReportConfig, Error> {
     let set = |v: &Option<String>| {
         v.as_deref()
             .map(str::trim)

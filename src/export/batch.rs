@@ -7,20 +7,50 @@ use std::ops::AddAssign;
 use crate::cursor::Position;
 use crate::cursor::fingerprint::{Fingerprint, bucket_of};
 use crate::row::{FollowUp, RowRepairs, SourceRow};
+use uuid::Uuid;
 
-/// Counts of what normalisation had to do, for the run's warnings.
+/// Counts of what normalisation had to do, for the run's warnings, with the first few
+/// follow-ups of each kind so that the warning names rows to look at.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RepairCounts {
     pub contexts_repaired: u64,
     pub contexts_nulled: u64,
     pub unknown_actions: u64,
+    pub samples: RepairSamples,
 }
 
-impl AddAssign<RowRepairs> for RepairCounts {
-    fn add_assign(&mut self, row: RowRepairs) {
+/// How many follow-ups a warning names.
+pub const SAMPLES: usize = 3;
+
+/// The first [`SAMPLES`] follow-ups of each kind of repair, in the order they were exported.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RepairSamples {
+    pub contexts_repaired: [Option<Uuid>; SAMPLES],
+    pub contexts_nulled: [Option<Uuid>; SAMPLES],
+    pub unknown_actions: [Option<Uuid>; SAMPLES],
+}
+
+fn keep(samples: &mut [Option<Uuid>; SAMPLES], id: Uuid) {
+    if let Some(free) = samples.iter_mut().find(|s| s.is_none()) {
+        *free = Some(id);
+    }
+}
+
+impl RepairCounts {
+    /// Counts what normalising the row `id` had to do.
+    pub fn add(&mut self, id: Uuid, row: RowRepairs) {
         self.contexts_repaired += u64::from(row.context_repaired);
         self.contexts_nulled += u64::from(row.context_nulled);
         self.unknown_actions += u64::from(row.unknown_action);
+        if row.context_repaired {
+            keep(&mut self.samples.contexts_repaired, id);
+        }
+        if row.context_nulled {
+            keep(&mut self.samples.contexts_nulled, id);
+        }
+        if row.unknown_action {
+            keep(&mut self.samples.unknown_actions, id);
+        }
     }
 }
 
@@ -29,6 +59,25 @@ impl AddAssign for RepairCounts {
         self.contexts_repaired += other.contexts_repaired;
         self.contexts_nulled += other.contexts_nulled;
         self.unknown_actions += other.unknown_actions;
+        let pairs = [
+            (
+                &mut self.samples.contexts_repaired,
+                other.samples.contexts_repaired,
+            ),
+            (
+                &mut self.samples.contexts_nulled,
+                other.samples.contexts_nulled,
+            ),
+            (
+                &mut self.samples.unknown_actions,
+                other.samples.unknown_actions,
+            ),
+        ];
+        for (mine, theirs) in pairs {
+            for id in theirs.into_iter().flatten() {
+                keep(mine, id);
+            }
+        }
     }
 }
 
@@ -84,7 +133,7 @@ impl BatchBuilder {
             .expect("a row always serialises to a Vec");
         self.current.ndjson.push(b'\n');
         self.current.rows += 1;
-        self.current.repairs += repairs;
+        self.current.repairs.add(follow_up.follow_up_id, repairs);
         let position = Position {
             created_at: follow_up.created_at,
             id: Some(follow_up.follow_up_id),

@@ -76,20 +76,37 @@ impl Summary {
             .cursor
             .map_or_else(|| "none".into(), |position| position.to_string());
         let repairs = summary.repairs;
+        // ` (e.g. <id>, <id>, <id>)`: rows to look at in the source.
+        let some = |ids: &[Option<uuid::Uuid>]| {
+            let ids: Vec<String> = ids.iter().flatten().map(ToString::to_string).collect();
+            if ids.is_empty() {
+                String::new()
+            } else {
+                format!(" (e.g. {})", ids.join(", "))
+            }
+        };
         if repairs.contexts_repaired + repairs.contexts_nulled > 0 {
             tracing::warn!(
                 repaired = repairs.contexts_repaired,
                 nulled = repairs.contexts_nulled,
-                "platformContext normalised: {} repaired, {} exported as null",
+                "platformContext normalised: {} repaired{}, {} exported as null{}",
                 repairs.contexts_repaired,
-                repairs.contexts_nulled
+                some(&repairs.samples.contexts_repaired),
+                repairs.contexts_nulled,
+                some(&repairs.samples.contexts_nulled),
             );
         }
         if repairs.unknown_actions > 0 {
             tracing::warn!(
                 rows = repairs.unknown_actions,
-                "{} rows have an action other than pause/resume/escalate (exported as they are)",
-                repairs.unknown_actions
+                "{} {} an action other than pause/resume/escalate (exported as they are){}",
+                repairs.unknown_actions,
+                if repairs.unknown_actions == 1 {
+                    "row has"
+                } else {
+                    "rows have"
+                },
+                some(&repairs.samples.unknown_actions),
             );
         }
         let late = summary.late;
@@ -147,8 +164,9 @@ impl Summary {
             audit_buckets = late.buckets_checked,
             pending_rows = summary.backlog.map(|b| b.pending),
             held_back_rows = summary.backlog.and_then(|b| b.held_back).map(|h| h.rows),
-            "exported {} rows{closed}; cursor {cursor}; {:.2}s; {:.0} rows/s{late_text}{left}",
+            "exported {} {}{closed}; cursor {cursor}; {:.2}s; {:.0} rows/s{late_text}{left}",
             summary.rows,
+            if summary.rows == 1 { "row" } else { "rows" },
             summary.elapsed.as_secs_f64(),
             summary.rows_per_second(),
         );

@@ -72,6 +72,13 @@ pub async fn after_run(
     elapsed: Duration,
     scrubber: &Scrubber,
 ) -> Result<(), Error> {
+    // A configuration error did nothing (exit 2): it leaves no status, metrics or message
+    // behind either, so the last run's report still stands.
+    if let Err(error) = outcome
+        && error.exit_code() == crate::error::exit::CONFIG
+    {
+        return Ok(());
+    }
     // Rows delivered but not archived: a failed run, whose cursor and rows still count.
     let archive_error = outcome.ok().and_then(Summary::archive_error);
     let ran = match outcome {
@@ -146,5 +153,40 @@ pub async fn after_run(
                 "the export succeeded and its cursor is saved, but the status JSON was not written",
             ),
         }),
+    }
+}
+
+/// `check`: whether the status could be written at `target` now.
+pub async fn check_status(target: &StatusTarget) -> crate::verdict::Verdict {
+    use crate::verdict::Verdict;
+    use object_store::ObjectStoreExt;
+    let fix = "give --status-path (GUARDRAIL_EXPORT_STATUS_PATH) a folder this user may write, \
+               or an s3:// object these credentials may put";
+    match target {
+        StatusTarget::File(path) => match crate::fs::check_writable(path) {
+            Ok(()) => Verdict::Ok(format!("{} can be written", path.display())),
+            Err(problem) => {
+                Verdict::problem(format!("the status {}: {problem}", path.display()), fix)
+            }
+        },
+        StatusTarget::S3 { uri, options } => {
+            let store = match crate::s3::open_bucket(&uri.bucket, options) {
+                Ok(store) => store,
+                Err(e) => return Verdict::problem(format!("the status {uri}: {e:#}"), fix),
+            };
+            match store
+                .head(&object_store::path::Path::from(uri.key.as_str()))
+                .await
+            {
+                Ok(_) => Verdict::Ok(format!("{uri} is there")),
+                Err(object_store::Error::NotFound { .. }) => {
+                    Verdict::Ok(format!("{uri} can be read (no status yet)"))
+                }
+                Err(e) => Verdict::problem(
+                    format!("the status {uri}: {}", crate::redact::error_chain(&e)),
+                    fix,
+                ),
+            }
+        }
     }
 }

@@ -46,6 +46,37 @@ pub async fn send(webhook: &SecretString, text: &str) {
     }
 }
 
+/// Whether the webhook would take a message, without posting one: Slack answers an empty
+/// payload with 400 (`no_text`, `invalid_payload`) when the webhook exists, and with 403, 404
+/// or 410 when it was revoked or mistyped.
+pub async fn probe(webhook: &SecretString) -> Result<(), String> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let response = client
+        .post(webhook.expose_secret())
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body("{}")
+        .send()
+        .await
+        .map_err(|e| {
+            format!(
+                "the Slack webhook cannot be reached: {}",
+                crate::redact::error_chain(&e.without_url())
+            )
+        })?;
+    let status = response.status();
+    let body = response.text().await.unwrap_or_default();
+    match status.as_u16() {
+        200..=299 | 400 => Ok(()),
+        _ => Err(format!(
+            "the Slack webhook answered {status} ({}): it was revoked or is mistyped",
+            body.trim().chars().take(80).collect::<String>()
+        )),
+    }
+}
+
 /// Posts `{"text": …}`; what went wrong, without the webhook URL (a secret), otherwise.
 pub async fn try_send(webhook: &SecretString, text: &str) -> Result<(), String> {
     let client = reqwest::Client::builder()

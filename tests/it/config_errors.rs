@@ -194,3 +194,102 @@ async fn a_row_dated_before_year_1_fails_the_run_naming_it_and_moves_nothing() {
         "{cursor}"
     );
 }
+
+/// Every file a run could write, below `dir`, as variables (a case's flag overrides one): the
+/// status, the metrics, the archive, the cursor and its lock, dead letters.
+fn every_destination(dir: &std::path::Path) -> Vec<(&'static str, String)> {
+    let at = |name: &str| dir.join(name).display().to_string();
+    vec![
+        ("GUARDRAIL_EXPORT_STATUS_PATH", at("state/status.json")),
+        ("GUARDRAIL_EXPORT_METRICS_PATH", at("state/metrics.prom")),
+        ("GUARDRAIL_EXPORT_ARCHIVE_URI", at("archive")),
+        ("GUARDRAIL_EXPORT_CURSOR_STORE", "file".into()),
+        (
+            "GUARDRAIL_EXPORT_CURSOR_STORE_PATH",
+            at("state/cursor.json"),
+        ),
+        ("GUARDRAIL_EXPORT_DEAD_LETTER_DIR", at("dead")),
+    ]
+}
+
+/// The files below `dir`, as paths relative to it.
+fn files_below(dir: &std::path::Path) -> Vec<String> {
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| !e.file_type().is_dir())
+        .map(|e| e.path().strip_prefix(dir).unwrap().display().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn every_configuration_error_exits_2_and_leaves_no_file_behind() {
+    let db = TestDb::new().await;
+    db.insert_generated(10, 1, 1, "2026-01-22 04:00:00+00")
+        .await;
+    for (case, args, message) in [
+        (
+            "the file sink's folder is missing",
+            vec!["--sink", "file", "--file-path", "missing/rows.ndjson"],
+            "the folder missing of --file-path does not exist",
+        ),
+        (
+            "the archive folder is missing",
+            vec!["--archive-uri", "no-such-archive"],
+            "the --archive-uri folder no-such-archive does not exist",
+        ),
+        (
+            "a webhook sink without a URL",
+            vec!["--sink", "webhook"],
+            "--sink webhook needs --webhook-url",
+        ),
+        (
+            "a short webhook secret",
+            vec![
+                "--sink",
+                "webhook",
+                "--webhook-url",
+                "http://127.0.0.1:9/v1/followups",
+                "--webhook-secret",
+                "short",
+            ],
+            "--webhook-secret",
+        ),
+        (
+            "a cursor that is not a timestamp",
+            vec!["--cursor", "yesterday"],
+            "--cursor",
+        ),
+        (
+            "the metrics in S3",
+            vec!["--metrics-path", "s3://bucket/metrics.prom"],
+            "--metrics-path",
+        ),
+        (
+            "a workflow URL that is not a URL",
+            vec!["--workflow-url", "not a url"],
+            "--workflow-url",
+        ),
+        (
+            "an S3 cursor store without its URI",
+            vec!["--cursor-store", "s3"],
+            "--cursor-store-uri",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("archive")).unwrap();
+        let mut export = Export::new(dir.path()).db(&db.url).args(&args);
+        for (name, value) in every_destination(dir.path()) {
+            export = export.env(name, &value);
+        }
+        let out = export.run().await;
+        assert_eq!(out.code, 2, "{case}: {}", out.stderr);
+        assert!(out.stderr.contains(message), "{case}: {}", out.stderr);
+        assert!(out.stdout.is_empty(), "{case}: nothing exported");
+        assert_eq!(
+            files_below(dir.path()),
+            Vec::<String>::new(),
+            "{case}: nothing written"
+        );
+    }
+}

@@ -72,10 +72,29 @@ async fn every_platform_context_shape_exports_as_documented() {
     }
     // Five repaired (variant keys, padding, extra keys, a numeric id, double encoding), five
     // nulled (string, array, number, {}, no id or label); JSON null and SQL NULL are no repair.
-    assert!(
-        out.stderr.contains("5 repaired, 5 exported as null"),
-        "stderr: {}",
-        out.stderr
+    // The warning names the first three of each kind, so that they can be found in the source.
+    let ids: Vec<String> = lines
+        .iter()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["followUpId"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    let warning = out
+        .stderr
+        .lines()
+        .find(|l| l.contains("platformContext normalised: 5 repaired (e.g. "))
+        .unwrap_or_else(|| panic!("stderr: {}", out.stderr));
+    assert!(warning.contains(", 5 exported as null (e.g. "), "{warning}");
+    let named = ids
+        .iter()
+        .filter(|id| warning.contains(id.as_str()))
+        .count();
+    assert_eq!(
+        named, 6,
+        "three repaired and three nulled follow-ups named: {warning}"
     );
 }
 
@@ -108,7 +127,7 @@ async fn actions_are_trimmed_and_lowercased_and_unknown_ones_reported() {
     assert_eq!(actions, ["pause", "escalate", "suspend"]);
     assert!(
         out.stderr
-            .contains("1 rows have an action other than pause/resume/escalate"),
+            .contains("1 row has an action other than pause/resume/escalate"),
         "{}",
         out.stderr
     );

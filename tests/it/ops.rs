@@ -663,7 +663,7 @@ async fn check_says_whether_runs_can_stop_before_open_transactions() {
     );
     assert!(
         out.stdout
-            .contains("GRANT pg_read_all_stats TO <export role>;"),
+            .contains(&format!("GRANT pg_read_all_stats TO {role};")),
         "{}",
         out.stdout
     );
@@ -932,4 +932,62 @@ async fn the_lease_of_a_run_gone_from_this_kernel_is_taken_over_at_once_and_a_li
         "{}",
         out.stderr
     );
+}
+
+/// `check` takes every flag of `export` and checks each place the run would write: the status,
+/// the metrics textfile, Slack. Slack cannot run here: a loopback server answers as Slack does
+/// (400 for an empty payload to a webhook that exists, 404 for one that does not).
+#[tokio::test]
+async fn check_takes_every_export_flag_and_checks_every_destination() {
+    let db = TestDb::new().await;
+    db.client()
+        .await
+        .batch_execute("CREATE INDEX provider_guardrail_followup_created_at_id_idx ON provider_guardrail_followup (created_at, id)")
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a-file"), "").unwrap();
+    let at = |name: &str| dir.path().join(name).display().to_string();
+    let slack = FaultyServer::start(vec![Fault::status(400)]).await;
+    let good = Export::subcommand(dir.path(), &["check", "--database-url", &db.url])
+        .args([
+            "--limit",
+            "5",
+            "--batch-size",
+            "100",
+            "--settle-seconds",
+            "30",
+        ])
+        .args(["--status-path", &at("state/status.json")])
+        .args(["--metrics-path", &at("state/metrics.prom")])
+        .args(["--slack-webhook", &slack.url])
+        .run()
+        .await;
+    assert_eq!(good.code, 0, "{}", good.stdout);
+    for line in ["ok       status", "ok       metrics", "ok       slack"] {
+        assert!(good.stdout.contains(line), "{line}: {}", good.stdout);
+    }
+    assert!(!dir.path().join("state").exists(), "check creates nothing");
+
+    let revoked = FaultyServer::start(vec![Fault::status(404)]).await;
+    let bad = Export::subcommand(dir.path(), &["check", "--database-url", &db.url])
+        .args(["--status-path", &at("a-file/status.json")])
+        .args(["--metrics-path", "/proc/guardrail/metrics.prom"])
+        .args(["--slack-webhook", &revoked.url])
+        .run()
+        .await;
+    assert_eq!(bad.code, 1, "{}", bad.stdout);
+    for (what, problem) in [
+        ("status", "is a file, not a folder"),
+        ("metrics", "cannot create a file in /proc"),
+        ("slack", "answered 404"),
+    ] {
+        assert!(
+            bad.stdout
+                .lines()
+                .any(|l| l.starts_with(&format!("problem  {what}")) && l.contains(problem)),
+            "{what}: {}",
+            bad.stdout
+        );
+    }
 }

@@ -33,7 +33,11 @@ pub struct GatewayProcess {
 impl GatewayProcess {
     /// Starts `gateway --listen 127.0.0.1:0 --lake LAKE EXTRA…` and waits until it logs the
     /// address it listens on.
+    /// A folder lake is created first, as the systemd unit's StateDirectory does.
     pub async fn start(lake: &str, extra: &[&str]) -> GatewayProcess {
+        if !lake.contains("://") {
+            std::fs::create_dir_all(lake).unwrap();
+        }
         let mut args = vec!["--lake".to_owned(), lake.to_owned()];
         args.extend(extra.iter().map(|a| a.to_string()));
         GatewayProcess {

@@ -29,18 +29,19 @@ impl PostgresSource {
 
     /// Whether this role sees other roles' transactions in `pg_stat_activity` (superuser or
     /// member of `pg_read_all_stats`), which the hold-back before open transactions needs.
-    async fn sees_all_sessions(&self) -> anyhow::Result<bool> {
+    /// Whether the role sees every session, and its name (for the GRANT that would let it).
+    async fn sees_all_sessions(&self) -> anyhow::Result<(bool, String)> {
         let row = self
             .wait(
                 "reading the role's privileges",
                 self.client.query_typed_one(
-                    "SELECT rolsuper OR pg_has_role(current_user, 'pg_read_all_stats', 'member') \
-                     FROM pg_roles WHERE rolname = current_user",
+                    "SELECT rolsuper OR pg_has_role(current_user, 'pg_read_all_stats', 'member'), \
+                     quote_ident(current_user) FROM pg_roles WHERE rolname = current_user",
                     &[],
                 ),
             )
             .await?;
-        Ok(row.get(0))
+        Ok((row.get(0), row.get(1)))
     }
 
     /// The definitions of the table's indexes whose first column is `created_at`.
@@ -92,15 +93,15 @@ impl PostgresSource {
         };
         checks.push(("index", index));
         let hold_back = match self.sees_all_sessions().await {
-            Ok(true) => Verdict::Ok(
+            Ok((true, _)) => Verdict::Ok(
                 "pg_stat_activity shows every session: runs stop before open transactions".into(),
             ),
-            Ok(false) => Verdict::Note {
+            Ok((false, role)) => Verdict::Note {
                 note: "this role sees only its own sessions in pg_stat_activity: runs cannot stop \
                        before other roles' open transactions (the late-row audit still delivers \
                        their rows afterwards)"
                     .into(),
-                how: "GRANT pg_read_all_stats TO <export role>;".into(),
+                how: format!("GRANT pg_read_all_stats TO {role};"),
             },
             Err(e) => error(e),
         };
