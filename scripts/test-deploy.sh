@@ -26,6 +26,7 @@ need systemd-nspawn "apt-get install systemd-container"
 need cargo-deb "cargo install --locked cargo-deb"
 need curl "apt-get install curl"
 need psql "apt-get install postgresql-client"
+need man "apt-get install man-db"
 [[ -n "${TEST_DATABASE_URL:-}" ]] || fail "TEST_DATABASE_URL is not set: run it under scripts/with-postgres.sh"
 for port in 8080 8081; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
@@ -41,6 +42,34 @@ mkdir -p "$WORK"
 echo "test-deploy: building the package" >&2
 PROFILE=dev scripts/package.sh >"$WORK/package.log" 2>&1 || { cat "$WORK/package.log" >&2; fail "packaging"; }
 DEB=$(ls -t target/debian/guardrail-followups_*.deb | head -n 1)
+
+# What the package holds: the binary, the units, the env files as conffiles, the man pages and
+# the completions; the man page renders, the bash completion loads, --version names the commit.
+contents=$(dpkg-deb -c "$DEB" | awk '{print $6}')
+for file in ./usr/bin/guardrail-followups \
+  ./lib/systemd/system/guardrail-followups-export.service \
+  ./lib/systemd/system/guardrail-followups-export.timer \
+  ./lib/systemd/system/guardrail-followups-export.path \
+  ./lib/systemd/system/guardrail-followups-admin.service \
+  ./lib/systemd/system/guardrail-followups-gateway.service \
+  ./etc/guardrail-followups/export.env ./etc/guardrail-followups/admin.env \
+  ./etc/guardrail-followups/gateway.env \
+  ./usr/share/man/man1/guardrail-followups.1.gz ./usr/share/man/man1/guardrail-followups-export.1.gz \
+  ./usr/share/bash-completion/completions/guardrail-followups \
+  ./usr/share/zsh/vendor-completions/_guardrail-followups \
+  ./usr/share/fish/vendor_completions.d/guardrail-followups.fish; do
+  grep -qxF "$file" <<<"$contents" || fail "the package lacks $file"
+done
+conffiles=$(dpkg-deb --ctrl-tarfile "$DEB" | tar -xO ./conffiles)
+for env in export admin gateway; do
+  grep -qxF "/etc/guardrail-followups/$env.env" <<<"$conffiles" || fail "$env.env is not a conffile"
+done
+man -l target/assets/man/guardrail-followups-export.1.gz 2>/dev/null | grep -q -- '--status-path' ||
+  fail "man -l does not render guardrail-followups-export(1) with its flags"
+bash -c 'source target/assets/completions/guardrail-followups.bash && complete -p guardrail-followups' \
+  >/dev/null || fail "the bash completion does not load"
+target/debug/guardrail-followups --version | grep -Eq '^guardrail-followups [0-9.]+ \(commit [0-9a-f]{12}\)$' ||
+  fail "--version does not name the commit: $(target/debug/guardrail-followups --version)"
 
 if [[ ! -f $ROOTFS/.complete ]]; then
   mirror=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/*.sources 2>/dev/null || true)

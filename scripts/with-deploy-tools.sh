@@ -16,6 +16,7 @@ command -v nginx >/dev/null 2>&1 || missing+=(nginx-light)
 command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
 command -v systemd-nspawn >/dev/null 2>&1 || missing+=(systemd-container)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
+command -v man >/dev/null 2>&1 || missing+=(man-db)
 if [[ ${#missing[@]} -gt 0 ]]; then
   if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
     echo "with-deploy-tools: installing ${missing[*]}..." >&2
