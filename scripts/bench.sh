@@ -222,6 +222,8 @@ done
 # run_webhook LAKE CONCURRENCY [GATEWAY FLAGS...]
 run_webhook() {
   local lake=$1 concurrency=$2; shift 2
+  # A folder lake must exist: the gateway refuses to create a mistyped one.
+  [[ $lake == s3://* ]] || mkdir -p "$lake"
   local port
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   "$BIN" gateway --listen "127.0.0.1:$port" --lake "$lake" --secret bench-secret-0123456789 "$@" \
