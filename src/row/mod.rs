@@ -83,24 +83,20 @@ pub struct RowRepairs {
 }
 
 impl FollowUp {
-    /// A row with its required fields and every optional one null, as [`SourceRow::new`].
+    /// The row exported from [`SourceRow::new`]: its required fields, every optional one null.
     pub fn new(
         follow_up_id: Uuid,
         provider_id: impl Into<String>,
         action: impl Into<String>,
         created_at: Timestamp,
     ) -> FollowUp {
-        FollowUp {
+        FollowUp::from_source(SourceRow::new(
             follow_up_id,
-            provider_id: provider_id.into(),
-            provider_name: None,
-            action: action.into(),
-            notes: None,
-            platform_context: None,
-            conversion_cursor: None,
-            conversion_href: None,
+            provider_id,
+            action,
             created_at,
-        }
+        ))
+        .0
     }
 
     /// The row contract the gateway enforces, which every row [`FollowUp::from_source`] makes

@@ -84,6 +84,18 @@ async fn the_archives_latest_file_is_served_and_nothing_outside_the_archive_fold
     assert!(body.contains("GUARDRAIL_ADMIN_ARCHIVE_DIR"), "{body}");
 }
 
+/// The card's page as the signed-in client gets it.
+async fn reports(http: &reqwest::Client, base: &str, cookie: &str) -> String {
+    let response = http
+        .get(format!("{base}/admin/reports"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    response.text().await.unwrap()
+}
+
 #[tokio::test]
 async fn run_export_now_writes_the_request_file_the_path_unit_watches() {
     let dir = tempfile::tempdir().unwrap();
@@ -94,15 +106,7 @@ async fn run_export_now_writes_the_request_file_the_path_unit_watches() {
     let base = spawn_router(router(state(config))).await;
     let http = client();
     let cookie = sign_in(&http, &base).await;
-    let page = http
-        .get(format!("{base}/admin/reports"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = reports(&http, &base, &cookie).await;
     assert!(
         unescape(&page)
             .contains(r#"id="run-export" title="Starts the export on the exporter's host""#),
@@ -126,15 +130,7 @@ async fn run_export_now_writes_the_request_file_the_path_unit_watches() {
             written.starts_with("export requested from the ops page at "),
             "{written}"
         );
-        let card = http
-            .get(format!("{base}/admin/reports"))
-            .header("cookie", &cookie)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let card = reports(&http, &base, &cookie).await;
         assert!(
             unescape(&card).contains("The export was requested"),
             "click {n}"
