@@ -129,20 +129,29 @@ async fn from_file(state: &AdminState, path: &std::path::Path, cursor: &Field<Cu
             crate::env_vars::ADMIN_ARCHIVE_DIR
         ));
     };
+    // Only a path inside the folder says whether it exists or can be read: any other is refused
+    // the same way, existing or not.
+    let lexically_inside = path.starts_with(archive)
+        && !path
+            .components()
+            .any(|c| matches!(c, std::path::Component::ParentDir));
+    let real_archive = tokio::fs::canonicalize(archive).await.ok();
     let resolved = match tokio::fs::canonicalize(path).await {
-        Ok(resolved) => resolved,
-        Err(error) => {
+        Ok(resolved) => Some(resolved),
+        Err(error) if lexically_inside => {
             tracing::warn!("download: cannot open {}: {error}", path.display());
             return bad_gateway(&format!(
                 "The export file could not be read: {}: {error}.",
                 path.display()
             ));
         }
+        Err(_) => None,
     };
-    let inside = tokio::fs::canonicalize(archive)
-        .await
-        .is_ok_and(|archive| resolved.starts_with(archive));
-    if !inside {
+    let resolved = match (resolved, real_archive) {
+        (Some(resolved), Some(archive)) if resolved.starts_with(&archive) => Some(resolved),
+        _ => None,
+    };
+    let Some(resolved) = resolved else {
         tracing::warn!(
             "download: refused {}, which is not inside {}",
             path.display(),
@@ -154,7 +163,7 @@ async fn from_file(state: &AdminState, path: &std::path::Path, cursor: &Field<Cu
             path.display(),
             archive.display()
         ));
-    }
+    };
     let file = match tokio::fs::File::open(&resolved).await {
         Ok(file) => file,
         Err(error) => {

@@ -59,6 +59,10 @@ async fn the_archives_latest_file_is_served_and_nothing_outside_the_archive_fold
         ),
         (climbing, "a path that climbs out"),
         ("/etc/passwd".to_owned(), "a system file"),
+        (
+            "/etc/no-such-file".to_owned(),
+            "a file that does not exist outside the folder",
+        ),
     ] {
         let sub = tempfile::tempdir().unwrap();
         let (base, http, cookie) = page(sub.path(), &download, Some(&archive)).await;
