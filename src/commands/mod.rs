@@ -102,10 +102,14 @@ pub(crate) fn report_config(args: &ExportArgs) -> Result<ReportConfig, Error> {
     // The archive's latest copy, unless a download URL is configured (a CDN, a signed link).
     let archive = args.archive.config(&args.cursor_store.s3)?;
     let download_url = match set(&args.report.download_url) {
-        Some(text) => Some(
-            Location::parse(&text, Place::READABLE_FILE)
-                .map_err(|e| Error::config(format!("--download-url: {e}")))?,
-        ),
+        // A file is named absolutely: the ops page does not share this working directory.
+        Some(text) => match Location::parse(&text, Place::READABLE_FILE) {
+            Ok(Location::Local(path)) => {
+                Some(Location::Local(std::path::absolute(&path).unwrap_or(path)))
+            }
+            Ok(location) => Some(location),
+            Err(e) => return Err(Error::config(format!("--download-url: {e}"))),
+        },
         None => archive.map(|a| a.latest_url()),
     };
     let metrics = match set(&args.report.metrics_path) {
