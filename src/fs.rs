@@ -168,24 +168,12 @@ pub fn check_writable(path: &Path) -> Result<(), String> {
     if !folder.is_dir() {
         return Err(format!("{} is a file, not a folder", folder.display()));
     }
-    let probe = folder.join(format!(
-        ".guardrail-check-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos())
-    ));
-    match std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&probe)
-    {
-        Ok(_) => {
-            let _ = std::fs::remove_file(&probe);
-            Ok(())
-        }
-        Err(e) => Err(format!("cannot create a file in {}: {e}", folder.display())),
-    }
+    // Removed again when dropped.
+    tempfile::Builder::new()
+        .prefix(".guardrail-check-")
+        .tempfile_in(folder)
+        .map(drop)
+        .map_err(|e| format!("cannot create a file in {}: {e}", folder.display()))
 }
 
 #[cfg(test)]

@@ -7,7 +7,9 @@ use std::path::Path;
 
 use reqwest::StatusCode;
 
-use crate::helpers::admin_server::{AdminProcess, PASSWORD, client, get_download, sign_in};
+use crate::helpers::admin_server::{
+    AdminProcess, PASSWORD, client, get_download, reports_page, sign_in,
+};
 use crate::helpers::gateway::GatewayProcess;
 use crate::helpers::s3::TestBucket;
 use crate::helpers::{Export, TestDb};
@@ -28,14 +30,7 @@ fn forms(dir: &Path, name: &str) -> [(&'static str, String); 2] {
 async fn card(admin: &AdminProcess) -> String {
     let http = client();
     let cookie = sign_in(&http, &admin.base).await;
-    let response = http
-        .get(format!("{}/admin/reports", admin.base))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    response.text().await.unwrap()
+    reports_page(&http, &admin.base, &cookie).await
 }
 
 #[tokio::test]

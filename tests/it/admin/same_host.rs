@@ -9,8 +9,8 @@ use guardrail_followups::admin::router;
 
 use super::{NDJSON, unescape};
 use crate::helpers::admin_server::{
-    FormBody, client, config, csrf_token, get_download, minutes_ago, sign_in, spawn_router, state,
-    status_file, status_json,
+    FormBody, client, config, csrf_token, get_download, minutes_ago, reports_page, sign_in,
+    spawn_router, state, status_file, status_json,
 };
 
 /// A page reading a status whose `downloadUrl` is `download`, serving from `archive`.
@@ -88,18 +88,6 @@ async fn the_archives_latest_file_is_served_and_nothing_outside_the_archive_fold
     assert!(body.contains("GUARDRAIL_ADMIN_ARCHIVE_DIR"), "{body}");
 }
 
-/// The card's page as the signed-in client gets it.
-async fn reports(http: &reqwest::Client, base: &str, cookie: &str) -> String {
-    let response = http
-        .get(format!("{base}/admin/reports"))
-        .header("cookie", cookie)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    response.text().await.unwrap()
-}
-
 #[tokio::test]
 async fn run_export_now_writes_the_request_file_the_path_unit_watches() {
     let dir = tempfile::tempdir().unwrap();
@@ -110,7 +98,7 @@ async fn run_export_now_writes_the_request_file_the_path_unit_watches() {
     let base = spawn_router(router(state(config))).await;
     let http = client();
     let cookie = sign_in(&http, &base).await;
-    let page = reports(&http, &base, &cookie).await;
+    let page = reports_page(&http, &base, &cookie).await;
     assert!(
         unescape(&page)
             .contains(r#"id="run-export" title="Starts the export on the exporter's host""#),
@@ -134,7 +122,7 @@ async fn run_export_now_writes_the_request_file_the_path_unit_watches() {
             written.starts_with("export requested from the ops page at "),
             "{written}"
         );
-        let card = reports(&http, &base, &cookie).await;
+        let card = reports_page(&http, &base, &cookie).await;
         assert!(
             unescape(&card).contains("The export was requested"),
             "click {n}"

@@ -134,6 +134,18 @@ pub async fn sign_in(client: &reqwest::Client, base: &str) -> String {
     cookie.split(';').next().unwrap().to_owned()
 }
 
+/// The card's page as a signed-in client gets it (200 asserted).
+pub async fn reports_page(http: &reqwest::Client, base: &str, cookie: &str) -> String {
+    let response = http
+        .get(format!("{base}/admin/reports"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), reqwest::StatusCode::OK);
+    response.text().await.unwrap()
+}
+
 /// A client that follows no redirects (the tests look at them).
 /// "Download latest NDJSON" as a signed-in browser asks for it.
 pub async fn get_download(http: &reqwest::Client, base: &str, cookie: &str) -> reqwest::Response {
