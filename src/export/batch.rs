@@ -6,7 +6,7 @@ use std::ops::AddAssign;
 
 use crate::cursor::Position;
 use crate::cursor::fingerprint::{Fingerprint, bucket_of};
-use crate::row::{FollowUp, RowRepairs, SourceRow};
+use crate::row::{FollowUp, RowRepairs, SourceRow, Tombstone};
 use uuid::Uuid;
 
 /// Counts of what normalisation had to do, for the run's warnings, with the first few
@@ -97,6 +97,22 @@ pub struct Batch {
 }
 
 impl Batch {
+    /// A batch of tombstones (`reconcile --repair` sends them for follow-ups deleted from the
+    /// source): it moves no cursor and is in no audit bucket.
+    pub fn of_tombstones(tombstones: &[Tombstone]) -> Batch {
+        let mut ndjson = Vec::with_capacity(tombstones.len() * 128);
+        for tombstone in tombstones {
+            serde_json::to_writer(&mut ndjson, tombstone)
+                .expect("a tombstone always serialises to a Vec");
+            ndjson.push(b'\n');
+        }
+        Batch {
+            ndjson,
+            rows: tombstones.len() as u64,
+            ..Batch::default()
+        }
+    }
+
     /// The rows as JSON values separated by commas, for wrapping in a JSON array.
     pub fn json_array_items(&self) -> impl Iterator<Item = &[u8]> {
         self.ndjson

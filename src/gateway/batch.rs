@@ -6,7 +6,9 @@
 //! `2026-01-22T04:00:00.000000Z`, `followUpId` a lowercase hyphenated uuid, `providerId` and
 //! `action` strings (blank ones too: the source's columns allow them), `action` trimmed and
 //! lowercase, `platformContext` null or all four of its keys, each a trimmed non-empty string or
-//! null. A batch with any bad row is refused whole.
+//! null. A line may instead be a [`Tombstone`] (a follow-up deleted from the source): exactly
+//! `followUpId`, `createdAt` and `deletedAt`, checked as strictly. A batch with any bad line is
+//! refused whole.
 
 use chrono::NaiveDate;
 use serde::Deserialize;
@@ -17,7 +19,7 @@ use uuid::Uuid;
 use crate::gateway::error::{ApiError, RowError};
 use crate::json::kind_of;
 use crate::row::schema::{self, Column, col};
-use crate::row::{FollowUp, PlatformContext};
+use crate::row::{FollowUp, PlatformContext, Tombstone};
 use crate::time::Timestamp;
 
 /// How many bad rows a refusal lists.
@@ -103,7 +105,7 @@ fn parse_checked(body: &[u8]) -> Result<ValidBatch, ApiError> {
     let mut errors = Vec::new();
     let mut bad = 0usize;
     for (index, row) in rows.iter().enumerate() {
-        match check_row(row) {
+        match check_line(row) {
             Ok(follow_up) => parsed.push(follow_up),
             Err(reason) => {
                 bad += 1;
@@ -127,10 +129,10 @@ fn parse_checked(body: &[u8]) -> Result<ValidBatch, ApiError> {
             rows: errors,
         });
     }
-    let date = parsed[0].created_at.to_datetime().date_naive();
+    let date = parsed[0].created_at().to_datetime().date_naive();
     let mut ndjson = Vec::with_capacity(body.len());
     for row in &parsed {
-        serde_json::to_writer(&mut ndjson, row)
+        row.write(&mut ndjson)
             .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("serialising a row")))?;
         ndjson.push(b'\n');
     }
@@ -171,6 +173,63 @@ fn envelope_rows(value: Value) -> Result<Vec<Value>, ApiError> {
             kind_of(&other)
         ))),
     }
+}
+
+/// A checked line of a batch.
+enum Line {
+    Row(Box<FollowUp>),
+    Deleted(Tombstone),
+}
+
+impl Line {
+    fn created_at(&self) -> Timestamp {
+        match self {
+            Line::Row(row) => row.created_at,
+            Line::Deleted(tombstone) => tombstone.created_at,
+        }
+    }
+
+    fn write(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        match self {
+            Line::Row(row) => serde_json::to_writer(out, row),
+            Line::Deleted(tombstone) => serde_json::to_writer(out, tombstone),
+        }
+    }
+}
+
+/// A row, or a tombstone when it has `deletedAt`.
+fn check_line(line: &Value) -> Result<Line, String> {
+    match line {
+        Value::Object(map) if map.contains_key(Tombstone::KEY) => {
+            check_tombstone(map).map(Line::Deleted)
+        }
+        _ => check_row(line).map(|row| Line::Row(Box::new(row))),
+    }
+}
+
+/// A tombstone: its three keys and no other, the id a lowercase hyphenated uuid, both times
+/// in the exported form.
+fn check_tombstone(map: &Map<String, Value>) -> Result<Tombstone, String> {
+    check_keys(map, &Tombstone::KEYS, "").map_err(|e| format!("a tombstone: {e}"))?;
+    for key in Tombstone::KEYS {
+        let checked = if key == "followUpId" {
+            typed::<Uuid>(&map[key], false)
+        } else {
+            typed::<Timestamp>(&map[key], false)
+        };
+        checked.map_err(|e| format!("a tombstone's `{key}`: {e}"))?;
+    }
+    let tombstone =
+        Tombstone::deserialize(&Value::Object(map.clone())).map_err(|e| e.to_string())?;
+    let written = map["followUpId"].as_str().unwrap_or_default();
+    if written != tombstone.follow_up_id.hyphenated().to_string() {
+        return Err(format!(
+            "a tombstone's `followUpId` `{written}` is not written as a lowercase hyphenated \
+             uuid ({})",
+            tombstone.follow_up_id.hyphenated()
+        ));
+    }
+    Ok(tombstone)
 }
 
 /// One row, checked key by key (in the schema's order) so that the reason names the field.
@@ -304,6 +363,57 @@ mod tests {
         let mut row = row();
         row[key] = value;
         row
+    }
+
+    fn tombstone() -> Value {
+        json!({
+            "followUpId": "0b6f5a2e-6d1c-4a53-9a5e-2f0c8d1e7b12",
+            "createdAt": "2026-01-21T10:00:00.000000Z",
+            "deletedAt": "2026-02-01T00:00:00.000000Z"
+        })
+    }
+
+    #[test]
+    fn a_tombstone_travels_beside_rows_and_is_checked_as_strictly() {
+        let body = serde_json::to_vec(&json!({ "followUps": [tombstone(), row()] })).unwrap();
+        let batch = parse(&body).unwrap();
+        assert_eq!(batch.rows, 2);
+        assert_eq!(
+            batch.date.to_string(),
+            "2026-01-21",
+            "dated by its createdAt"
+        );
+        let lines: Vec<Value> = batch
+            .ndjson
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(|l| serde_json::from_slice(l).unwrap())
+            .collect();
+        assert_eq!(lines, [tombstone(), row()]);
+        let mut extra = tombstone();
+        extra["notes"] = json!(null);
+        let mut missing = tombstone();
+        missing.as_object_mut().unwrap().remove("createdAt");
+        let mut upper = tombstone();
+        upper["followUpId"] = json!("0B6F5A2E-6D1C-4A53-9A5E-2F0C8D1E7B12");
+        let mut loose = tombstone();
+        loose["deletedAt"] = json!("2026-02-01T00:00:00Z");
+        let mut null = tombstone();
+        null["deletedAt"] = json!(null);
+        for (bad, expected) in [
+            (extra, "a tombstone: unknown field `notes`"),
+            (missing, "a tombstone: missing field `createdAt`"),
+            (upper, "a tombstone's `followUpId`"),
+            (loose, "a tombstone's `deletedAt`"),
+            (null, "a tombstone's `deletedAt`"),
+        ] {
+            let reason = reason(bad);
+            assert!(reason.starts_with(expected), "{reason}");
+        }
+        // A row with a `deletedAt` is neither: refused as a tombstone with a row's keys.
+        let mut both = row();
+        both["deletedAt"] = json!("2026-02-01T00:00:00.000000Z");
+        assert!(reason(both).starts_with("a tombstone: unknown field"));
     }
 
     #[test]

@@ -156,6 +156,26 @@ impl FollowUp {
     }
 }
 
+/// A follow-up deleted from the source, on its way to the warehouse: one NDJSON line beside the
+/// rows, `{"followUpId":…,"createdAt":…,"deletedAt":…}` and no other key. `createdAt` is the
+/// deleted row's (it dates the lake object and the reconcile's day); `deletedAt` is when the
+/// deletion was found. The warehouse MERGE removes the follow-up when its newest copy is a
+/// tombstone (`warehouse/snowflake/05_merge.sql`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Tombstone {
+    pub follow_up_id: Uuid,
+    pub created_at: Timestamp,
+    pub deleted_at: Timestamp,
+}
+
+impl Tombstone {
+    /// The JSON key only a tombstone has.
+    pub const KEY: &str = "deletedAt";
+    /// Its keys, in the order they are written.
+    pub const KEYS: [&str; 3] = ["followUpId", "createdAt", "deletedAt"];
+}
+
 /// Trims and lowercases an action.
 pub fn normalize_action(action: &str) -> String {
     action.trim().to_lowercase()

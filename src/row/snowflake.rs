@@ -18,6 +18,7 @@
 //!
 //! Written by hand: a few string templates, which no SQL builder would make shorter.
 
+use super::Tombstone;
 use super::schema::{COLUMNS, Warehouse};
 
 /// The line that starts a generated list: `-- generated from src/row/schema.rs: <kind>`.
@@ -35,20 +36,34 @@ pub fn columns() -> impl Iterator<Item = (&'static Warehouse, bool)> {
         .flat_map(|c| c.warehouse.iter().map(move |w| (w, c.nullable)))
 }
 
+/// Whether a staged tombstone holds a value in `column` (its id and `createdAt`): the staging
+/// table's other columns are nullable, because a tombstone leaves them null.
+fn in_tombstone(column: &Warehouse) -> bool {
+    Tombstone::KEYS.contains(&column.path)
+}
+
+/// `name  TYPE  NOT NULL,` as in CREATE TABLE.
+fn definition(column: &Warehouse, nullable: bool) -> String {
+    let not_null = if nullable { "" } else { "NOT NULL" };
+    format!("{:<23} {:<16} {not_null}", column.name, column.sql_type)
+        .trim_end()
+        .to_owned()
+        + ","
+}
+
 /// The lines of one list, without indentation; `None` for an unknown kind.
 fn lines(kind: &str) -> Option<Vec<String>> {
     let key = COLUMNS[0].warehouse[0].name;
     let all = columns();
     Some(match kind.split_whitespace().collect::<Vec<_>>()[..] {
-        // `name  TYPE  NOT NULL,` as in CREATE TABLE.
-        ["table"] => all
-            .map(|(w, nullable)| {
-                let not_null = if nullable { "" } else { "NOT NULL" };
-                format!("{:<23} {:<16} {not_null}", w.name, w.sql_type)
-                    .trim_end()
-                    .to_owned()
-                    + ","
-            })
+        ["table"] => all.map(|(w, nullable)| definition(w, nullable)).collect(),
+        ["staging-table"] => all
+            .map(|(w, nullable)| definition(w, nullable || !in_tombstone(w)))
+            .collect(),
+        // The staging table of a deployment from before tombstones.
+        ["drop-not-null", table] => all
+            .filter(|(w, nullable)| !nullable && !in_tombstone(w))
+            .map(|(w, _)| format!("ALTER TABLE {table} ALTER COLUMN {} DROP NOT NULL;", w.name))
             .collect(),
         // Columns an older deployment may lack; NOT NULL ones cannot be added to a loaded table.
         ["add-columns", table] => all

@@ -38,11 +38,11 @@ COMMENT = 'Guardrail follow-ups, one row per follow_up_id. Schema and load: docs
 -- (a batch re-sent with other boundaries lands in two objects). Transient, because it can always
 -- be rebuilt from the lake (see "Rebuilding" in docs/data-lake.md).
 CREATE TRANSIENT TABLE IF NOT EXISTS analytics.guardrail_followups_staging (
-    -- generated from src/row/schema.rs: table
+    -- generated from src/row/schema.rs: staging-table
     follow_up_id            VARCHAR(36)      NOT NULL,
-    provider_id             VARCHAR          NOT NULL,
+    provider_id             VARCHAR,
     provider_name           VARCHAR,
-    action                  VARCHAR          NOT NULL,
+    action                  VARCHAR,
     notes                   VARCHAR,
     platform_context_id     VARCHAR,
     platform_context_label  VARCHAR,
@@ -54,7 +54,8 @@ CREATE TRANSIENT TABLE IF NOT EXISTS analytics.guardrail_followups_staging (
     -- end of generated lines
     source_file             VARCHAR          NOT NULL,
     loaded_at               TIMESTAMP_LTZ(6) NOT NULL,
-    source_file_modified_at TIMESTAMP_NTZ(6)
+    source_file_modified_at TIMESTAMP_NTZ(6),
+    deleted_at              TIMESTAMP_NTZ(6)
 )
 COMMENT = 'Raw COPY target for analytics.guardrail_followups; merged through the stream guardrail_followups_staging_new';
 
@@ -64,6 +65,15 @@ ALTER TABLE analytics.guardrail_followups
     ADD COLUMN IF NOT EXISTS source_file_modified_at TIMESTAMP_NTZ(6);
 ALTER TABLE analytics.guardrail_followups_staging
     ADD COLUMN IF NOT EXISTS source_file_modified_at TIMESTAMP_NTZ(6);
+
+-- Deployments created before tombstones existed: a staged tombstone (a follow-up deleted from
+-- the source) holds its follow_up_id, created_at and deleted_at, and null in every other column.
+ALTER TABLE analytics.guardrail_followups_staging
+    ADD COLUMN IF NOT EXISTS deleted_at TIMESTAMP_NTZ(6);
+-- generated from src/row/schema.rs: drop-not-null analytics.guardrail_followups_staging
+ALTER TABLE analytics.guardrail_followups_staging ALTER COLUMN provider_id DROP NOT NULL;
+ALTER TABLE analytics.guardrail_followups_staging ALTER COLUMN action DROP NOT NULL;
+-- end of generated lines
 
 -- Every nullable column of the feed, for deployments created before it existed (a column the
 -- exporter gains later arrives this way; rows loaded before hold null in it).

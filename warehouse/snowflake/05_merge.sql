@@ -31,7 +31,8 @@ USING (
         -- end of generated lines
         source_file,
         loaded_at,
-        source_file_modified_at
+        source_file_modified_at,
+        deleted_at
     FROM analytics.guardrail_followups_staging_new
     QUALIFY ROW_NUMBER() OVER (
         PARTITION BY follow_up_id
@@ -39,7 +40,12 @@ USING (
     ) = 1
 ) AS s
 ON t.follow_up_id = s.follow_up_id
-WHEN MATCHED AND (
+WHEN MATCHED AND s.deleted_at IS NOT NULL AND (
+    t.source_file_modified_at IS NULL
+    OR s.source_file_modified_at > t.source_file_modified_at
+    OR (s.source_file_modified_at = t.source_file_modified_at AND s.source_file >= t.source_file)
+) THEN DELETE
+WHEN MATCHED AND s.deleted_at IS NULL AND (
     t.source_file_modified_at IS NULL
     OR s.source_file_modified_at > t.source_file_modified_at
     OR (s.source_file_modified_at = t.source_file_modified_at AND s.source_file >= t.source_file)
@@ -60,7 +66,7 @@ WHEN MATCHED AND (
     t.source_file = s.source_file,
     t.loaded_at = s.loaded_at,
     t.source_file_modified_at = s.source_file_modified_at
-WHEN NOT MATCHED THEN INSERT (
+WHEN NOT MATCHED AND s.deleted_at IS NULL THEN INSERT (
     -- generated from src/row/schema.rs: names
     follow_up_id,
     provider_id,

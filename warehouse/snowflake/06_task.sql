@@ -39,7 +39,8 @@ COPY INTO analytics.guardrail_followups_staging (
     -- end of generated lines
     source_file,
     loaded_at,
-    source_file_modified_at
+    source_file_modified_at,
+    deleted_at
 )
 FROM (
     SELECT
@@ -59,7 +60,8 @@ FROM (
         -- end of generated lines
         METADATA$FILENAME,
         METADATA$START_SCAN_TIME,
-        METADATA$FILE_LAST_MODIFIED
+        METADATA$FILE_LAST_MODIFIED,
+        TO_TIMESTAMP_NTZ($1:deletedAt::STRING, 'YYYY-MM-DD"T"HH24:MI:SS.FF6"Z"')
     FROM @analytics.guardrail_followups_stage
 )
 PATTERN = '.*dt=[0-9]{4}-[0-9]{2}-[0-9]{2}/[A-Za-z0-9_-]+[.]ndjson'
@@ -91,7 +93,8 @@ USING (
         -- end of generated lines
         source_file,
         loaded_at,
-        source_file_modified_at
+        source_file_modified_at,
+        deleted_at
     FROM analytics.guardrail_followups_staging_new
     QUALIFY ROW_NUMBER() OVER (
         PARTITION BY follow_up_id
@@ -99,7 +102,12 @@ USING (
     ) = 1
 ) AS s
 ON t.follow_up_id = s.follow_up_id
-WHEN MATCHED AND (
+WHEN MATCHED AND s.deleted_at IS NOT NULL AND (
+    t.source_file_modified_at IS NULL
+    OR s.source_file_modified_at > t.source_file_modified_at
+    OR (s.source_file_modified_at = t.source_file_modified_at AND s.source_file >= t.source_file)
+) THEN DELETE
+WHEN MATCHED AND s.deleted_at IS NULL AND (
     t.source_file_modified_at IS NULL
     OR s.source_file_modified_at > t.source_file_modified_at
     OR (s.source_file_modified_at = t.source_file_modified_at AND s.source_file >= t.source_file)
@@ -120,7 +128,7 @@ WHEN MATCHED AND (
     t.source_file = s.source_file,
     t.loaded_at = s.loaded_at,
     t.source_file_modified_at = s.source_file_modified_at
-WHEN NOT MATCHED THEN INSERT (
+WHEN NOT MATCHED AND s.deleted_at IS NULL THEN INSERT (
     -- generated from src/row/schema.rs: names
     follow_up_id,
     provider_id,

@@ -43,7 +43,8 @@ COPY INTO analytics.guardrail_followups_staging (
     -- end of generated lines
     source_file,
     loaded_at,
-    source_file_modified_at
+    source_file_modified_at,
+    deleted_at
 )
 FROM (
     SELECT
@@ -63,7 +64,8 @@ FROM (
         -- end of generated lines
         METADATA$FILENAME,
         METADATA$START_SCAN_TIME,
-        METADATA$FILE_LAST_MODIFIED
+        METADATA$FILE_LAST_MODIFIED,
+        TO_TIMESTAMP_NTZ($1:deletedAt::STRING, 'YYYY-MM-DD"T"HH24:MI:SS.FF6"Z"')
     FROM @analytics.guardrail_followups_stage
 )
 PATTERN = '.*dt=[0-9]{4}-[0-9]{2}-[0-9]{2}/[A-Za-z0-9_-]+[.]ndjson'

@@ -7,14 +7,17 @@ use sqlparser::ast::{
     TableFactor,
 };
 
-use super::doc::{Source, documented_columns, documented_names, exported_row_keys, item_source};
+use super::doc::{
+    DocColumn, Source, documented_columns, documented_names, exported_row_keys, item_source,
+    staging_columns,
+};
 use super::sql::{create_table, last_part, load_copy, load_merge};
 use super::{DOC, KEY, STAGING, TABLE};
+use guardrail_followups::row::Tombstone;
 
 #[test]
 fn the_documented_columns_are_the_columns_of_both_tables_in_order_with_type_and_nullability() {
-    let documented = documented_columns();
-    for name in [TABLE, STAGING] {
+    for (name, documented) in [(TABLE, documented_columns()), (STAGING, staging_columns())] {
         let table = create_table(name);
         let actual: Vec<(String, String, bool)> = table
             .columns
@@ -53,7 +56,7 @@ fn the_copy_loads_every_documented_column_from_its_documented_source_in_order() 
         copy.into, STAGING,
         "04_load.sql should load the staging table"
     );
-    let documented = documented_columns();
+    let documented: Vec<DocColumn> = staging_columns();
     let names: Vec<&str> = documented.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(
         copy.columns, names,
@@ -81,6 +84,11 @@ fn the_copy_loads_every_documented_column_from_its_documented_source_in_order() 
 #[test]
 fn every_json_path_of_the_copy_is_a_key_of_the_serialised_row_and_every_key_is_loaded() {
     let row_keys = exported_row_keys();
+    // A tombstone's keys: its id and createdAt are a row's too, `deletedAt` is its own.
+    let tombstone_keys: BTreeSet<Vec<String>> = Tombstone::KEYS
+        .iter()
+        .map(|key| vec![(*key).to_owned()])
+        .collect();
     let copied: Vec<Vec<String>> = load_copy()
         .items
         .iter()
@@ -91,14 +99,14 @@ fn every_json_path_of_the_copy_is_a_key_of_the_serialised_row_and_every_key_is_l
         .collect();
     for path in &copied {
         assert!(
-            row_keys.contains(path),
-            "the COPY reads `$1:{}`, which is not a key of the exported row; the row has {:?}",
+            row_keys.contains(path) || tombstone_keys.contains(path),
+            "the COPY reads `$1:{}`, which is not a key of the exported row or a tombstone; the row has {:?}",
             path.join(":"),
             row_keys
         );
     }
     let copied: BTreeSet<Vec<String>> = copied.into_iter().collect();
-    for key in &row_keys {
+    for key in row_keys.iter().chain(&tombstone_keys) {
         assert!(
             copied.contains(key),
             "the exported row has `{}`, which the COPY (04_load.sql) does not load",
@@ -117,20 +125,25 @@ fn the_merge_inserts_every_documented_column_and_updates_all_but_the_key() {
     let documented = documented_names();
     assert_eq!(
         merge.clauses.len(),
-        2,
-        "MERGE should have exactly WHEN MATCHED and WHEN NOT MATCHED"
+        3,
+        "MERGE should have exactly WHEN MATCHED … DELETE (a tombstone), WHEN MATCHED … UPDATE \
+         and WHEN NOT MATCHED"
     );
 
     let mut updated = None;
     let mut inserted = None;
+    let mut deleted = false;
     for clause in &merge.clauses {
-        // Only the update has a condition (a copy older than the stored one does not replace
-        // it); what it does is proven by the executed tests in `executed`.
-        assert!(
-            clause.predicate.is_none() || clause.clause_kind == MergeClauseKind::Matched,
-            "no condition on `{clause}`"
-        );
+        // Every clause has a condition (a tombstone or not; a copy older than the stored one
+        // does not replace it); what they do is proven by the executed tests in `executed`.
+        let predicate = clause
+            .predicate
+            .as_ref()
+            .unwrap_or_else(|| panic!("no condition on `{clause}`"))
+            .to_string();
+        assert!(predicate.contains("deleted_at"), "{clause}");
         match (&clause.clause_kind, &clause.action) {
+            (MergeClauseKind::Matched, MergeAction::Delete { .. }) => deleted = true,
             (MergeClauseKind::Matched, MergeAction::Update(update)) => {
                 let MergeUpdateKind::Set(assignments) = &update.kind else {
                     panic!("WHEN MATCHED should SET each column")
@@ -163,6 +176,7 @@ fn the_merge_inserts_every_documented_column_and_updates_all_but_the_key() {
         }
     }
 
+    assert!(deleted, "WHEN MATCHED AND <a tombstone> THEN DELETE");
     let (columns, values) = inserted.expect("WHEN NOT MATCHED THEN INSERT");
     assert_eq!(
         columns, documented,

@@ -94,12 +94,44 @@ pub(super) fn documented_names() -> Vec<String> {
     documented_columns().into_iter().map(|c| c.name).collect()
 }
 
+/// The columns of the staging table: the documented ones, nullable but the key, `created_at`
+/// and the load's own columns (a staged tombstone leaves the others null), then the columns
+/// only it has.
+pub(super) fn staging_columns() -> Vec<DocColumn> {
+    let mut columns = documented_columns();
+    for column in &mut columns {
+        let kept = column.name == KEY
+            || column.name == "created_at"
+            || matches!(column.source, Source::Metadata(_));
+        column.nullable = column.nullable || !kept;
+    }
+    let first = columns.len() + 1;
+    columns.extend(column_table(
+        "### Columns only the staging table has",
+        first,
+    ));
+    columns
+}
+
+pub(super) fn staging_names() -> Vec<String> {
+    staging_columns().into_iter().map(|c| c.name).collect()
+}
+
 /// The rows of the table under "## Columns of `analytics.guardrail_followups`".
 pub(super) fn documented_columns() -> Vec<DocColumn> {
+    let columns = column_table(&format!("## Columns of `{TABLE}`"), 1);
+    assert!(
+        columns.iter().any(|c| c.name == KEY),
+        "{DOC} documents no {KEY} column"
+    );
+    columns
+}
+
+/// The column table under `heading`, numbered from `first`.
+fn column_table(heading: &str, first: usize) -> Vec<DocColumn> {
     let doc = read(DOC);
-    let heading = format!("## Columns of `{TABLE}`");
     let start = doc
-        .find(&heading)
+        .find(heading)
         .unwrap_or_else(|| panic!("{DOC} should have a section `{heading}`"));
     let mut lines = doc[start..]
         .lines()
@@ -130,7 +162,7 @@ pub(super) fn documented_columns() -> Vec<DocColumn> {
             );
             assert_eq!(
                 cells[0],
-                (index + 1).to_string(),
+                (index + first).to_string(),
                 "the column table is numbered 1, 2, 3…: {line}"
             );
             let nullable = match cells[3].as_str() {
@@ -156,9 +188,5 @@ pub(super) fn documented_columns() -> Vec<DocColumn> {
             }
         })
         .collect();
-    assert!(
-        columns.iter().any(|c| c.name == KEY),
-        "{DOC} documents no {KEY} column"
-    );
     columns
 }

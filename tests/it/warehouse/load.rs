@@ -9,7 +9,7 @@ use object_store::path::Path as ObjectPath;
 use regex::Regex;
 use sqlparser::ast::{Expr, SetExpr, Statement, TableFactor};
 
-use super::doc::documented_names;
+use super::doc::staging_names;
 use super::sql::{
     load_copy, load_merge, option, parse, read, split_statements, split_task, sql_file,
     statement_where, unparsed_statements,
@@ -163,8 +163,8 @@ fn the_merge_is_keyed_by_follow_up_id_and_keeps_one_row_per_follow_up_of_the_bat
     let projection: Vec<String> = select.projection.iter().map(|i| i.to_string()).collect();
     assert_eq!(
         projection,
-        documented_names(),
-        "the MERGE source selects other columns than {DOC} documents"
+        staging_names(),
+        "the MERGE source selects other columns than {DOC} documents for the staging table"
     );
 }
 
