@@ -13,6 +13,9 @@ pub mod exit {
     pub const CONFIG: u8 = 2;
     /// Another run holds the cursor's lock: nothing was done.
     pub const LOCKED: u8 = 3;
+    /// `reconcile` ran and found differences between the source and the lake (after
+    /// `--repair`: differences it left).
+    pub const DIFFERENCES: u8 = 4;
     /// Stopped by SIGINT (Ctrl-C) or SIGTERM: what was acknowledged is in the cursor.
     pub const SIGINT: u8 = 130;
     pub const SIGTERM: u8 = 143;

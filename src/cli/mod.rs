@@ -31,9 +31,11 @@ Exit codes:
 
 const RECONCILE_EXIT_CODES: &str = "\
 Exit codes:
-  0  every compared day matches
-  1  some day differs (or a runtime failure: database, lake, sink)
-  2  usage or configuration error (bad flag, bad --lake, no database); nothing was done";
+  0  every compared day matches, by content
+  1  runtime failure (database, lake, sink): nothing was compared or repaired past it
+  2  usage or configuration error (bad flag, bad --lake, no database); nothing was done
+  4  differences found: follow-ups missing, foreign or stale, or damaged lake entries
+     (after --repair: what the repair left)";
 
 /// `--version`: the version and the commit it was built from (`build.rs`).
 pub const VERSION: &str = concat!(

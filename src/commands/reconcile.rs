@@ -1,5 +1,6 @@
 //! `guardrail-followups reconcile`: the comparison run, its report on stdout, and the exit
-//! code (0 when every day matches, 1 when some day differs).
+//! code: 0 when every day matches, 4 ([`exit::DIFFERENCES`]) when some day differs or the lake
+//! holds damaged entries, 1 when it could not run, 2 for a configuration error.
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
@@ -48,6 +49,6 @@ pub fn reconcile(args: ReconcileArgs) -> ExitCode {
     if outcome.matches() {
         ExitCode::SUCCESS
     } else {
-        ExitCode::from(exit::RUNTIME)
+        ExitCode::from(exit::DIFFERENCES)
     }
 }

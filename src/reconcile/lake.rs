@@ -1,10 +1,12 @@
 //! The lake side of a reconcile: one streaming pass over the objects under
 //! `guardrail_followups/` (a folder or an S3 prefix, read through `object_store` as the
-//! gateway's S3 lake writes them), each row's `followUpId` and `createdAt` taken to the
-//! bounded [`DistinctDays`].
+//! gateway's S3 lake writes them), each line taken to the bounded [`Sorter`] as a [`Copy`]: its
+//! `followUpId`, `createdAt`, the hash of the line (or the mark of a tombstone) and where the
+//! object sits in the MERGE's order (its modification time, then its key: objects are listed
+//! in key order, and numbered as they come).
 //!
 //! Objects are read as streams, line by line, so memory stays flat whatever an object's size:
-//! only each object's `(followUpId, createdAt)` pairs are kept until they are counted. What
+//! only each object's copies are kept until they are sorted. What
 //! cannot be read as a batch object is a finding, not a failure ([`Damaged`]): a line that is
 //! not a follow-up row (a truncated object's last line among them), a symbolic link (never
 //! followed: a `dt=` folder linked elsewhere is not the lake's, and a link loop is harmless),
@@ -28,7 +30,7 @@ use object_store::{ObjectStore, ObjectStoreExt};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::distinct::DistinctDays;
+use super::content::{Copy, Sorter};
 use super::progress::Progress;
 use super::{Range, day_of};
 use crate::error::{Error, Hint};
@@ -77,17 +79,22 @@ enum Place {
 
 /// One entry of the lake's listing.
 enum Entry {
-    Object { location: ObjectPath, size: u64 },
+    Object {
+        location: ObjectPath,
+        size: u64,
+        /// Its last modification, in microseconds.
+        modified: i64,
+    },
     Damaged(Damaged),
 }
 
-/// Rows of one object as they are read: `(followUpId, createdAt)` of each row that could be
-/// read. A small object comes whole; a large one in parts of at most [`PART_ROWS`] rows, so
-/// memory does not grow with an object's size.
+/// Rows of one object as they are read: a [`Copy`] of each line that could be read. A small
+/// object comes whole; a large one in parts of at most [`PART_ROWS`] rows, so memory does not
+/// grow with an object's size.
 pub(super) struct ObjectRows {
     /// `None` for an entry that could not be read at all.
     pub location: Option<ObjectPath>,
-    pub rows: Vec<(Uuid, Timestamp)>,
+    pub rows: Vec<Copy>,
     /// The object's last part: its rows are all read.
     pub complete: bool,
     /// On the last part: what was wrong with the object, if anything.
@@ -120,6 +127,9 @@ struct LakeRow<'a> {
     id: Uuid,
     #[serde(rename = "createdAt", borrow)]
     created_at: &'a str,
+    /// Only a tombstone has it.
+    #[serde(rename = "deletedAt", borrow, default)]
+    deleted_at: Option<&'a str>,
 }
 
 impl LakeReader {
@@ -175,23 +185,21 @@ impl LakeReader {
         &self.description
     }
 
-    /// Reads every object that can hold rows of `range`, each row in it pushed to `distinct`;
-    /// damaged entries are counted in the totals.
+    /// Reads every object that can hold rows of `range`, each of its lines in the range pushed
+    /// to `copies`; damaged entries are counted in the totals.
     pub async fn read(
         &self,
         range: &Range,
-        distinct: &mut DistinctDays,
+        copies: &mut Sorter,
         progress: &Progress,
     ) -> Result<LakeTotals, Error> {
         let last_day = range.until.map(|until| day_of(until.micros() - 1));
         let mut totals = LakeTotals::default();
         self.each_object(last_day, |object| {
             let mut rows = 0;
-            for (id, created_at) in &object.rows {
-                if range.contains(*created_at) {
-                    distinct
-                        .push(day_of(created_at.micros()), id)
-                        .map_err(Error::from)?;
+            for copy in &object.rows {
+                if range.contains(Timestamp::from_micros(copy.created_at)) {
+                    copies.push(*copy).map_err(Error::from)?;
                     rows += 1;
                 }
             }
@@ -221,11 +229,18 @@ impl LakeReader {
         /// What the read-ahead hands over.
         enum Fetched {
             Whole(ObjectRows),
-            Large(ObjectPath),
+            Large(ObjectPath, (i64, u64)),
         }
+        // Each object's place in the MERGE's order: its modification time, then its place in
+        // the listing, which is in key order.
+        let mut listed = 0u64;
         let objects = self
             .entries()
-            .try_filter(move |entry| {
+            .map_ok(move |entry| {
+                listed += 1;
+                (entry, listed)
+            })
+            .try_filter(move |(entry, _)| {
                 let wanted = match entry {
                     Entry::Object { location, .. } => object_day(location)
                         .is_some_and(|day| last_day.is_none_or(|last| day <= last)),
@@ -233,14 +248,20 @@ impl LakeReader {
                 };
                 async move { wanted }
             })
-            .map_ok(|entry| async move {
+            .map_ok(|(entry, listed)| async move {
                 match entry {
-                    Entry::Object { location, size } if size > WHOLE_OBJECT_BYTES => {
-                        Ok(Fetched::Large(location))
+                    Entry::Object {
+                        location,
+                        size,
+                        modified,
+                    } if size > WHOLE_OBJECT_BYTES => {
+                        Ok(Fetched::Large(location, (modified, listed)))
                     }
-                    Entry::Object { location, .. } => {
+                    Entry::Object {
+                        location, modified, ..
+                    } => {
                         let mut whole = None;
-                        self.read_object(location, usize::MAX, |part| {
+                        self.read_object(location, (modified, listed), usize::MAX, |part| {
                             whole = Some(part);
                             Ok(())
                         })
@@ -260,8 +281,8 @@ impl LakeReader {
         while let Some(fetched) = objects.try_next().await? {
             match fetched {
                 Fetched::Whole(object) => each(&object)?,
-                Fetched::Large(location) => {
-                    self.read_object(location, PART_ROWS, |part| each(&part))
+                Fetched::Large(location, order) => {
+                    self.read_object(location, order, PART_ROWS, |part| each(&part))
                         .await?;
                 }
             }
@@ -300,6 +321,7 @@ impl LakeReader {
                 .map_ok(|meta| Entry::Object {
                     location: meta.location,
                     size: meta.size,
+                    modified: meta.last_modified.timestamp_micros(),
                 })
                 .map_err(|e| self.list_error(e))
                 .boxed(),
@@ -311,6 +333,7 @@ impl LakeReader {
     async fn read_object(
         &self,
         location: ObjectPath,
+        order: (i64, u64),
         part_rows: usize,
         mut emit: impl FnMut(ObjectRows) -> Result<(), Error>,
     ) -> Result<(), Error> {
@@ -339,9 +362,9 @@ impl LakeReader {
             let mut start = 0;
             while let Some(end) = memchr::memchr(b'\n', &pending[start..]) {
                 line_no += 1;
-                match parse_row(&pending[start..start + end]) {
+                match line_copy(&pending[start..start + end], order) {
                     Ok(Some(row)) => {
-                        days.insert(day_of(row.1.micros()));
+                        days.insert(row.day());
                         rows.push(row);
                     }
                     Ok(None) => {}
@@ -368,9 +391,9 @@ impl LakeReader {
         }
         if !pending.is_empty() && pending.len() <= MAX_LINE_BYTES {
             line_no += 1;
-            match parse_row(&pending) {
+            match line_copy(&pending, order) {
                 Ok(Some(row)) => {
-                    days.insert(day_of(row.1.micros()));
+                    days.insert(row.day());
                     rows.push(row);
                 }
                 Ok(None) => {}
@@ -502,14 +525,17 @@ fn object_day(location: &ObjectPath) -> Option<i64> {
     Some(day_of(midnight.timestamp_micros()))
 }
 
-/// One row's `(followUpId, createdAt)`; `None` for a blank line.
-fn parse_row(line: &[u8]) -> Result<Option<(Uuid, Timestamp)>, String> {
+/// One line's copy, at `order` in the lake; `None` for a blank line.
+pub(super) fn line_copy(line: &[u8], order: (i64, u64)) -> Result<Option<Copy>, String> {
     if line.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
     let row: LakeRow<'_> = serde_json::from_slice(line).map_err(|e| e.to_string())?;
     let created_at = Timestamp::parse(row.created_at).map_err(|e| format!("createdAt: {e}"))?;
-    Ok(Some((row.id, created_at)))
+    Ok(Some(match row.deleted_at {
+        Some(_) => Copy::tombstone(&row.id, order, created_at),
+        None => Copy::row(&row.id, order, created_at, line),
+    }))
 }
 
 /// A listed local entry: a batch object, a damaged entry, or nothing (a folder, a file that is
@@ -562,8 +588,16 @@ fn local_entry(
     }
     let location = ObjectPath::from(relative);
     object_day(&location)?;
-    let size = entry.metadata().map_or(0, |m| m.len());
-    Some(Ok(Entry::Object { location, size }))
+    let metadata = entry.metadata().ok();
+    let size = metadata.as_ref().map_or(0, std::fs::Metadata::len);
+    let modified = metadata.and_then(|m| m.modified().ok()).map_or(0, |at| {
+        chrono::DateTime::<chrono::Utc>::from(at).timestamp_micros()
+    });
+    Some(Ok(Entry::Object {
+        location,
+        size,
+        modified,
+    }))
 }
 
 /// A path as a report shows it: lossy UTF-8, line breaks escaped.

@@ -1,13 +1,15 @@
-//! `reconcile`: prove that the lake holds the source. Per UTC day of `created_at`, the source's
-//! count and order-independent id hash (one aggregate query,
-//! [`crate::export::source::fingerprints_by_day`]) are compared with the lake's, counted over
-//! distinct `(day, followUpId)` pairs in one streaming pass ([`lake`], [`distinct`]). The hash
-//! is the audit's [`Fingerprint`]: the wrapping sum of each id's first 64 bits, which
-//! PostgreSQL computes in the same query. With a repair, the objects holding foreign rows are
-//! moved out of the lake ([`quarantine`]), the differing days are delivered again through the
-//! sink ([`repair`]) and the lake is compared once more; the export's cursor is not touched.
+//! `reconcile`: prove that the lake holds the source, follow-up by follow-up and by content.
+//! The source's rows (the lines the export would write now) and the lake's lines are sorted by
+//! id in bounded memory and walked together ([`content`]): of the lake's copies of a follow-up
+//! the newest (by the object's modification time, then its key — the warehouse MERGE's rule)
+//! is compared with the source's line. Per UTC day of `createdAt` the report counts the
+//! follow-ups **missing** from the lake, **foreign** to it (deleted from the source) and
+//! **stale** (other content). With a repair, damaged entries leave the lake first
+//! ([`quarantine`]), then the missing and stale follow-ups are delivered again and tombstones
+//! are sent for the foreign ones ([`repair`]), and the lake is compared once more; the export's
+//! cursor is not touched.
 
-mod distinct;
+mod content;
 mod lake;
 mod progress;
 mod quarantine;
@@ -18,21 +20,23 @@ mod tests;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::cursor::fingerprint::{Difference, compare};
-use crate::cursor::{Fingerprint, Position};
+use crate::cursor::Position;
 use crate::error::Error;
 use crate::export::sink::SinkConfig;
-use crate::export::source::{self, Query, Source, SourceConfig};
+use crate::export::source::{Query, Source, SourceConfig};
 use crate::lake_layout::LakeUri;
 use crate::s3::S3Options;
 use crate::time::Timestamp;
 
 pub use crate::lake_layout::{QUARANTINE_PREFIX, quarantine_key};
-pub use distinct::DistinctDays;
+pub use content::{DayCounts, Finding, Kind};
 pub use lake::{Damaged, LakeTotals};
 use progress::Progress;
-pub use quarantine::{FOREIGN_IDS_KEPT, Quarantine};
+pub use quarantine::Quarantine;
 pub use repair::Repaired;
+
+/// Differing follow-ups kept for the report, per kind (the counts cover all of them).
+pub const IDS_KEPT: usize = 1000;
 
 /// Microseconds in a UTC day.
 const DAY_MICROS: i64 = 86_400_000_000;
@@ -110,42 +114,44 @@ pub struct RepairConfig {
 pub struct Comparison {
     pub source: String,
     pub lake: String,
-    /// Days with rows on either side.
-    pub days: u64,
-    pub source_rows: u64,
-    /// Distinct follow-ups in the lake.
-    pub lake_rows: u64,
+    /// Every day with rows on either side.
+    pub days: BTreeMap<i64, DayCounts>,
     pub lake_totals: LakeTotals,
-    /// The days whose fingerprints differ, oldest first.
-    pub differing: Vec<DayDifference>,
+    /// Differing follow-ups, up to [`IDS_KEPT`] of each kind, in id order.
+    pub examples: Vec<Finding>,
 }
 
-/// How one day differs. `lake` counts distinct follow-ups.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DayDifference {
-    pub day: i64,
-    pub source: Fingerprint,
-    pub lake: Fingerprint,
-}
+impl Comparison {
+    /// Every day matches and nothing in the lake is damaged.
+    pub fn matches(&self) -> bool {
+        self.differing().next().is_none() && self.lake_totals.damaged.is_empty()
+    }
 
-/// What a day's counts and hashes say about it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// Fewer follow-ups in the lake: at least this many are missing there.
-    Missing(u64),
-    /// More in the lake: at least this many are not in the source (foreign rows).
-    Foreign(u64),
-    /// As many, but other ids: some are missing and as many are foreign.
-    Mixed,
-}
+    /// The days that differ, oldest first.
+    pub fn differing(&self) -> impl Iterator<Item = (i64, &DayCounts)> {
+        self.days
+            .iter()
+            .filter(|(_, counts)| counts.differs())
+            .map(|(day, counts)| (*day, counts))
+    }
 
-impl DayDifference {
-    pub fn kind(&self) -> Kind {
-        match self.lake.count.cmp(&self.source.count) {
-            std::cmp::Ordering::Less => Kind::Missing(self.source.count - self.lake.count),
-            std::cmp::Ordering::Greater => Kind::Foreign(self.lake.count - self.source.count),
-            std::cmp::Ordering::Equal => Kind::Mixed,
-        }
+    /// The counts of every day added up.
+    pub fn total(&self) -> DayCounts {
+        self.days
+            .values()
+            .fold(DayCounts::default(), |mut all, day| {
+                all.source += day.source;
+                all.lake += day.lake;
+                all.missing += day.missing;
+                all.foreign += day.foreign;
+                all.stale += day.stale;
+                all
+            })
+    }
+
+    /// The kept examples of `kind`.
+    pub fn examples_of(&self, kind: Kind) -> impl Iterator<Item = &Finding> {
+        self.examples.iter().filter(move |f| f.kind == kind)
     }
 }
 
@@ -166,18 +172,14 @@ impl Outcome {
     }
 }
 
-impl Comparison {
-    pub fn matches(&self) -> bool {
-        self.differing.is_empty() && self.lake_totals.damaged.is_empty()
-    }
-}
-
-/// Compares the source with the lake; with a repair configured, delivers the differing days
-/// again and compares once more.
+/// Compares the source with the lake; with a repair configured, moves damaged entries out,
+/// delivers what is missing or stale, sends tombstones for what is foreign, and compares once
+/// more.
 pub async fn run(config: &ReconcileConfig) -> Result<Outcome, Error> {
     let reader = lake::LakeReader::open(&config.lake, &config.s3)?;
     let source = config.source.connect().await?;
-    let first = compare_once(config, &*source, &reader).await?;
+    let mut differences = repair::Differences::default();
+    let first = compare_once(config, &*source, &reader, &mut differences).await?;
     let Some(repair) = &config.repair else {
         return Ok(Outcome {
             range: config.range,
@@ -185,25 +187,23 @@ pub async fn run(config: &ReconcileConfig) -> Result<Outcome, Error> {
             comparison: first,
         });
     };
-    if first.matches() {
-        return Ok(Outcome {
-            range: config.range,
-            repair: Some((first.clone(), Repaired::default())),
-            comparison: first,
-        });
-    }
     let mut repaired = Repaired {
         sink: repair.sink_name.clone(),
         ..Repaired::default()
     };
+    if first.matches() {
+        return Ok(Outcome {
+            range: config.range,
+            repair: Some((first.clone(), repaired)),
+            comparison: first,
+        });
+    }
     // One sink for the whole repair: a file sink then holds every row it delivered.
     let mut sink = repair.sink.open()?;
-    let whole_days = Range::default();
-    let mut now = first.clone();
     // Damaged entries leave the lake first, after the days of the rows read from them were
     // delivered again: a repair stopped in between loses nothing.
-    if !now.lake_totals.damaged.is_empty() {
-        let days: BTreeSet<i64> = now
+    if !first.lake_totals.damaged.is_empty() {
+        let days: BTreeSet<i64> = first
             .lake_totals
             .damaged
             .iter()
@@ -211,48 +211,26 @@ pub async fn run(config: &ReconcileConfig) -> Result<Outcome, Error> {
             .collect();
         let days: Vec<i64> = days.into_iter().collect();
         if !days.is_empty() {
-            let sent = repair::redeliver(&*source, &mut *sink, repair, &whole_days, &days);
+            let whole_days = Range::default();
+            let sent = repair::redeliver(&*source, &mut *sink, repair, &whole_days, &days, None);
             repaired.merge(sent.await?);
         }
-        let moved = quarantine::damaged(&reader, &now.lake_totals.damaged).await?;
+        let moved = quarantine::damaged(&reader, &first.lake_totals.damaged).await?;
         repaired.quarantine.merge(moved);
-        now = compare_once(config, &*source, &reader).await?;
+        differences = repair::Differences::default();
+        compare_once(config, &*source, &reader, &mut differences).await?;
     }
-    // Round one moves the objects of the days that hold more or other ids than the source;
-    // after its delivery the lake holds every source row of the differing days, so whatever
-    // still differs is foreign too (a day that lacked rows and also held others), and round
-    // two moves those. Every day of a found object's rows is delivered before it moves.
-    for round in 0..2 {
-        let foreign_days: Vec<i64> = now
-            .differing
-            .iter()
-            .filter(|d| round > 0 || !matches!(d.kind(), Kind::Missing(_)))
-            .map(|d| d.day)
-            .collect();
-        let found = quarantine::find(&*source, &reader, &config.range, &foreign_days).await?;
-        if round > 0 && found.objects.is_empty() {
-            break;
-        }
-        if !found.days.is_empty() {
-            let days: Vec<i64> = found.days.iter().copied().collect();
-            let sent = repair::redeliver(&*source, &mut *sink, repair, &whole_days, &days);
-            repaired.merge(sent.await?);
-        }
-        let moved = quarantine::move_found(&reader, found).await?;
-        if !moved.objects.is_empty() {
-            now = compare_once(config, &*source, &reader).await?;
-        }
-        repaired.quarantine.merge(moved);
-        let days: Vec<i64> = now.differing.iter().map(|d| d.day).collect();
-        if !days.is_empty() {
-            let sent = repair::redeliver(&*source, &mut *sink, repair, &config.range, &days);
-            repaired.merge(sent.await?);
-        }
-        now = compare_once(config, &*source, &reader).await?;
-        if now.matches() {
-            break;
-        }
+    if !differences.is_empty() {
+        let sent = repair::apply(&*source, &mut *sink, repair, &config.range, differences);
+        repaired.merge(sent.await?);
     }
+    let now = compare_once(
+        config,
+        &*source,
+        &reader,
+        &mut repair::Differences::default(),
+    )
+    .await?;
     repair::finish(sink).await?;
     Ok(Outcome {
         range: config.range,
@@ -265,64 +243,70 @@ async fn compare_once(
     config: &ReconcileConfig,
     source: &dyn Source,
     reader: &lake::LakeReader,
+    differences: &mut repair::Differences,
 ) -> Result<Comparison, Error> {
-    let source_days = source::fingerprints_by_day(source, &config.range.query(None)).await?;
+    let progress = if config.progress {
+        Progress::start("reading the source")
+    } else {
+        Progress::hidden()
+    };
+    let source_copies = source_copies(source, &config.range, &progress).await;
+    progress.finish();
+    let source_copies = source_copies?;
     let progress = if config.progress {
         Progress::start("reading the lake")
     } else {
         Progress::hidden()
     };
-    let mut distinct = DistinctDays::new();
-    let totals = reader.read(&config.range, &mut distinct, &progress).await;
+    let mut lake_copies = content::Sorter::new();
+    let totals = reader
+        .read(&config.range, &mut lake_copies, &progress)
+        .await;
     progress.finish();
     let totals = totals?;
-    let lake_days = distinct.finish()?;
-    Ok(comparison(
-        source.describe(),
-        reader.describe().to_owned(),
-        &source_days,
-        &lake_days,
-        totals,
-    ))
+    let mut examples = Vec::new();
+    let mut kept: BTreeMap<Kind, usize> = BTreeMap::new();
+    let days = content::join(source_copies.finish()?, lake_copies.finish()?, |finding| {
+        let count = kept.entry(finding.kind).or_default();
+        if *count < IDS_KEPT {
+            *count += 1;
+            examples.push(finding);
+        }
+        differences.add(&finding)
+    })?;
+    Ok(Comparison {
+        source: source.describe(),
+        lake: reader.describe().to_owned(),
+        days,
+        lake_totals: totals,
+        examples,
+    })
 }
 
-/// The comparison of per-day fingerprints.
-pub fn comparison(
-    source: String,
-    lake: String,
-    source_days: &BTreeMap<i64, Fingerprint>,
-    lake_days: &BTreeMap<i64, Fingerprint>,
-    lake_totals: LakeTotals,
-) -> Comparison {
-    let mut days: Vec<i64> = source_days
-        .keys()
-        .chain(lake_days.keys())
-        .copied()
-        .collect();
-    days.sort_unstable();
-    days.dedup();
-    Comparison {
-        source,
-        lake,
-        days: days.len() as u64,
-        source_rows: source_days.values().map(|f| f.count).sum(),
-        lake_rows: lake_days.values().map(|f| f.count).sum(),
-        lake_totals,
-        differing: compare(lake_days, source_days)
-            .into_iter()
-            .map(
-                |Difference {
-                     bucket,
-                     delivered,
-                     source,
-                 }| DayDifference {
-                    day: bucket,
-                    source,
-                    lake: delivered,
-                },
-            )
-            .collect(),
+/// The source's rows in the range, each as the line the export writes now.
+async fn source_copies(
+    source: &dyn Source,
+    range: &Range,
+    progress: &Progress,
+) -> Result<content::Sorter, Error> {
+    let batching = crate::export::batch::Batching {
+        size: 10_000,
+        bucket_micros: i64::MAX,
+    };
+    let mut copies = content::Sorter::new();
+    let mut batches = source.stream(range.query(None), batching);
+    while let Some(batch) = batches.recv().await {
+        let batch = batch.map_err(Error::from)?;
+        for line in batch.json_array_items() {
+            let copy = lake::line_copy(line, (0, 0))
+                .map_err(|e| anyhow::anyhow!("a source row the lake reader cannot read: {e}"))?;
+            if let Some(copy) = copy {
+                copies.push(copy)?;
+            }
+        }
+        progress.object(batch.rows);
     }
+    Ok(copies)
 }
 
 #[cfg(test)]
@@ -351,29 +335,5 @@ mod unit {
         assert_eq!(query.before, Some(ts("2026-01-03T00:00:00Z")));
         assert!(range.contains(ts("2026-01-02T12:00:00Z")));
         assert!(!range.contains(ts("2026-01-02T11:59:59Z")));
-    }
-
-    #[test]
-    fn a_day_differs_by_missing_foreign_or_mixed_rows() {
-        let f = |count, sum| Fingerprint { count, sum };
-        let source = BTreeMap::from([(1, f(3, 6)), (2, f(2, 5)), (3, f(1, 1)), (4, f(2, 2))]);
-        let lake = BTreeMap::from([(1, f(3, 6)), (2, f(1, 2)), (3, f(2, 9)), (4, f(2, 3))]);
-        let found = comparison(
-            "db".into(),
-            "lake".into(),
-            &source,
-            &lake,
-            LakeTotals::default(),
-        );
-        let kinds: Vec<_> = found.differing.iter().map(|d| (d.day, d.kind())).collect();
-        assert_eq!(
-            kinds,
-            [
-                (2, Kind::Missing(1)),
-                (3, Kind::Foreign(1)),
-                (4, Kind::Mixed)
-            ]
-        );
-        assert_eq!((found.days, found.source_rows, found.lake_rows), (4, 8, 8));
     }
 }

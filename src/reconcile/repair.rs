@@ -1,27 +1,53 @@
-//! `reconcile --repair`: every differing day's source rows delivered again, whole, through the
-//! export's sink. The lake keeps what it has (a resent batch lands under its own idempotency
-//! key, and the warehouse MERGE absorbs rows already there); only objects holding foreign rows
-//! are moved out of it ([`super::quarantine`]). The export's cursor is neither read nor moved.
+//! `reconcile --repair`: the missing and stale follow-ups delivered again through the export's
+//! sink (their new objects are the newest copies, which the warehouse MERGE keeps), and a
+//! tombstone sent for each foreign one (the MERGE removes the follow-up). The lake keeps what
+//! it has: a newer copy wins over an older one there as in the warehouse. The export's cursor
+//! is neither read nor moved.
+//!
+//! Memory: the ids to deliver again, up to [`REDELIVER_IDS`] (beyond it their days are
+//! delivered whole); the foreign ids wait in a temporary file and are handled
+//! [`LOOKUP_IDS`] at a time.
 
+use std::collections::{BTreeSet, HashSet};
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Read, Seek, Write};
+
+use anyhow::Context;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
+use uuid::Uuid;
 
+use super::content::{Finding, Kind};
 use super::quarantine::Quarantine;
-use super::{Range, RepairConfig};
+use super::{Range, RepairConfig, lake};
 use crate::error::Error;
-use crate::export::batch::Batching;
+use crate::export::batch::{Batch, Batching};
 use crate::export::sink::{Ack, Sink, SinkError};
 use crate::export::source::{DAY_SECONDS, Source};
+use crate::row::Tombstone;
+use crate::time::Timestamp;
+
+/// Ids delivered again one by one at most; with more, their days are delivered whole.
+pub const REDELIVER_IDS: usize = 100_000;
+
+/// Foreign ids looked up in the source at once.
+pub const LOOKUP_IDS: usize = 10_000;
 
 /// What a repair delivered.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Repaired {
     /// Through which sink.
     pub sink: String,
-    /// The days delivered again.
+    /// The days whose rows were delivered again (some or all of them).
     pub days: Vec<i64>,
+    /// Rows delivered again.
     pub rows: u64,
-    /// The objects moved out of the lake for their foreign rows.
+    /// Tombstones sent.
+    pub tombstones: u64,
+    /// Foreign in the lake's range but still in the source, with another `createdAt`: no
+    /// tombstone (the row's own copy is delivered on its day).
+    pub moved: u64,
+    /// The damaged entries moved out of the lake.
     pub quarantine: Quarantine,
 }
 
@@ -35,19 +61,107 @@ impl Repaired {
         self.days.sort_unstable();
         self.days.dedup();
         self.rows += other.rows;
+        self.tombstones += other.tombstones;
+        self.moved += other.moved;
         self.quarantine.merge(other.quarantine);
     }
 }
 
+/// What one comparison found that a repair acts on.
+pub struct Differences {
+    /// The days of the missing and stale follow-ups.
+    days: BTreeSet<i64>,
+    /// Their ids; `None` once there are more than [`REDELIVER_IDS`].
+    ids: Option<HashSet<Uuid>>,
+    /// The foreign ones: id and the lake copy's `createdAt`, 24 bytes each.
+    foreign: Option<BufWriter<File>>,
+    foreign_count: u64,
+}
+
+impl Default for Differences {
+    fn default() -> Self {
+        Differences {
+            days: BTreeSet::new(),
+            ids: Some(HashSet::new()),
+            foreign: None,
+            foreign_count: 0,
+        }
+    }
+}
+
+impl Differences {
+    pub fn add(&mut self, finding: &Finding) -> anyhow::Result<()> {
+        match finding.kind {
+            Kind::Missing | Kind::Stale => {
+                self.days.insert(finding.day());
+                if let Some(ids) = &mut self.ids {
+                    if ids.len() < REDELIVER_IDS {
+                        ids.insert(finding.id);
+                    } else {
+                        self.ids = None;
+                    }
+                }
+            }
+            Kind::Foreign => {
+                let file = match &mut self.foreign {
+                    Some(file) => file,
+                    None => self.foreign.insert(BufWriter::new(
+                        tempfile::tempfile().context(spill_failed())?,
+                    )),
+                };
+                file.write_all(finding.id.as_bytes())
+                    .and_then(|()| file.write_all(&finding.created_at.micros().to_le_bytes()))
+                    .context(spill_failed())?;
+                self.foreign_count += 1;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.days.is_empty() && self.foreign_count == 0
+    }
+}
+
+fn spill_failed() -> String {
+    format!(
+        "cannot write the repair's list of foreign follow-ups in {} (a full disk?); point \
+         TMPDIR at a folder with room (24 bytes per foreign follow-up)",
+        std::env::temp_dir().display()
+    )
+}
+
+/// Delivers the missing and stale follow-ups again, then sends tombstones for the foreign
+/// ones the source does not hold at all.
+pub async fn apply(
+    source: &dyn Source,
+    sink: &mut dyn Sink,
+    config: &RepairConfig,
+    range: &Range,
+    differences: Differences,
+) -> Result<Repaired, Error> {
+    let days: Vec<i64> = differences.days.iter().copied().collect();
+    let mut repaired =
+        redeliver(source, sink, config, range, &days, differences.ids.as_ref()).await?;
+    if let Some(file) = differences.foreign {
+        let (tombstones, moved) = bury(source, sink, config, file).await?;
+        repaired.tombstones += tombstones;
+        repaired.moved += moved;
+    }
+    Ok(repaired)
+}
+
 /// Delivers the rows of `days` (within `range`) again through `sink` (opened once for the
-/// whole repair, so a file sink holds every row the repair delivered), up to the sink's
-/// deliveries in flight at once; `Ok` once the sink acknowledged all of them.
+/// whole repair, so a file sink holds every row the repair delivered): only those in `ids`
+/// when given, all of them otherwise. Up to the sink's deliveries in flight at once; `Ok` once
+/// the sink acknowledged all of them.
 pub async fn redeliver(
     source: &dyn Source,
     sink: &mut dyn Sink,
     config: &RepairConfig,
     range: &Range,
     days: &[i64],
+    ids: Option<&HashSet<Uuid>>,
 ) -> Result<Repaired, Error> {
     let batching = Batching {
         size: config.batch_size,
@@ -58,7 +172,13 @@ pub async fn redeliver(
     for &day in days {
         let mut batches = source.stream(range.query(Some(day)), batching);
         while let Some(batch) = batches.recv().await {
-            let batch = batch.map_err(Error::from)?;
+            let mut batch = batch.map_err(Error::from)?;
+            if let Some(ids) = ids {
+                batch = only(batch, ids)?;
+                if batch.rows == 0 {
+                    continue;
+                }
+            }
             while pending.len() >= sink.in_flight() {
                 if let Some(sent) = pending.next().await {
                     delivered(sent)?;
@@ -76,8 +196,84 @@ pub async fn redeliver(
         sink: config.sink_name.clone(),
         days: days.to_vec(),
         rows,
-        quarantine: Quarantine::default(),
+        ..Repaired::default()
     })
+}
+
+/// The batch's rows whose ids are in `ids`, in their order.
+fn only(batch: Batch, ids: &HashSet<Uuid>) -> Result<Batch, Error> {
+    let mut kept = Batch::default();
+    for line in batch.json_array_items() {
+        let copy = lake::line_copy(line, (0, 0))
+            .map_err(|e| anyhow::anyhow!("a source row the lake reader cannot read: {e}"))?;
+        if copy.is_some_and(|c| ids.contains(&c.uuid())) {
+            kept.ndjson.extend_from_slice(line);
+            kept.ndjson.push(b'\n');
+            kept.rows += 1;
+        }
+    }
+    Ok(kept)
+}
+
+/// Sends a tombstone for each foreign follow-up the source does not hold (whatever its
+/// `createdAt`): returns how many were sent and how many are still in the source.
+async fn bury(
+    source: &dyn Source,
+    sink: &mut dyn Sink,
+    config: &RepairConfig,
+    file: BufWriter<File>,
+) -> Result<(u64, u64), Error> {
+    let mut file = file
+        .into_inner()
+        .map_err(|e| e.into_error())
+        .context(spill_failed())?;
+    file.rewind().context(spill_failed())?;
+    let mut reader = BufReader::new(file);
+    let deleted_at = Timestamp::now();
+    let (mut sent, mut moved) = (0, 0);
+    loop {
+        let mut chunk: Vec<(Uuid, Timestamp)> = Vec::with_capacity(LOOKUP_IDS);
+        let mut record = [0u8; 24];
+        while chunk.len() < LOOKUP_IDS {
+            match reader.read_exact(&mut record) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
+                Err(e) => return Err(anyhow::Error::new(e).context(spill_failed()).into()),
+            }
+            let id = Uuid::from_slice(&record[..16]).expect("16 bytes");
+            let micros = i64::from_le_bytes(record[16..].try_into().expect("8 bytes"));
+            chunk.push((id, Timestamp::from_micros(micros)));
+        }
+        if chunk.is_empty() {
+            break;
+        }
+        let ids: Vec<Uuid> = chunk.iter().map(|(id, _)| *id).collect();
+        let present = source.existing(&ids).await.map_err(Error::from)?;
+        let mut tombstones: Vec<Tombstone> = chunk
+            .iter()
+            .filter(|(id, _)| !present.contains(id))
+            .map(|&(follow_up_id, created_at)| Tombstone {
+                follow_up_id,
+                created_at,
+                deleted_at,
+            })
+            .collect();
+        moved += (chunk.len() - tombstones.len()) as u64;
+        // In (createdAt, id) order, as the export sends rows: each object's `dt=` is then the
+        // day of its first line and no line of it is older.
+        tombstones.sort_unstable_by_key(|t| (t.created_at, t.follow_up_id));
+        let size = usize::try_from(config.batch_size.max(1)).unwrap_or(usize::MAX);
+        for part in tombstones.chunks(size) {
+            sink.send(Batch::of_tombstones(part))
+                .await
+                .map_err(sink_error)?;
+            sent += part.len() as u64;
+        }
+    }
+    if sent > 0 {
+        tracing::info!("sent {sent} tombstones for follow-ups deleted from the source");
+    }
+    Ok((sent, moved))
 }
 
 fn delivered(sent: Result<Ack, SinkError>) -> Result<(), Error> {

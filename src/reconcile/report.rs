@@ -1,43 +1,36 @@
-//! What `reconcile` prints on stdout: the differing days with the counts on each side and a
-//! one-line total, or the same as one JSON object (`--json`).
+//! What `reconcile` prints on stdout: the differing days with the counts on each side and of
+//! each kind of difference, some of the differing ids, and a one-line total; or the same as one
+//! JSON object (`--json`).
 
 use std::fmt::Write as _;
 
 use serde_json::{Value, json};
 
-use super::{
-    Comparison, Damaged, DayDifference, FOREIGN_IDS_KEPT, Kind, Outcome, Quarantine, day_name,
-};
-use crate::cursor::Fingerprint;
+use super::{Comparison, Damaged, IDS_KEPT, Kind, Outcome, Quarantine, Repaired, day_name};
 
-/// Where the runbook explains foreign rows and what to do about them.
-pub const FOREIGN_ROWS_DOC: &str = "docs/runbook.md#reconciling-the-lake-with-the-source";
+/// Where the runbook explains the kinds of differences and what to do about them.
+pub const DIFFERENCES_DOC: &str = "docs/runbook.md#reconciling-the-lake-with-the-source";
 
-/// Foreign ids printed in the text report (`--json` has up to [`FOREIGN_IDS_KEPT`]).
-pub const FOREIGN_IDS_PRINTED: usize = 20;
+/// Ids printed per kind in the text report (`--json` has up to [`IDS_KEPT`]).
+pub const IDS_PRINTED: usize = 20;
 
 /// The report for a terminal or a log.
 pub fn text(outcome: &Outcome) -> String {
     let mut out = String::new();
     if let Some((before, repaired)) = &outcome.repair {
-        if before.differing.is_empty() {
+        if before.matches() {
             out.push_str("repair: nothing to repair\n");
         } else {
-            out.push_str(&table(&before.differing));
-            let _ = writeln!(
-                out,
-                "repair: {} of {} days differed; delivered their {} source rows again through the \
-                 {} sink; compared again:",
-                before.differing.len(),
-                before.days,
-                repaired.rows,
-                repaired.sink
-            );
+            out.push_str(&table(before));
+            out.push_str(&ids(before));
+            out.push_str(&damaged(&before.lake_totals.damaged));
+            out.push_str(&repair_line(repaired));
             out.push_str(&quarantined(&repaired.quarantine));
         }
     }
     let comparison = &outcome.comparison;
-    out.push_str(&table(&comparison.differing));
+    out.push_str(&table(comparison));
+    out.push_str(&ids(comparison));
     out.push_str(&damaged(&comparison.lake_totals.damaged));
     let range = match (outcome.range.since, outcome.range.until) {
         (None, None) => "all rows".to_owned(),
@@ -45,54 +38,73 @@ pub fn text(outcome: &Outcome) -> String {
         (None, Some(until)) => format!("created_at before {until}"),
         (Some(since), Some(until)) => format!("created_at from {since} before {until}"),
     };
-    let lake = format!(
-        "lake {} distinct follow-ups in {} rows of {} objects",
-        comparison.lake_rows, comparison.lake_totals.rows, comparison.lake_totals.objects
+    let total = comparison.total();
+    let sides = format!(
+        "source {}, lake {} in {} of {}",
+        plural(total.source, "follow-up", "follow-ups"),
+        plural(total.lake, "follow-up", "follow-ups"),
+        plural(comparison.lake_totals.rows, "line", "lines"),
+        plural(comparison.lake_totals.objects, "object", "objects"),
     );
+    let days = comparison.days.len();
+    let differing = comparison.differing().count();
     if comparison.matches() {
         let _ = writeln!(
             out,
-            "reconcile: all {} days match ({range}): source {} rows, {lake}",
-            comparison.days, comparison.source_rows
+            "reconcile: all {days} days match by content ({range}): {sides}"
         );
-    } else if comparison.differing.is_empty() {
+    } else if differing == 0 {
         let _ = writeln!(
             out,
-            "reconcile: all {} days match but the lake holds {} ({range}): source {} rows, {lake}",
-            comparison.days,
+            "reconcile: all {days} days match but the lake holds {} ({range}): {sides}",
             plural(
                 comparison.lake_totals.damaged.len() as u64,
                 "damaged entry",
                 "damaged entries"
             ),
-            comparison.source_rows
         );
     } else {
         let _ = writeln!(
             out,
-            "reconcile: {} of {} days differ ({range}): source {} rows, {lake}",
-            comparison.differing.len(),
-            comparison.days,
-            comparison.source_rows
+            "reconcile: {differing} of {days} days differ ({range}): {} missing, {} foreign, \
+             {} stale; {sides}",
+            total.missing, total.foreign, total.stale
         );
-    }
-    let foreign = comparison
-        .differing
-        .iter()
-        .any(|d| !matches!(d.kind(), Kind::Missing(_)));
-    if foreign {
         let what = if outcome.repair.is_some() {
-            "the repair could not remove them"
+            "the repair left these"
         } else {
-            "--repair moves the objects holding them out of the lake and delivers their other rows again"
+            "--repair delivers the missing and stale follow-ups again and sends tombstones for \
+             the foreign ones"
         };
-        let _ = writeln!(
-            out,
-            "reconcile: the lake holds follow-ups the source does not have (deleted after delivery, \
-             or written by something else); {what}: see {FOREIGN_ROWS_DOC}"
-        );
+        let _ = writeln!(out, "reconcile: {what}: see {DIFFERENCES_DOC}");
     }
     out
+}
+
+/// What a repair did, in one line.
+fn repair_line(repaired: &Repaired) -> String {
+    let mut line = format!(
+        "repair: delivered {} again through the {} sink",
+        plural(repaired.rows, "follow-up", "follow-ups"),
+        repaired.sink
+    );
+    if repaired.tombstones > 0 {
+        let _ = write!(
+            line,
+            ", sent {} for follow-ups deleted from the source",
+            plural(repaired.tombstones, "tombstone", "tombstones")
+        );
+    }
+    if repaired.moved > 0 {
+        let _ = write!(
+            line,
+            "; {} foreign on their day are still in the source with another createdAt: no \
+             tombstone for them",
+            repaired.moved
+        );
+    }
+    line.push_str("; compared again:\n");
+    line
 }
 
 /// Damaged entries printed in the text report (`--json` has up to [`DAMAGED_KEPT`]).
@@ -124,70 +136,80 @@ fn damaged(damaged: &[Damaged]) -> String {
     out
 }
 
-/// The objects a repair moved and the foreign ids they held; nothing when none moved.
+/// The damaged entries a repair moved; nothing when none moved.
 fn quarantined(quarantine: &Quarantine) -> String {
     if quarantine.objects.is_empty() {
         return String::new();
     }
-    let objects = plural(
-        quarantine.objects.len() as u64,
-        "lake object",
-        "lake objects",
+    let mut out = format!(
+        "repair: moved {} that could not be read out of the lake:\n",
+        plural(
+            quarantine.objects.len() as u64,
+            "lake entry",
+            "lake entries"
+        ),
     );
-    let mut out = if quarantine.foreign_count == 0 {
-        format!("repair: moved {objects} that could not be read out of the lake:\n")
-    } else {
-        format!(
-            "repair: moved {objects} holding {} the source does not have (or that could not be \
-             read) out of the lake (the warehouse still has them: see {FOREIGN_ROWS_DOC}):\n",
-            plural(quarantine.foreign_count, "follow-up", "follow-ups"),
-        )
-    };
     for (from, to) in &quarantine.objects {
         let _ = writeln!(out, "  {from} -> {to}");
     }
-    if quarantine.foreign_count == 0 {
-        return out;
-    }
-    let shown: Vec<String> = quarantine
-        .foreign_ids
-        .iter()
-        .take(FOREIGN_IDS_PRINTED)
-        .map(|id| format!("'{id}'"))
-        .collect();
-    let more = match quarantine.foreign_count - shown.len() as u64 {
-        0 => String::new(),
-        n => format!(" and {n} more (all of them, up to {FOREIGN_IDS_KEPT}, with --json)"),
-    };
-    let _ = writeln!(
-        out,
-        "repair: foreign follow-up ids: {}{more}",
-        shown.join(", ")
-    );
     out
 }
 
 /// The differing days, one line each, under a header; nothing when none differ.
-fn table(differing: &[DayDifference]) -> String {
-    if differing.is_empty() {
+fn table(comparison: &Comparison) -> String {
+    let mut differing = comparison.differing().peekable();
+    if differing.peek().is_none() {
         return String::new();
     }
-    let mut out = format!("{:<12}{:>12}{:>12}  difference\n", "day", "source", "lake");
-    for d in differing {
-        let what = match d.kind() {
-            Kind::Missing(n) => format!("{n} missing from the lake"),
-            Kind::Foreign(n) => format!("{n} in the lake but not in the source"),
-            Kind::Mixed => "same count, other ids: rows missing and as many foreign".to_owned(),
-        };
+    let mut out = format!(
+        "{:<12}{:>10}{:>10}{:>10}{:>10}{:>10}\n",
+        "day", "source", "lake", "missing", "foreign", "stale"
+    );
+    for (day, counts) in differing {
         let _ = writeln!(
             out,
-            "{:<12}{:>12}{:>12}  {what}",
-            day_name(d.day),
-            d.source.count,
-            d.lake.count
+            "{:<12}{:>10}{:>10}{:>10}{:>10}{:>10}",
+            day_name(day),
+            counts.source,
+            counts.lake,
+            counts.missing,
+            counts.foreign,
+            counts.stale
         );
     }
     out
+}
+
+/// Up to [`IDS_PRINTED`] ids of each kind found, with their day.
+fn ids(comparison: &Comparison) -> String {
+    let total = comparison.total();
+    let mut out = String::new();
+    for kind in Kind::ALL {
+        let count = total.of(kind);
+        if count == 0 {
+            continue;
+        }
+        let shown: Vec<String> = comparison
+            .examples_of(kind)
+            .take(IDS_PRINTED)
+            .map(|f| format!("{} ({})", f.id, day_name(f.day())))
+            .collect();
+        let more = match count - shown.len() as u64 {
+            0 => String::new(),
+            n => format!(" and {n} more (up to {IDS_KEPT} with --json)"),
+        };
+        let _ = writeln!(out, "{}: {}{more}", describe(kind), shown.join(", "));
+    }
+    out
+}
+
+/// What a kind means, for the line that lists its ids.
+fn describe(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Missing => "missing (in the source, not in the lake)",
+        Kind::Foreign => "foreign (in the lake, deleted from the source)",
+        Kind::Stale => "stale (the lake's newest copy differs from the source)",
+    }
 }
 
 /// The report as one JSON object.
@@ -202,13 +224,11 @@ pub fn json(outcome: &Outcome) -> Value {
             "sink": repaired.sink,
             "days": repaired.days.iter().map(|d| day_name(*d)).collect::<Vec<_>>(),
             "rows": repaired.rows,
+            "tombstones": repaired.tombstones,
+            "stillInSource": repaired.moved,
             "quarantined": repaired.quarantine.objects.iter()
                 .map(|(from, to)| json!({"from": from, "to": to}))
                 .collect::<Vec<_>>(),
-            "foreignIds": repaired.quarantine.foreign_ids.iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>(),
-            "foreignCount": repaired.quarantine.foreign_count,
             "before": comparison_json(before),
         }),
     };
@@ -216,38 +236,40 @@ pub fn json(outcome: &Outcome) -> Value {
 }
 
 fn comparison_json(comparison: &Comparison) -> Value {
+    let total = comparison.total();
+    let mut ids = serde_json::Map::new();
+    for kind in Kind::ALL {
+        let listed: Vec<Value> = comparison
+            .examples_of(kind)
+            .map(|f| json!({"id": f.id.to_string(), "day": day_name(f.day())}))
+            .collect();
+        ids.insert(kind.name().to_owned(), Value::Array(listed));
+    }
     json!({
         "source": comparison.source,
         "lake": comparison.lake,
-        "days": comparison.days,
-        "sourceRows": comparison.source_rows,
-        "lakeRows": comparison.lake_rows,
+        "days": comparison.days.len(),
+        "sourceRows": total.source,
+        "lakeRows": total.lake,
         "lakeRowsRead": comparison.lake_totals.rows,
         "lakeObjects": comparison.lake_totals.objects,
-        "differingDays": comparison.differing.iter().map(day_json).collect::<Vec<_>>(),
+        "missing": total.missing,
+        "foreign": total.foreign,
+        "stale": total.stale,
+        "differingDays": comparison.differing().map(|(day, counts)| json!({
+            "day": day_name(day),
+            "sourceRows": counts.source,
+            "lakeRows": counts.lake,
+            "missing": counts.missing,
+            "foreign": counts.foreign,
+            "stale": counts.stale,
+        })).collect::<Vec<_>>(),
+        "ids": ids,
+        "idsKept": IDS_KEPT,
         "damaged": comparison.lake_totals.damaged.iter().take(DAMAGED_KEPT)
             .map(|d| json!({"key": d.key, "reason": d.reason}))
             .collect::<Vec<_>>(),
         "damagedCount": comparison.lake_totals.damaged.len(),
-    })
-}
-
-fn day_json(d: &DayDifference) -> Value {
-    let (kind, missing, foreign) = match d.kind() {
-        Kind::Missing(n) => ("missing", n, 0),
-        Kind::Foreign(n) => ("foreign", 0, n),
-        Kind::Mixed => ("mixed", 1, 1),
-    };
-    let hash = |f: &Fingerprint| format!("{:016x}", f.sum);
-    json!({
-        "day": day_name(d.day),
-        "kind": kind,
-        "sourceRows": d.source.count,
-        "lakeRows": d.lake.count,
-        "missingAtLeast": missing,
-        "foreignAtLeast": foreign,
-        "sourceHash": hash(&d.source),
-        "lakeHash": hash(&d.lake),
     })
 }
 

@@ -55,6 +55,40 @@ fn config(
     }
 }
 
+/// The `followUpId`s of lines a sink accepted, in order.
+fn ids_of(lines: &[String]) -> Vec<String> {
+    lines
+        .iter()
+        .map(|line| {
+            serde_json::from_str::<serde_json::Value>(line).unwrap()["followUpId"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect()
+}
+
+fn set_modified(lake: &std::path::Path, key: &str, seconds: u64) {
+    let file = std::fs::File::options()
+        .write(true)
+        .open(lake.join(key))
+        .unwrap();
+    file.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(seconds))
+        .unwrap();
+}
+
+fn counts(comparison: &Comparison) -> Vec<(String, [u64; 5])> {
+    comparison
+        .differing()
+        .map(|(day, c)| {
+            (
+                day_name(day),
+                [c.source, c.lake, c.missing, c.foreign, c.stale],
+            )
+        })
+        .collect()
+}
+
 #[tokio::test]
 async fn copies_count_once_and_the_missing_day_is_delivered_again_without_a_cursor() {
     let rows = [
@@ -73,14 +107,8 @@ async fn copies_count_once_and_the_missing_day_is_delivered_again_without_a_curs
 
     let found = run(&config(&source, dir.path(), None)).await.unwrap();
     let comparison = &found.comparison;
-    assert_eq!(
-        (
-            comparison.days,
-            comparison.source_rows,
-            comparison.lake_rows
-        ),
-        (3, 5, 3)
-    );
+    let total = comparison.total();
+    assert_eq!((comparison.days.len(), total.source, total.lake), (3, 5, 3));
     assert_eq!(
         comparison.lake_totals,
         LakeTotals {
@@ -89,20 +117,18 @@ async fn copies_count_once_and_the_missing_day_is_delivered_again_without_a_curs
             damaged: Vec::new(),
         }
     );
-    let differing: Vec<_> = comparison
-        .differing
-        .iter()
-        .map(|d| (day_name(d.day), d.kind()))
-        .collect();
-    assert_eq!(differing, [("2026-01-03".to_owned(), Kind::Missing(2))]);
+    assert_eq!(
+        counts(comparison),
+        [("2026-01-03".to_owned(), [2, 0, 2, 0, 0])]
+    );
 
     let sink = MemoryTarget::answering(Answer::Durable);
     let repaired = run(&config(&source, dir.path(), Some(&sink)))
         .await
         .unwrap();
     let (before, delivered) = repaired.repair.unwrap();
-    assert_eq!(before.differing.len(), 1);
-    assert_eq!(delivered.rows, 2);
+    assert_eq!(before.differing().count(), 1);
+    assert_eq!((delivered.rows, delivered.tombstones), (2, 0));
     assert_eq!(
         delivered
             .days
@@ -111,22 +137,96 @@ async fn copies_count_once_and_the_missing_day_is_delivered_again_without_a_curs
             .collect::<Vec<_>>(),
         ["2026-01-03"]
     );
-    let ids: Vec<String> = sink
-        .accepted()
-        .iter()
-        .map(|line| {
-            serde_json::from_str::<serde_json::Value>(line).unwrap()["followUpId"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        })
-        .collect();
-    assert_eq!(ids, [rows[3].id.to_string(), rows[4].id.to_string()]);
+    assert_eq!(
+        ids_of(&sink.accepted()),
+        [rows[3].id.to_string(), rows[4].id.to_string()]
+    );
     assert!(sink.finished());
 }
 
 #[tokio::test]
-async fn a_row_the_source_no_longer_has_is_reported_as_foreign() {
+async fn an_edit_is_stale_and_only_the_edited_follow_up_is_delivered_again() {
+    let rows = [
+        row(1, "2026-01-01T10:00:00Z"),
+        row(2, "2026-01-01T11:00:00Z"),
+        row(3, "2026-01-01T12:00:00Z"),
+    ];
+    let source = MemorySource::default();
+    source.insert(rows.clone());
+    let dir = tempfile::tempdir().unwrap();
+    object(dir.path(), "gf1-a", &rows);
+    let mut edited = rows[1].clone();
+    edited.notes = Some("edited after delivery".into());
+    source.remove(edited.id);
+    source.insert([edited.clone()]);
+
+    let found = run(&config(&source, dir.path(), None)).await.unwrap();
+    assert!(!found.matches());
+    assert_eq!(
+        counts(&found.comparison),
+        [("2026-01-01".to_owned(), [3, 3, 0, 0, 1])]
+    );
+    let stale: Vec<_> = found.comparison.examples_of(Kind::Stale).collect();
+    assert_eq!(stale.len(), 1);
+    assert_eq!(stale[0].id, edited.id);
+    let text = report::text(&found);
+    assert!(
+        text.contains(&format!(
+            "stale (the lake's newest copy differs from the source): {} (2026-01-01)",
+            edited.id
+        )),
+        "{text}"
+    );
+    let json = report::json(&found);
+    assert_eq!(json["stale"], 1);
+    assert_eq!(json["ids"]["stale"][0]["id"], edited.id.to_string());
+    assert_eq!(json["differingDays"][0]["stale"], 1);
+
+    let sink = MemoryTarget::answering(Answer::Durable);
+    let repaired = run(&config(&source, dir.path(), Some(&sink)))
+        .await
+        .unwrap();
+    let (_, delivered) = repaired.repair.unwrap();
+    assert_eq!(delivered.rows, 1, "only the edited follow-up, not its day");
+    let sent: serde_json::Value = serde_json::from_str(&sink.accepted()[0]).unwrap();
+    assert_eq!(sent["notes"], "edited after delivery");
+}
+
+#[tokio::test]
+async fn the_newest_copy_is_the_one_compared_as_in_the_merge() {
+    let rows = [row(1, "2026-01-01T10:00:00Z")];
+    let source = MemorySource::default();
+    source.insert(rows.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let mut old = rows[0].clone();
+    old.notes = Some("before an edit".into());
+    object(dir.path(), "gf1-a", &[old]);
+    object(dir.path(), "gf1-b", &rows);
+    let key = |name: &str| format!("guardrail_followups/dt=2026-01-01/{name}.ndjson");
+    // The old copy modified last: it is what the warehouse keeps, so the follow-up is stale.
+    set_modified(dir.path(), &key("gf1-a"), 2_000);
+    set_modified(dir.path(), &key("gf1-b"), 1_000);
+    let found = run(&config(&source, dir.path(), None)).await.unwrap();
+    assert_eq!(found.comparison.total().stale, 1);
+    // The current copy modified last; then, at the same time, the greater key wins.
+    set_modified(dir.path(), &key("gf1-b"), 3_000);
+    assert!(
+        run(&config(&source, dir.path(), None))
+            .await
+            .unwrap()
+            .matches()
+    );
+    set_modified(dir.path(), &key("gf1-a"), 3_000);
+    assert!(
+        run(&config(&source, dir.path(), None))
+            .await
+            .unwrap()
+            .matches()
+    );
+}
+
+#[tokio::test]
+async fn a_row_the_source_no_longer_has_is_foreign_and_repair_sends_its_tombstone() {
     let rows = [
         row(1, "2026-01-01T10:00:00Z"),
         row(2, "2026-01-01T11:00:00Z"),
@@ -138,45 +238,19 @@ async fn a_row_the_source_no_longer_has_is_reported_as_foreign() {
     source.remove(rows[1].id);
     let found = run(&config(&source, dir.path(), None)).await.unwrap();
     assert!(!found.matches());
-    assert_eq!(found.comparison.differing[0].kind(), Kind::Foreign(1));
+    assert_eq!(
+        counts(&found.comparison),
+        [("2026-01-01".to_owned(), [1, 2, 0, 1, 0])]
+    );
     let text = report::text(&found);
     let line = text.lines().nth(1).unwrap();
     assert_eq!(
         line.split_whitespace().collect::<Vec<_>>().join(" "),
-        "2026-01-01 1 2 1 in the lake but not in the source"
+        "2026-01-01 1 2 0 1 0"
     );
     assert!(
-        text.contains("--repair moves the objects holding them out of the lake"),
+        text.contains("sends tombstones for the foreign ones"),
         "{text}"
-    );
-}
-
-#[tokio::test]
-async fn repair_moves_the_objects_holding_foreign_rows_and_delivers_their_other_rows_again() {
-    let rows = [
-        row(1, "2026-01-01T10:00:00Z"),
-        row(2, "2026-01-01T11:00:00Z"),
-        row(3, "2026-01-02T09:00:00Z"),
-        row(4, "2026-01-03T09:00:00Z"),
-    ];
-    let foreign = row(9, "2026-01-02T10:00:00Z");
-    let source = MemorySource::default();
-    source.insert(rows.clone());
-    let dir = tempfile::tempdir().unwrap();
-    // A batch reaching into the next day, with a foreign row appended; the last day intact.
-    object(
-        dir.path(),
-        "gf1-a",
-        &[rows[0].clone(), rows[1].clone(), rows[2].clone(), foreign],
-    );
-    object(dir.path(), "gf1-b", &rows[3..]);
-
-    let found = run(&config(&source, dir.path(), None)).await.unwrap();
-    assert_eq!(found.comparison.differing[0].kind(), Kind::Foreign(1));
-    assert!(
-        dir.path()
-            .join("guardrail_followups/dt=2026-01-01/gf1-a.ndjson")
-            .exists()
     );
 
     let sink = MemoryTarget::answering(Answer::Durable);
@@ -184,90 +258,36 @@ async fn repair_moves_the_objects_holding_foreign_rows_and_delivers_their_other_
         .await
         .unwrap();
     let (_, delivered) = repaired.repair.as_ref().unwrap();
-    let quarantine = &delivered.quarantine;
-    assert_eq!(
-        quarantine.objects,
-        [(
-            "guardrail_followups/dt=2026-01-01/gf1-a.ndjson".to_owned(),
-            "guardrail_followups_quarantine/dt=2026-01-01/gf1-a.ndjson.quarantined".to_owned()
-        )]
-    );
-    assert_eq!(quarantine.foreign_ids, [row(9, "2026-01-02T10:00:00Z").id]);
-    assert_eq!(quarantine.foreign_count, 1);
-    assert!(
-        !dir.path()
-            .join("guardrail_followups/dt=2026-01-01/gf1-a.ndjson")
-            .exists()
-    );
-    assert!(
-        dir.path()
-            .join("guardrail_followups_quarantine/dt=2026-01-01/gf1-a.ndjson.quarantined")
-            .exists()
-    );
-    // The moved object's other rows, of two days, went to the sink before it moved (and again
-    // after it: this memory sink does not write the lake, so they are still missing there).
-    assert_eq!(
-        delivered
-            .days
-            .iter()
-            .map(|d| day_name(*d))
-            .collect::<Vec<_>>(),
-        ["2026-01-01", "2026-01-02"]
-    );
-    assert_eq!(delivered.rows, 6);
-    assert!(
-        sink.finished(),
-        "one sink for the whole repair, finished once"
-    );
-    let text = report::text(&repaired);
-    assert!(
-        text.contains("moved 1 lake object holding 1 follow-up the source does not have"),
-        "{text}"
-    );
-    assert!(
-        text.contains(&format!("'{}'", quarantine.foreign_ids[0])),
-        "{text}"
-    );
-    let json = report::json(&repaired);
-    assert_eq!(json["repair"]["foreignCount"], 1);
-    assert_eq!(
-        json["repair"]["quarantined"][0]["to"],
-        "guardrail_followups_quarantine/dt=2026-01-01/gf1-a.ndjson.quarantined"
-    );
+    assert_eq!((delivered.rows, delivered.tombstones), (0, 1));
+    let sent = sink.accepted();
+    let tombstone: crate::row::Tombstone = serde_json::from_str(&sent[0]).unwrap();
+    assert_eq!(tombstone.follow_up_id, rows[1].id);
+    assert_eq!(tombstone.created_at, rows[1].created_at);
+    // The tombstone as the newest copy: the follow-up is gone from the lake's side too.
+    let folder = dir.path().join("guardrail_followups/dt=2026-01-01");
+    std::fs::write(folder.join("gf1-t.ndjson"), format!("{}\n", sent[0])).unwrap();
+    let after = run(&config(&source, dir.path(), None)).await.unwrap();
+    assert!(after.matches(), "{}", report::text(&after));
+    assert_eq!(after.comparison.total().lake, 1);
 }
 
 #[tokio::test]
-async fn without_repair_nothing_is_moved_and_an_object_of_foreign_rows_alone_just_goes() {
-    let rows = [row(1, "2026-01-01T10:00:00Z")];
+async fn a_follow_up_moved_out_of_the_range_gets_no_tombstone() {
+    let mut moved = row(1, "2026-01-02T10:00:00Z");
     let source = MemorySource::default();
-    source.insert(rows.clone());
     let dir = tempfile::tempdir().unwrap();
-    object(dir.path(), "gf1-a", &rows);
-    object(dir.path(), "gf1-x", &[row(7, "2026-01-01T12:00:00Z")]);
-    let found = run(&config(&source, dir.path(), None)).await.unwrap();
-    assert!(!found.matches());
-    assert!(
-        dir.path()
-            .join("guardrail_followups/dt=2026-01-01/gf1-x.ndjson")
-            .exists()
-    );
-
+    object(dir.path(), "gf1-a", std::slice::from_ref(&moved));
+    // Its createdAt edited to a day before --since: foreign in the range, not deleted.
+    moved.created_at = Timestamp::parse("2025-12-31T10:00:00Z").unwrap();
+    source.insert([moved.clone()]);
     let sink = MemoryTarget::answering(Answer::Durable);
-    let repaired = run(&config(&source, dir.path(), Some(&sink)))
-        .await
-        .unwrap();
-    assert!(repaired.matches(), "{}", report::text(&repaired));
-    let (_, delivered) = repaired.repair.unwrap();
-    assert_eq!(delivered.quarantine.objects.len(), 1);
-    assert_eq!(
-        delivered.rows, 1,
-        "the moved object's day was delivered before it moved, and nothing after"
-    );
-    assert!(
-        dir.path()
-            .join("guardrail_followups/dt=2026-01-01/gf1-a.ndjson")
-            .exists()
-    );
+    let mut config = config(&source, dir.path(), Some(&sink));
+    config.range.since = Some(Timestamp::parse("2026-01-01T00:00:00Z").unwrap());
+    let repaired = run(&config).await.unwrap();
+    let (before, delivered) = repaired.repair.as_ref().unwrap();
+    assert_eq!(before.total().foreign, 1);
+    assert_eq!((delivered.tombstones, delivered.moved), (0, 1));
+    assert!(sink.accepted().is_empty());
 }
 
 #[tokio::test]
@@ -276,11 +296,13 @@ async fn a_quarantine_that_cannot_be_written_fails_naming_the_fix_and_leaves_the
     let source = MemorySource::default();
     source.insert(rows.clone());
     let dir = tempfile::tempdir().unwrap();
-    object(
-        dir.path(),
-        "gf1-x",
-        &[rows[0].clone(), row(7, "2026-01-01T12:00:00Z")],
-    );
+    object(dir.path(), "gf1-x", &rows);
+    let path = dir
+        .path()
+        .join("guardrail_followups/dt=2026-01-01/gf1-x.ndjson");
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str("not a row\n");
+    std::fs::write(&path, text).unwrap();
     // A file where the quarantine folder would go: the move cannot happen, even as root.
     std::fs::write(dir.path().join("guardrail_followups_quarantine"), "").unwrap();
     let sink = MemoryTarget::answering(Answer::Durable);
@@ -297,11 +319,7 @@ async fn a_quarantine_that_cannot_be_written_fails_naming_the_fix_and_leaves_the
         error.contains("--repair needs write access to the lake"),
         "{error}"
     );
-    assert!(
-        dir.path()
-            .join("guardrail_followups/dt=2026-01-01/gf1-x.ndjson")
-            .is_file()
-    );
+    assert!(path.is_file());
     // Its day was delivered before the move was tried: a rerun once the lake is writable
     // loses nothing.
     assert_eq!(
@@ -313,7 +331,7 @@ async fn a_quarantine_that_cannot_be_written_fails_naming_the_fix_and_leaves_the
 }
 
 #[tokio::test]
-async fn rows_of_a_moved_object_outside_the_range_are_delivered_again_too() {
+async fn rows_of_a_damaged_object_outside_the_range_are_delivered_again_too() {
     let rows = [
         row(1, "2026-01-01T23:00:00Z"),
         row(2, "2026-01-02T01:00:00Z"),
@@ -321,15 +339,13 @@ async fn rows_of_a_moved_object_outside_the_range_are_delivered_again_too() {
     let source = MemorySource::default();
     source.insert(rows.clone());
     let dir = tempfile::tempdir().unwrap();
-    object(
-        dir.path(),
-        "gf1-a",
-        &[
-            rows[0].clone(),
-            rows[1].clone(),
-            row(7, "2026-01-02T02:00:00Z"),
-        ],
-    );
+    object(dir.path(), "gf1-a", &rows);
+    let path = dir
+        .path()
+        .join("guardrail_followups/dt=2026-01-01/gf1-a.ndjson");
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str("{\"cut off");
+    std::fs::write(&path, text).unwrap();
     let sink = MemoryTarget::answering(Answer::Durable);
     let mut config = config(&source, dir.path(), Some(&sink));
     config.range.since = Some(Timestamp::parse("2026-01-02T00:00:00Z").unwrap());
@@ -345,16 +361,7 @@ async fn rows_of_a_moved_object_outside_the_range_are_delivered_again_too() {
         ["2026-01-01", "2026-01-02"],
         "the day before --since lost a row with the object"
     );
-    let mut ids: Vec<String> = sink
-        .accepted()
-        .iter()
-        .map(|line| {
-            serde_json::from_str::<serde_json::Value>(line).unwrap()["followUpId"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        })
-        .collect();
+    let mut ids = ids_of(&sink.accepted());
     ids.sort();
     ids.dedup();
     let mut expected = vec![rows[0].id.to_string(), rows[1].id.to_string()];

@@ -150,8 +150,8 @@ async fn reconcile_names_the_days_a_damaged_lake_lacks_and_repair_restores_them(
     full.assert_success();
     assert_eq!(
         full.stdout,
-        "reconcile: all 7 days match (all rows): source 3000 rows, lake 3000 distinct follow-ups \
-         in 3000 rows of 30 objects\n"
+        "reconcile: all 7 days match by content (all rows): source 3000 follow-ups, lake 3000 \
+         follow-ups in 3000 lines of 30 objects\n"
     );
 
     // One object of the second day goes; a foreign row is appended to an object of the fourth
@@ -213,26 +213,27 @@ async fn reconcile_names_the_days_a_damaged_lake_lacks_and_repair_restores_them(
     expected.sort();
 
     let damaged = reconcile(dir.path(), &db, &lake_arg).run().await;
-    assert_eq!(damaged.code, 1, "{damaged:?}");
+    assert_eq!(damaged.code, 4, "the differences code: {damaged:?}");
     assert_eq!(table(&damaged), expected, "{}", damaged.stdout);
+    let missing_count: u64 = missing.values().sum();
     assert!(
         damaged.stdout.contains(&format!(
-            "reconcile: {} of 7 days differ (all rows): source 3000 rows",
+            "reconcile: {} of 7 days differ (all rows): {missing_count} missing, 2 foreign, 0 stale",
             expected.len()
         )),
         "{}",
         damaged.stdout
     );
     assert!(
-        damaged
-            .stdout
-            .contains("--repair moves the objects holding them out of the lake"),
+        damaged.stdout.contains(
+            "--repair delivers the missing and stale follow-ups again and sends tombstones"
+        ),
         "{}",
         damaged.stdout
     );
 
     let (code, report) = reconcile_json(reconcile(dir.path(), &db, &lake_arg)).await;
-    assert_eq!(code, 1);
+    assert_eq!(code, 4);
     assert_eq!(report["match"], false);
     assert_eq!(report["sourceRows"], 3000);
     assert_eq!(report["lakeRows"], 3000 - 100 + 2);
@@ -242,17 +243,29 @@ async fn reconcile_names_the_days_a_damaged_lake_lacks_and_repair_restores_them(
     assert_eq!(days.len(), expected.len());
     let last = days.last().unwrap();
     assert_eq!(last["day"], "2026-01-16");
-    assert_eq!(last["kind"], "foreign");
-    assert_eq!(last["foreignAtLeast"], 1);
-    assert_eq!(days[0]["kind"], "missing");
+    assert_eq!((&last["foreign"], &last["missing"]), (&1.into(), &0.into()));
     assert_eq!(
-        days[0]["missingAtLeast"],
+        days[0]["missing"],
         missing.values().next().copied().unwrap()
     );
-    assert!(days[0]["sourceHash"].as_str().unwrap().len() == 16);
+    let mut named: Vec<&str> = report["ids"]["foreign"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_str().unwrap())
+        .collect();
+    named.sort_unstable();
+    let mut foreign_sorted: Vec<&str> = foreign_ids.iter().map(String::as_str).collect();
+    foreign_sorted.sort_unstable();
+    assert_eq!(named, foreign_sorted);
+    assert_eq!(
+        report["ids"]["missing"].as_array().unwrap().len(),
+        100,
+        "every missing id, up to the kept 1000"
+    );
 
-    // The repair moves the two objects holding foreign rows out of the lake and delivers the
-    // differing days again, the moved objects' other rows with them.
+    // The repair delivers the missing follow-ups again and sends tombstones for the two
+    // foreign ones; the lake keeps every object it had.
     let cursor_file = dir.path().join("guardrail_followups_cursor.json");
     let cursor_before = std::fs::read(&cursor_file).ok();
     let repaired = reconcile(dir.path(), &db, &lake_arg)
@@ -262,14 +275,10 @@ async fn reconcile_names_the_days_a_damaged_lake_lacks_and_repair_restores_them(
         .await;
     assert_eq!(repaired.code, 0, "{repaired:?}");
     assert!(
-        repaired.stdout.contains("delivered their"),
-        "{}",
-        repaired.stdout
-    );
-    assert!(
-        repaired
-            .stdout
-            .contains("repair: moved 2 lake objects holding 2 follow-ups the source does not have"),
+        repaired.stdout.contains(
+            "repair: delivered 100 follow-ups again through the webhook sink, sent 2 tombstones \
+             for follow-ups deleted from the source"
+        ),
         "{}",
         repaired.stdout
     );
@@ -279,26 +288,28 @@ async fn reconcile_names_the_days_a_damaged_lake_lacks_and_repair_restores_them(
     assert!(
         repaired
             .stdout
-            .contains("reconcile: all 7 days match (all rows): source 3000 rows"),
+            .contains("reconcile: all 7 days match by content (all rows): source 3000 follow-ups"),
         "{}",
         repaired.stdout
     );
-    let quarantine = lake.join("guardrail_followups_quarantine");
-    let appended_name = appended.file_name().unwrap().to_str().unwrap();
-    let moved_appended = quarantine.join(format!("dt=2026-01-13/{appended_name}.quarantined"));
     assert!(
-        std::fs::read_to_string(&moved_appended)
-            .unwrap()
-            .contains(&foreign_ids[0]),
-        "{}",
-        moved_appended.display()
+        appended.exists(),
+        "no object leaves the lake for a foreign row"
     );
-    assert!(
-        quarantine
-            .join("dt=2026-01-16/gf1-00000000000000000000000000000000.ndjson.quarantined")
-            .is_file()
+    let tombstones: Vec<Value> = lake_objects(&lake)
+        .iter()
+        .flat_map(|o| parse_ndjson(&std::fs::read(o).unwrap()))
+        .filter(|line| line.get("deletedAt").is_some())
+        .collect();
+    let mut buried: Vec<&str> = tombstones
+        .iter()
+        .map(|t| t["followUpId"].as_str().unwrap())
+        .collect();
+    buried.sort_unstable();
+    assert_eq!(
+        buried, foreign_sorted,
+        "one tombstone per foreign follow-up"
     );
-    assert!(!appended.exists());
     assert_eq!(
         std::fs::read(&cursor_file).ok(),
         cursor_before,
@@ -349,7 +360,7 @@ async fn since_and_until_limit_the_comparison_to_their_days() {
     assert_eq!(report["since"], "2026-01-12T00:00:00.000000Z");
     let (code, report) =
         reconcile_json(reconcile(dir.path(), &db, &lake_arg).args(["--until", "2026-01-11"])).await;
-    assert_eq!(code, 1);
+    assert_eq!(code, 4);
     assert_eq!(report["differingDays"][0]["day"], "2026-01-10");
     assert_eq!(report["differingDays"][0]["lakeRows"], 0);
 }
@@ -388,7 +399,7 @@ async fn reconcile_reads_an_s3_lake() {
         .await
         .unwrap();
     let (code, report) = reconcile_json(s3(reconcile(dir.path(), &db, &lake))).await;
-    assert_eq!(code, 1);
+    assert_eq!(code, 4);
     let named: BTreeMap<String, u64> = report["differingDays"]
         .as_array()
         .unwrap()
@@ -396,14 +407,14 @@ async fn reconcile_reads_an_s3_lake() {
         .map(|d| {
             (
                 d["day"].as_str().unwrap().to_owned(),
-                d["missingAtLeast"].as_u64().unwrap(),
+                d["missing"].as_u64().unwrap(),
             )
         })
         .collect();
     assert_eq!(named, days_of(&rows));
 
-    // A foreign row appended to another object: --repair copies that object to the quarantine
-    // prefix, deletes the original, and delivers both days again through the gateway.
+    // A foreign row appended to another object: --repair sends its tombstone and delivers the
+    // missing rows again through the gateway; every object stays.
     let appended = list_keys(&bucket.name)
         .await
         .into_iter()
@@ -422,24 +433,15 @@ async fn reconcile_reads_an_s3_lake() {
         .args(["--repair"])))
     .await;
     assert_eq!(code, 0, "{repaired}");
-    let quarantined = appended.replacen(
-        "raw/guardrail_followups/",
-        "raw/guardrail_followups_quarantine/",
-        1,
-    ) + ".quarantined";
-    assert_eq!(
-        repaired["repair"]["quarantined"],
-        serde_json::json!([{"from": appended, "to": quarantined}])
-    );
+    assert_eq!(repaired["repair"]["quarantined"], serde_json::json!([]));
     let foreign_id = serde_json::from_str::<Value>(&foreign).unwrap()["followUpId"].clone();
     assert_eq!(
-        repaired["repair"]["foreignIds"],
-        serde_json::json!([foreign_id])
+        repaired["repair"]["before"]["ids"]["foreign"],
+        serde_json::json!([{"id": foreign_id, "day": "2026-01-14"}])
     );
-    assert_eq!(repaired["repair"]["foreignCount"], 1);
+    assert_eq!(repaired["repair"]["tombstones"], 1);
     let keys = list_keys(&bucket.name).await;
-    assert!(keys.contains(&quarantined), "{keys:?}");
-    assert!(!keys.contains(&appended), "{keys:?}");
+    assert!(keys.contains(&appended), "{keys:?}");
     let (code, report) = reconcile_json(s3(reconcile(dir.path(), &db, &lake))).await;
     assert_eq!(code, 0, "{report}");
 
@@ -498,7 +500,7 @@ async fn a_bad_lake_fails_with_what_to_fix() {
     let corrupt = reconcile(dir.path(), &db, lake.to_str().unwrap())
         .run()
         .await;
-    assert_eq!(corrupt.code, 1, "{corrupt:?}");
+    assert_eq!(corrupt.code, 4, "the differences code: {corrupt:?}");
     assert!(
         corrupt.stdout.contains(
             "  guardrail_followups/dt=2026-01-10/gf1-bad.ndjson: line 2 is not a follow-up row: "
@@ -511,8 +513,26 @@ async fn a_bad_lake_fails_with_what_to_fix() {
         .db("postgres://nobody@127.0.0.1:1/app?connect_timeout=2")
         .run()
         .await;
-    assert_eq!(down.code, 1, "{down:?}");
+    assert_eq!(
+        down.code, 1,
+        "the runtime code, not the differences code: {down:?}"
+    );
     assert!(down.stderr.contains("127.0.0.1:1"), "{}", down.stderr);
+    // The right server, a role that cannot sign in: a runtime failure too.
+    let mut wrong = url::Url::parse(&db.url).unwrap();
+    wrong.set_username("no_such_role").unwrap();
+    wrong.set_password(Some("wrong")).unwrap();
+    let refused = Export::subcommand(dir.path(), &["reconcile", "--lake", lake.to_str().unwrap()])
+        .db(wrong.as_str())
+        .run()
+        .await;
+    assert_eq!(refused.code, 1, "the runtime code: {refused:?}");
+    assert!(
+        refused.stderr.contains("no_such_role"),
+        "{}",
+        refused.stderr
+    );
+    assert!(!refused.stderr.contains("wrong@"), "{}", refused.stderr);
 }
 
 #[tokio::test]
@@ -565,7 +585,7 @@ async fn damaged_entries_are_findings_and_repair_moves_them_without_following_li
     std::os::unix::fs::symlink(&outside, table.join("dt=2026-01-17")).unwrap();
 
     let found = reconcile(dir.path(), &db, &lake_arg).run().await;
-    assert_eq!(found.code, 1, "{found:?}");
+    assert_eq!(found.code, 4, "{found:?}");
     for (key, says) in [
         (
             "guardrail_followups/dt=2026-01-11/",
@@ -599,7 +619,7 @@ async fn damaged_entries_are_findings_and_repair_moves_them_without_following_li
         );
     }
     let (code, report) = reconcile_json(reconcile(dir.path(), &db, &lake_arg)).await;
-    assert_eq!(code, 1);
+    assert_eq!(code, 4);
     assert_eq!(report["damagedCount"], 6, "{report}");
 
     let repaired = reconcile(dir.path(), &db, &lake_arg)
@@ -656,14 +676,15 @@ async fn repair_through_the_file_sink_writes_every_row_it_delivers_over_eleven_d
     let lake_arg = lake.to_str().unwrap().to_owned();
     let gateway = GatewayProcess::start(&lake_arg, &["--secret", SECRET]).await;
     export_to(dir.path(), &db, &gateway).await;
-    // Two objects: days 1 to 10, and day 11. The second is lost; the first gets a foreign row,
-    // so the repair delivers its ten days (two of them before --since) and day 11, in more
-    // than one delivery: the file must hold them all, not only the last.
+    // Two objects: days 1 to 10, and day 11. The second is lost; the first gets a line that is
+    // not a row, so the repair delivers its ten days (two of them before --since) before it
+    // moves it, then the days missing after the move: more than one delivery, and the file
+    // must hold them all, not only the last.
     let objects = lake_objects(&lake);
     assert_eq!(objects.len(), 2, "{objects:?}");
     std::fs::remove_file(&objects[1]).unwrap();
     let mut bytes = std::fs::read(&objects[0]).unwrap();
-    bytes.extend_from_slice(format!("{}\n", foreign_row("2026-02-05T12:00:00.000000Z")).as_bytes());
+    bytes.extend_from_slice(b"{\"not\": \"a row\"}\n");
     std::fs::write(&objects[0], bytes).unwrap();
 
     let file = dir.path().join("repaired.ndjson");
@@ -678,7 +699,7 @@ async fn repair_through_the_file_sink_writes_every_row_it_delivers_over_eleven_d
     ]))
     .await;
     // The file is not the lake: the days still differ there, and the report says so.
-    assert_eq!(code, 1, "{report}");
+    assert_eq!(code, 4, "{report}");
     assert_eq!(
         report["repair"]["days"].as_array().unwrap().len(),
         11,

@@ -1,7 +1,7 @@
 //! An in-memory source for tests of the run: rows held in a list, selected and ordered as the
 //! databases do, and a failure that can be injected after some rows.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -15,6 +15,7 @@ use crate::export::batch::{BatchBuilder, Batching};
 use crate::row::SourceRow;
 use crate::time::Timestamp;
 use crate::verdict::{Check, Verdict};
+use uuid::Uuid;
 
 /// Rows shared with the test, which may add more between runs.
 #[derive(Debug, Clone, Default)]
@@ -156,6 +157,15 @@ impl Source for MemorySource {
                 .add(&row.id);
         }
         Ok(fingerprints)
+    }
+
+    async fn existing(&self, ids: &[Uuid]) -> anyhow::Result<HashSet<Uuid>> {
+        let rows = self.lock_rows();
+        Ok(rows
+            .iter()
+            .filter(|row| ids.contains(&row.id))
+            .map(|row| row.id)
+            .collect())
     }
 
     fn describe(&self) -> String {

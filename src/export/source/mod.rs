@@ -12,7 +12,7 @@ pub mod memory;
 mod postgres;
 mod sqlite;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt::Debug;
 use std::path::Path;
 use std::sync::Arc;
@@ -27,6 +27,7 @@ use crate::error::Error;
 use crate::export::batch::{Batch, Batching};
 use crate::time::Timestamp;
 use crate::verdict::Check;
+use uuid::Uuid;
 
 pub use backlog::{Backlog, HeldBack, HoldReason};
 pub use postgres::PostgresConfig;
@@ -96,6 +97,10 @@ pub trait Source: Send + Sync {
         query: &Query,
         bucket_seconds: u64,
     ) -> anyhow::Result<BTreeMap<i64, Fingerprint>>;
+
+    /// Which of `ids` the table holds, whatever their `created_at` (for `reconcile --repair`,
+    /// before it sends a tombstone). At most a few thousand ids at a time.
+    async fn existing(&self, ids: &[Uuid]) -> anyhow::Result<HashSet<Uuid>>;
 
     /// The source for messages, without credentials.
     fn describe(&self) -> String;

@@ -2,7 +2,7 @@
 //! PostgreSQL, with `id` and `created_at` stored as text (`created_at` in the exported form,
 //! `2026-01-22T04:00:00.000000Z`, so that text order is time order).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use std::sync::Arc;
@@ -145,6 +145,21 @@ impl Source for SqliteSource {
         bucket_seconds: u64,
     ) -> anyhow::Result<BTreeMap<i64, Fingerprint>> {
         self.fingerprints_by_bucket(query, bucket_seconds)
+    }
+
+    async fn existing(&self, ids: &[uuid::Uuid]) -> anyhow::Result<HashSet<uuid::Uuid>> {
+        let conn = self.connect()?;
+        let wanted = serde_json::to_string(ids)?;
+        let sql = format!(
+            "SELECT id, created_at FROM {TABLE} WHERE lower(id) IN (SELECT value FROM json_each(?1))"
+        );
+        let mut statement = conn.prepare(&sql).map_err(|e| self.query_error(e))?;
+        let mut rows = statement.query([wanted]).map_err(|e| self.query_error(e))?;
+        let mut found = HashSet::new();
+        while let Some(row) = rows.next().map_err(|e| self.query_error(e))? {
+            found.insert(decode_key(row)?.0);
+        }
+        Ok(found)
     }
 
     async fn check(&self) -> Vec<Check> {

@@ -4,7 +4,7 @@
 //! repeated `LIMIT` queries would scan and sort the table once per page. One streamed query
 //! scans and sorts once; tokio-postgres applies backpressure, so memory stays bounded.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
@@ -142,6 +142,20 @@ impl Source for PostgresSource {
         bucket_seconds: u64,
     ) -> anyhow::Result<BTreeMap<i64, Fingerprint>> {
         self.fingerprints_by_bucket(query, bucket_seconds).await
+    }
+
+    async fn existing(&self, ids: &[Uuid]) -> anyhow::Result<HashSet<Uuid>> {
+        let sql = format!("SELECT id FROM {TABLE} WHERE id = ANY($1)");
+        let ids = ids.to_vec();
+        let rows = self
+            .wait(
+                "looking up follow-ups by id",
+                self.client.query_typed(&sql, &[(&ids, Type::UUID_ARRAY)]),
+            )
+            .await?;
+        rows.iter()
+            .map(|row| row.try_get(0).context("decoding id"))
+            .collect()
     }
 
     async fn check(&self) -> Vec<Check> {
