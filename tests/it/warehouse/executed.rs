@@ -187,6 +187,99 @@ async fn the_table_equals_the_source_after_every_step_of_the_hourly_load() {
     );
 }
 
+/// The lines of a lake object that are tombstones (`deletedAt`), by follow-up id.
+fn tombstones_in(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).unwrap())
+        .filter(|line| line.get("deletedAt").is_some())
+        .map(|line| line["followUpId"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_deleted_follow_up_leaves_the_table_by_its_tombstone_whatever_the_order_of_the_loads() {
+    let feed = Feed::new(30).await;
+    let stage = feed.stage();
+    std::fs::create_dir_all(&stage).unwrap();
+    let mut warehouse = Emulator::start(&sql_dir(), &stage);
+    warehouse.deploy();
+    let mut known = Vec::new();
+    let mut stamp = |minute: u64| -> Vec<String> {
+        let new: Vec<String> = objects(&stage)
+            .into_iter()
+            .filter(|o| !known.contains(o))
+            .collect();
+        for object in &new {
+            set_mtime(&stage.join(object), minute);
+        }
+        known.extend(new.iter().cloned());
+        new
+    };
+    feed.export(10).await;
+    stamp(0);
+    warehouse.run_tasks(None).unwrap();
+    assert_table_equals_source(&mut warehouse, &feed.source().await, "the first load");
+
+    // Deleted in the source: reconcile --repair sends its tombstone through the gateway, and
+    // the load removes the follow-up.
+    let deleted = feed.delete_a_row(4).await;
+    feed.repair().await;
+    let tombstone_objects = stamp(5);
+    assert_eq!(tombstone_objects.len(), 1, "{tombstone_objects:?}");
+    let tombstone_object = stage.join(&tombstone_objects[0]);
+    assert_eq!(tombstones_in(&tombstone_object), [deleted.clone()]);
+    warehouse.run_tasks(None).unwrap();
+    let source = feed.source().await;
+    assert!(!source.contains_key(&deleted));
+    assert_table_equals_source(&mut warehouse, &source, "a tombstone's load");
+    assert_eq!(staged_rows(&mut warehouse), 31, "the tombstone is staged");
+
+    // The same tombstone sent twice (a second object): the table stays as it is.
+    let again = tombstone_object.with_file_name("gf1-ffffffffffffffffffffffffffffffff.ndjson");
+    std::fs::copy(&tombstone_object, &again).unwrap();
+    stamp(10);
+    warehouse.run_tasks(None).unwrap();
+    assert_table_equals_source(&mut warehouse, &source, "a tombstone sent twice");
+
+    // A row and its tombstone in one load: a copy of the row resent late (an object modified
+    // before the tombstone's) and the tombstone, merged together. The tombstone is newer and
+    // wins, as it did when they came in two loads.
+    let gone = feed.delete_a_row(10).await;
+    let line = objects(&stage)
+        .iter()
+        .flat_map(|o| {
+            std::fs::read_to_string(stage.join(o))
+                .unwrap()
+                .lines()
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .find(|line| line.contains(&gone))
+        .unwrap();
+    feed.repair().await;
+    let buried = stamp(20);
+    assert_eq!(buried.len(), 1, "{buried:?}");
+    let folder = stage.join(&buried[0]);
+    let resent = folder.with_file_name("gf1-00000000000000000000000000000001.ndjson");
+    std::fs::write(&resent, format!("{line}\n")).unwrap();
+    stamp(15);
+    warehouse.run_tasks(None).unwrap();
+    let source = feed.source().await;
+    assert!(!source.contains_key(&gone));
+    assert_table_equals_source(
+        &mut warehouse,
+        &source,
+        "a row and its tombstone in one load",
+    );
+    no_duplicates(&mut warehouse);
+
+    // The rebuild from every object, tombstones among them, ends in the same table.
+    rebuild(&mut warehouse, None);
+    assert_table_equals_source(&mut warehouse, &source, "the rebuild");
+}
+
 #[tokio::test]
 async fn running_the_files_again_replaces_definitions_and_brings_an_older_deployment_up_to_date() {
     let feed = Feed::new(12).await;

@@ -127,6 +127,72 @@ impl Feed {
         row.get(0)
     }
 
+    /// Edits one exported row's notes, and nothing else: no late row comes with it. Returns its
+    /// id.
+    pub(super) async fn edit_a_row(&self, offset: usize, notes: &str) -> String {
+        let row = self
+            .db
+            .client()
+            .await
+            .query_one(
+                &format!(
+                    "UPDATE provider_guardrail_followup SET notes = $1
+                     WHERE id = (SELECT id FROM provider_guardrail_followup
+                                 ORDER BY created_at, id OFFSET {offset} LIMIT 1)
+                     RETURNING id::text"
+                ),
+                &[&notes],
+            )
+            .await
+            .unwrap();
+        row.get(0)
+    }
+
+    /// Deletes one row from the source, as a deletion request would. Returns its id.
+    pub(super) async fn delete_a_row(&self, offset: usize) -> String {
+        let row = self
+            .db
+            .client()
+            .await
+            .query_one(
+                &format!(
+                    "DELETE FROM provider_guardrail_followup
+                     WHERE id = (SELECT id FROM provider_guardrail_followup
+                                 ORDER BY created_at, id OFFSET {offset} LIMIT 1)
+                     RETURNING id::text"
+                ),
+                &[],
+            )
+            .await
+            .unwrap();
+        row.get(0)
+    }
+
+    /// `reconcile --repair` over the whole lake, delivering through the gateway: it must leave
+    /// the lake equal to the source (exit 0).
+    pub(super) async fn repair(&self) {
+        let lake = self.dir.path().join("lake");
+        Export::subcommand(
+            self.dir.path(),
+            &[
+                "reconcile",
+                "--lake",
+                lake.to_str().unwrap(),
+                "--repair",
+                "--sink",
+                "webhook",
+                "--webhook-url",
+                &self.gateway.url(),
+                "--webhook-secret",
+                SECRET,
+            ],
+        )
+        .db(&self.db.url)
+        .run()
+        .await
+        .assert_success();
+    }
+
     /// Adds `count` new rows after every row so far.
     pub(super) async fn add_rows(&self, count: usize) {
         self.db
