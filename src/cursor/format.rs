@@ -57,15 +57,23 @@ struct CursorFile {
     audit: Option<AuditFile>,
 }
 
-/// The audit state in the cursor file: `buckets` are `[bucket, rows, "id hash"]`, the hash a
-/// decimal string because it does not fit in a JSON number.
+/// The audit state in the cursor file: `buckets` are `[bucket, rows, "id hash", "change
+/// hash"]`, the hashes decimal strings because they do not fit in a JSON number. Files of
+/// earlier versions have `[bucket, rows, "id hash"]`: read, their buckets are unmarked.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct AuditFile {
     since: Option<String>,
     since_id: Option<Uuid>,
     bucket_seconds: u64,
-    buckets: Vec<(i64, u64, String)>,
+    buckets: Vec<BucketFile>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(untagged)]
+enum BucketFile {
+    Marked(i64, u64, String, String),
+    Unmarked(i64, u64, String),
 }
 
 impl AuditFile {
@@ -77,7 +85,9 @@ impl AuditFile {
             buckets: state
                 .buckets
                 .iter()
-                .map(|(b, f)| (*b, f.count, f.sum.to_string()))
+                .map(|(b, f)| {
+                    BucketFile::Marked(*b, f.count, f.sum.to_string(), f.changes.to_string())
+                })
                 .collect(),
         }
     }
@@ -95,7 +105,17 @@ impl AuditFile {
         }
         let bucket_micros = i64::try_from(self.bucket_seconds * 1_000_000).unwrap_or(i64::MAX);
         let mut buckets = std::collections::BTreeMap::new();
-        for (bucket, count, sum) in self.buckets {
+        let mut unmarked = std::collections::BTreeSet::new();
+        for entry in self.buckets {
+            let (bucket, count, sum, changes) = match entry {
+                BucketFile::Marked(bucket, count, sum, changes) => {
+                    (bucket, count, sum, Some(changes))
+                }
+                BucketFile::Unmarked(bucket, count, sum) => {
+                    unmarked.insert(bucket);
+                    (bucket, count, sum, None)
+                }
+            };
             // Each bucket starts at an instant the cursor can print (years 1 to 9999).
             if !bucket
                 .checked_mul(bucket_micros)
@@ -103,15 +123,22 @@ impl AuditFile {
             {
                 return Err(CursorFileError::Bucket(bucket));
             }
-            let sum = sum
-                .parse::<u64>()
-                .map_err(|_| CursorFileError::Hash(sum.clone()))?;
-            buckets.insert(bucket, Fingerprint { count, sum });
+            let hash = |text: String| {
+                text.parse::<u64>()
+                    .map_err(|_| CursorFileError::Hash(text.clone()))
+            };
+            let fingerprint = Fingerprint {
+                count,
+                sum: hash(sum)?,
+                changes: changes.map(hash).transpose()?.unwrap_or(0),
+            };
+            buckets.insert(bucket, fingerprint);
         }
         Ok(AuditState {
             since,
             bucket_seconds: self.bucket_seconds,
             buckets,
+            unmarked,
         })
     }
 }
@@ -227,6 +254,43 @@ mod tests {
             "{text}"
         );
         assert_eq!(parse(text.as_bytes()).unwrap(), state);
+    }
+
+    #[test]
+    fn audit_buckets_of_the_version_before_change_markers_are_read_as_unmarked() {
+        let earlier = br#"{"cursor": "2026-01-22T04:00:00.000000Z", "cursorId": null, "rows": 1,
+            "updatedAt": "2026-01-22T05:00:00.000000Z", "providerId": null, "totalRows": 1,
+            "version": 2, "audit": {"since": null, "sinceId": null, "bucketSeconds": 60,
+            "buckets": [[29492160, 3, "18446744073709551615"]]}}"#;
+        let state = parse(earlier).unwrap();
+        let audit = state.audit.clone().unwrap();
+        assert_eq!(
+            audit.unmarked.iter().copied().collect::<Vec<_>>(),
+            [29492160]
+        );
+        let bucket = audit.buckets[&29492160];
+        assert_eq!((bucket.count, bucket.sum, bucket.changes), (3, u64::MAX, 0));
+        // The audit takes the source's markers where the rows agree, and the file written
+        // after it has all four values.
+        let mut audit = audit;
+        let source = std::collections::BTreeMap::from([(
+            29492160,
+            Fingerprint {
+                count: 3,
+                sum: u64::MAX,
+                changes: 77,
+            },
+        )]);
+        audit.adopt_markers(&source);
+        assert!(audit.unmarked.is_empty());
+        assert_eq!(audit.buckets, source);
+        let state = CursorState {
+            audit: Some(audit),
+            ..state
+        };
+        let text = render(&state, 0, ts("2026-01-22T06:00:00Z"));
+        assert!(text.contains(r#""77""#), "{text}");
+        assert_eq!(parse(text.as_bytes()).unwrap().audit, state.audit);
     }
 
     #[test]

@@ -70,6 +70,7 @@ pub(super) async fn audit(
         .fingerprints(&window, config.audit.bucket.as_secs())
         .await
         .map_err(Error::from)?;
+    audit_state.adopt_markers(&found);
     let differences = compare(&audit_state.buckets, &found);
     let mut late = LateRows {
         buckets_checked: found.len() as u64,
@@ -78,6 +79,16 @@ pub(super) async fn audit(
     for difference in differences {
         late.found += difference.late_rows();
         late.missing += difference.missing_rows();
+        let (delivered, found) = (difference.delivered, difference.source);
+        if (delivered.count, delivered.sum) == (found.count, found.sum) {
+            late.edited_buckets += 1;
+            tracing::info!(
+                "follow-ups with created_at in [{}, +{}s) were edited after delivery: sending \
+                 them again",
+                bucket_start(difference.bucket, bucket_micros),
+                config.audit.bucket.as_secs()
+            );
+        }
         if difference.missing_rows() > 0 {
             tracing::warn!(
                 "{} follow-ups delivered with created_at in [{}, +{}s) are no longer in the source (deleted?); \

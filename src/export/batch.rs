@@ -6,7 +6,7 @@ use std::ops::AddAssign;
 
 use crate::cursor::Position;
 use crate::cursor::fingerprint::{Fingerprint, bucket_of};
-use crate::row::{FollowUp, RowRepairs, SourceRow, Tombstone};
+use crate::row::{FollowUp, RowRepairs, SourceRow, Tombstone, line_hash};
 use uuid::Uuid;
 
 /// Counts of what normalisation had to do, for the run's warnings, with the first few
@@ -121,6 +121,24 @@ impl Batch {
     }
 }
 
+/// Adds `row` to the fingerprints of its bucket as a [`BatchBuilder`] would for a source
+/// without change markers (its marker the hash of its exported line, written into `line`):
+/// how such a source computes its side of the audit.
+pub fn fingerprint_unmarked(
+    fingerprints: &mut BTreeMap<i64, Fingerprint>,
+    bucket_micros: i64,
+    row: SourceRow,
+    line: &mut Vec<u8>,
+) {
+    let (follow_up, _) = FollowUp::from_source(row);
+    line.clear();
+    serde_json::to_writer(&mut *line, &follow_up).expect("a row always serialises to a Vec");
+    fingerprints
+        .entry(bucket_of(follow_up.created_at, bucket_micros))
+        .or_default()
+        .add(&follow_up.follow_up_id, line_hash(line));
+}
+
 /// How rows are grouped: `size` rows per batch, fingerprinted per bucket of `bucket_micros`.
 #[derive(Debug, Clone, Copy)]
 pub struct Batching {
@@ -142,11 +160,20 @@ impl BatchBuilder {
         }
     }
 
-    /// Adds a row; returns the batch when it is full.
+    /// Adds a row whose change marker is the hash of its exported line (a source without
+    /// markers of its own); returns the batch when it is full.
     pub fn push(&mut self, row: SourceRow) -> Option<Batch> {
+        self.push_marked(row, None)
+    }
+
+    /// Adds a row with its change marker (PostgreSQL's `xmin`), or `None` for the hash of its
+    /// exported line; returns the batch when it is full.
+    pub fn push_marked(&mut self, row: SourceRow, change: Option<u64>) -> Option<Batch> {
         let (follow_up, repairs) = FollowUp::from_source(row);
+        let start = self.current.ndjson.len();
         serde_json::to_writer(&mut self.current.ndjson, &follow_up)
             .expect("a row always serialises to a Vec");
+        let change = change.unwrap_or_else(|| line_hash(&self.current.ndjson[start..]));
         self.current.ndjson.push(b'\n');
         self.current.rows += 1;
         self.current.repairs.add(follow_up.follow_up_id, repairs);
@@ -161,7 +188,7 @@ impl BatchBuilder {
             .fingerprints
             .entry(bucket)
             .or_default()
-            .add(&follow_up.follow_up_id);
+            .add(&follow_up.follow_up_id, change);
         (self.current.rows >= self.batching.size).then(|| self.take())
     }
 

@@ -66,6 +66,8 @@ pub struct LateRows {
     pub delivered: u64,
     /// Rows delivered earlier that are no longer in the source (reported only).
     pub missing: u64,
+    /// Buckets sent again because a row in them was edited (same rows, other change markers).
+    pub edited_buckets: u64,
 }
 
 impl Summary {
@@ -118,8 +120,13 @@ impl Summary {
             );
         }
         let late_text = if late.found > 0 || late.delivered > 0 {
+            let edited = match late.edited_buckets {
+                0 => String::new(),
+                1 => ", 1 bucket with edited rows".to_owned(),
+                n => format!(", {n} buckets with edited rows"),
+            };
             format!(
-                "; late rows: {} found, {} re-sent",
+                "; late rows: {} found, {} re-sent{edited}",
                 late.found, late.delivered
             )
         } else {
@@ -161,6 +168,7 @@ impl Summary {
             source = %summary.source,
             late_found = late.found,
             late_delivered = late.delivered,
+            edited_buckets = late.edited_buckets,
             audit_buckets = late.buckets_checked,
             pending_rows = summary.backlog.map(|b| b.pending),
             held_back_rows = summary.backlog.and_then(|b| b.held_back).map(|h| h.rows),

@@ -176,6 +176,14 @@ impl Tombstone {
     pub const KEYS: [&str; 3] = ["followUpId", "createdAt", "deletedAt"];
 }
 
+/// A 64-bit hash of an exported line: the change marker of a source without one of its own
+/// (see [`crate::cursor::fingerprint`]), and what `reconcile` compares. Stable within a
+/// version; nothing stores it across versions but the audit's sums, which the next audit
+/// compares with the same function.
+pub fn line_hash(line: &[u8]) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(line)
+}
+
 /// Trims and lowercases an action.
 pub fn normalize_action(action: &str) -> String {
     action.trim().to_lowercase()

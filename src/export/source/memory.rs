@@ -9,9 +9,8 @@ use async_trait::async_trait;
 
 use super::{Backlog, BatchReceiver, HeldBack, Query, Source, SourceConfig, SourceTarget};
 use crate::cursor::Fingerprint;
-use crate::cursor::fingerprint::bucket_of;
 use crate::error::Error;
-use crate::export::batch::{BatchBuilder, Batching};
+use crate::export::batch::{BatchBuilder, Batching, fingerprint_unmarked};
 use crate::row::SourceRow;
 use crate::time::Timestamp;
 use crate::verdict::{Check, Verdict};
@@ -150,11 +149,9 @@ impl Source for MemorySource {
     ) -> anyhow::Result<BTreeMap<i64, Fingerprint>> {
         let bucket_micros = i64::try_from(bucket_seconds.max(1) * 1_000_000).unwrap_or(i64::MAX);
         let mut fingerprints: BTreeMap<i64, Fingerprint> = BTreeMap::new();
+        let mut line = Vec::new();
         for row in self.select(query) {
-            fingerprints
-                .entry(bucket_of(row.created_at, bucket_micros))
-                .or_default()
-                .add(&row.id);
+            fingerprint_unmarked(&mut fingerprints, bucket_micros, row, &mut line);
         }
         Ok(fingerprints)
     }

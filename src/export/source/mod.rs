@@ -303,14 +303,9 @@ mod tests {
             days.keys().copied().collect::<Vec<_>>(),
             [day("2026-01-02T00:00:00Z"), day("2026-01-03T00:00:00Z")]
         );
-        assert_eq!(
-            days[&day("2026-01-02T00:00:00Z")],
-            Fingerprint { count: 2, sum: 3 }
-        );
-        assert_eq!(
-            days[&day("2026-01-03T00:00:00Z")],
-            Fingerprint { count: 1, sum: 3 }
-        );
+        let ids = |day: &Fingerprint| (day.count, day.sum);
+        assert_eq!(ids(&days[&day("2026-01-02T00:00:00Z")]), (2, 3));
+        assert_eq!(ids(&days[&day("2026-01-03T00:00:00Z")]), (1, 3));
     }
 
     #[tokio::test]

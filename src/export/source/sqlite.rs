@@ -17,9 +17,8 @@ use super::{
     Backlog, BatchReceiver, BatchSender, HeldBack, Query, Source, SourceConfig, SourceTarget, TABLE,
 };
 use crate::cursor::Fingerprint;
-use crate::cursor::fingerprint::bucket_of;
 use crate::error::Error;
-use crate::export::batch::{BatchBuilder, Batching};
+use crate::export::batch::{BatchBuilder, Batching, fingerprint_unmarked};
 use crate::row::SourceRow;
 use crate::row::schema::{self, col};
 use crate::time::Timestamp;
@@ -213,21 +212,23 @@ impl SqliteSource {
         query: &Query,
         bucket_seconds: u64,
     ) -> anyhow::Result<BTreeMap<i64, Fingerprint>> {
+        // SQLite has no change marker: each row's is the hash of its exported line, so the
+        // rows are read whole.
         let conn = self.connect()?;
         let (filter, params) = where_clause(query);
-        let sql = format!("SELECT id, created_at FROM {TABLE} WHERE {filter}");
+        let sql = format!(
+            "SELECT {} FROM {TABLE} WHERE {filter}",
+            schema::select_list(|c| c.sql.into())
+        );
         let mut statement = conn.prepare(&sql).map_err(|e| self.query_error(e))?;
         let mut rows = statement
             .query(rusqlite::params_from_iter(params.iter()))
             .map_err(|e| self.query_error(e))?;
         let bucket_micros = i64::try_from(bucket_seconds.max(1) * 1_000_000).unwrap_or(i64::MAX);
         let mut fingerprints: BTreeMap<i64, Fingerprint> = BTreeMap::new();
+        let mut line = Vec::new();
         while let Some(row) = rows.next().map_err(|e| self.query_error(e))? {
-            let (id, created_at) = decode_key(row)?;
-            fingerprints
-                .entry(bucket_of(created_at, bucket_micros))
-                .or_default()
-                .add(&id);
+            fingerprint_unmarked(&mut fingerprints, bucket_micros, decode(row)?, &mut line);
         }
         Ok(fingerprints)
     }

@@ -311,6 +311,27 @@ async fn audit_resends_the_late_rows_bucket(in_flight: usize) {
     // The bucket's fingerprint is now the source's: the next audit finds nothing.
     let summary = setup.run().await.unwrap();
     assert_eq!((summary.late.found, summary.late.delivered), (0, 0));
+    // A row edited after delivery: same rows, a new change marker; its bucket is sent again
+    // with the new values, once.
+    let mut edited = row(2, at(3));
+    edited.notes = Some("edited after delivery".into());
+    setup.source.remove(edited.id);
+    setup.source.insert([edited]);
+    let summary = setup.run().await.unwrap();
+    assert_eq!(
+        (
+            summary.late.found,
+            summary.late.edited_buckets,
+            summary.late.delivered
+        ),
+        (0, 1, 3)
+    );
+    assert_eq!(
+        setup.delivered()[6..],
+        ["row 1", "row 4", "edited after delivery"]
+    );
+    let summary = setup.run().await.unwrap();
+    assert_eq!(summary.late.delivered, 0, "the edit is delivered once");
     // A deleted row is reported, not re-sent.
     setup.source.remove(row(4, at(2)).id);
     let summary = setup.run().await.unwrap();

@@ -135,7 +135,8 @@ impl Source for PostgresSource {
 
     /// Fingerprints per bucket in one aggregate query: the bucket from the whole seconds of
     /// `created_at` (exact whatever the server's float settings), the hash from the id's first
-    /// 64 bits read as a signed bigint and summed as numeric.
+    /// 64 bits read as a signed bigint and summed as numeric, the change marker the sum of
+    /// `xmin` (readable by any role that reads the table, and in the same scan).
     async fn fingerprints(
         &self,
         query: &Query,
@@ -176,8 +177,10 @@ impl PostgresSource {
             "platform_context" => "platform_context::text".into(),
             other => other.into(),
         });
-        let mut sql =
-            format!("SELECT {columns} FROM {TABLE} WHERE {filter} ORDER BY created_at, id");
+        // Then the row's change marker: the transaction that wrote its current version.
+        let mut sql = format!(
+            "SELECT {columns}, xmin::text::bigint FROM {TABLE} WHERE {filter} ORDER BY created_at, id"
+        );
         if let Some(limit) = query.limit {
             params.push((
                 Box::new(i64::try_from(limit).unwrap_or(i64::MAX)),
@@ -201,7 +204,10 @@ impl PostgresSource {
             })
             .await?
         {
-            if let Some(batch) = builder.push(decode(&row)?)
+            let change: i64 = row
+                .try_get(schema::COLUMNS.len())
+                .context("decoding xmin")?;
+            if let Some(batch) = builder.push_marked(decode(&row)?, Some(change as u64))
                 && tx.send(Ok(batch)).await.is_err()
             {
                 return Ok(()); // the run stopped listening (output closed or failed)
@@ -242,7 +248,8 @@ impl PostgresSource {
         ));
         let sql = format!(
             "SELECT floor(extract(epoch FROM date_trunc('second', created_at)) / ${}::bigint)::bigint AS bucket, \
-             count(*), sum(('x' || left(replace(id::text, '-', ''), 16))::bit(64)::bigint)::text \
+             count(*), sum(('x' || left(replace(id::text, '-', ''), 16))::bit(64)::bigint)::text, \
+             sum(xmin::text::bigint)::text \
              FROM {TABLE} WHERE {filter} GROUP BY 1",
             params.len()
         );
@@ -257,7 +264,8 @@ impl PostgresSource {
             let bucket: i64 = row.get(0);
             let count = u64::try_from(row.get::<_, i64>(1)).unwrap_or(0);
             let sum: String = row.get(2);
-            let fingerprint = Fingerprint::from_sql_sum(count, &sum)?;
+            let changes: String = row.get(3);
+            let fingerprint = Fingerprint::from_sql_sums(count, &sum, &changes)?;
             fingerprints.insert(bucket, fingerprint);
         }
         Ok(fingerprints)
