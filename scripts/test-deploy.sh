@@ -52,6 +52,8 @@ for file in ./usr/bin/guardrail-followups \
   ./lib/systemd/system/guardrail-followups-export.path \
   ./lib/systemd/system/guardrail-followups-admin.service \
   ./lib/systemd/system/guardrail-followups-gateway.service \
+  ./lib/systemd/system/guardrail-followups-reconcile.service \
+  ./lib/systemd/system/guardrail-followups-reconcile.timer \
   ./etc/guardrail-followups/export.env ./etc/guardrail-followups/admin.env \
   ./etc/guardrail-followups/gateway.env \
   ./usr/share/man/man1/guardrail-followups.1.gz ./usr/share/man/man1/guardrail-followups-export.1.gz \
@@ -150,7 +152,8 @@ insert_rows 120 3
 echo "test-deploy: installing $(basename "$DEB") with apt" >&2
 inside env DEBIAN_FRONTEND=noninteractive apt-get install -y -q /root/guardrail-followups.deb \
   >"$WORK/apt.log" 2>&1 || { cat "$WORK/apt.log" >&2; fail "apt-get install of the package"; }
-for unit in guardrail-followups-export.timer guardrail-followups-admin.service guardrail-followups-gateway.service; do
+for unit in guardrail-followups-export.timer guardrail-followups-admin.service \
+  guardrail-followups-gateway.service guardrail-followups-reconcile.timer; do
   [[ $(inside systemctl is-enabled "$unit" 2>/dev/null || true) == disabled ]] ||
     fail "$unit is enabled before it is configured"
 done
@@ -223,6 +226,29 @@ done
   { inside journalctl --no-pager -n 40 >&2; fail "the card's history did not gain a run after Run export now ($runs_before → $runs_after)"; }
 grep -q '>Healthy<' <<<"$page" || { echo "$page" >&2; fail "the card is not Healthy after Run export now"; }
 
+# The nightly reconcile, as shipped: one row edited and one deleted in the source since they
+# were delivered. Its repair sends the edit again and a tombstone for the deletion through the
+# gateway, and ends with the lake equal to the source by content.
+echo "test-deploy: reconcile --repair (systemctl start)" >&2
+psql -q "$DB_URL" -c "UPDATE provider_guardrail_followup SET notes = 'edited after delivery'
+  WHERE id = (SELECT id FROM provider_guardrail_followup ORDER BY created_at, id OFFSET 5 LIMIT 1)"
+deleted=$(psql -qAt "$DB_URL" -c "DELETE FROM provider_guardrail_followup
+  WHERE id = (SELECT id FROM provider_guardrail_followup ORDER BY created_at, id OFFSET 10 LIMIT 1)
+  RETURNING id")
+inside systemctl enable guardrail-followups-reconcile.timer >/dev/null 2>&1 ||
+  fail "enabling the reconcile timer"
+inside systemctl start guardrail-followups-reconcile.service ||
+  { inside journalctl --no-pager -u guardrail-followups-reconcile -n 40 >&2; fail "the reconcile unit failed"; }
+[[ $(inside systemctl show -p Result --value guardrail-followups-reconcile.service) == success ]] ||
+  fail "the reconcile unit's result is not success"
+report=$(inside journalctl --no-pager -o cat -u guardrail-followups-reconcile)
+grep -q 'repair: delivered 1 follow-up again through the webhook sink, sent 1 tombstone' <<<"$report" ||
+  { echo "$report" >&2; fail "the reconcile did not repair the edit and the deletion"; }
+grep -q 'reconcile: all [0-9]* days match by content' <<<"$report" ||
+  { echo "$report" >&2; fail "the reconcile did not end with the lake equal to the source"; }
+inside sh -c 'cat /var/lib/guardrail-followups-gateway/lake/guardrail_followups/dt=*/*.ndjson' |
+  grep -q "\"followUpId\":\"$deleted\".*\"deletedAt\"" || fail "the lake holds no tombstone for $deleted"
+
 # The journal: the summary lines, and no secret anywhere.
 journal=$(inside journalctl --no-pager -o cat)
 grep -q 'exported 120 rows' <<<"$journal" || fail "the journal has no summary of the first run"
@@ -234,4 +260,4 @@ done
 
 inside systemctl poweroff >/dev/null 2>&1 || true
 psql -q "$TEST_DATABASE_URL" -c "DROP DATABASE IF EXISTS $DB" >/dev/null 2>&1 || true
-echo "test-deploy: ok (package installed, units ran, ops page Healthy with 120 rows, download = latest.ndjson, Run export now ran 30 more)" >&2
+echo "test-deploy: ok (package installed, units ran, ops page Healthy with 120 rows, download = latest.ndjson, Run export now ran 30 more, reconcile repaired an edit and a deletion)" >&2

@@ -65,6 +65,10 @@ pub const WORKFLOW_URL: &str = "GUARDRAIL_EXPORT_WORKFLOW_URL";
 pub const SLACK_WEBHOOK: &str = "GUARDRAIL_EXPORT_SLACK_WEBHOOK";
 /// The Prometheus textfile written after every run.
 pub const METRICS_PATH: &str = "GUARDRAIL_EXPORT_METRICS_PATH";
+/// `reconcile --days`: the window a scheduled reconcile compares.
+pub const RECONCILE_DAYS: &str = "GUARDRAIL_RECONCILE_DAYS";
+/// `reconcile --metrics-path`: its own textfile, never the export's.
+pub const RECONCILE_METRICS_PATH: &str = "GUARDRAIL_RECONCILE_METRICS_PATH";
 
 /// The ops page (`guardrail-followups admin`). The `GUARDRAIL_EXPORT_*` names follow the runbook.
 pub const ADMIN_LISTEN: &str = "GUARDRAIL_ADMIN_LISTEN";

@@ -2,6 +2,7 @@
 //! [`ReconcileConfig`].
 
 use clap::Args;
+use secrecy::{ExposeSecret, SecretString};
 
 use super::export::{OutputArgs, S3Args, SinkArgs, SinkKind, SourceArgs};
 use crate::env_vars as env;
@@ -29,14 +30,31 @@ pub struct ReconcileArgs {
     #[arg(long, value_name = "TS")]
     pub until: Option<String>,
 
+    /// Compare the last N UTC days, today included: --since is today's midnight minus N-1
+    /// days (for a scheduled reconcile; with --since, --since wins).
+    #[arg(long, env = env::RECONCILE_DAYS, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=36_500))]
+    pub days: Option<u32>,
+
+    /// Slack incoming webhook: a message when the run found differences, repaired them, or
+    /// could not run (nothing when every day matched). Slack trouble is a warning.
+    #[arg(long, env = env::SLACK_WEBHOOK, hide_env_values = true, value_name = "URL")]
+    pub slack_webhook: Option<SecretString>,
+
+    /// After every run that got past its configuration, replace this Prometheus textfile
+    /// (node_exporter's textfile collector) atomically: guardrail_reconcile_* series. Its own
+    /// file, never the export's. Trouble writing it is a warning.
+    #[arg(long, env = env::RECONCILE_METRICS_PATH, value_name = "PATH")]
+    pub metrics_path: Option<String>,
+
     /// Print the report as one JSON object.
     #[arg(long)]
     pub json: bool,
 
-    /// Deliver every differing day's rows again through the sink (--sink webhook to the
-    /// gateway, or --sink file), then compare again. Lake objects holding follow-ups the source
-    /// does not have are first moved to guardrail_followups_quarantine/ beside
-    /// guardrail_followups/ (their other rows are delivered again), so --repair needs write
+    /// Deliver the missing and stale follow-ups again and a tombstone for each one deleted from
+    /// the source, through the sink (--sink webhook to the gateway, or --sink file), then
+    /// compare again. Damaged lake entries are first moved to guardrail_followups_quarantine/
+    /// beside guardrail_followups/ (their days delivered again before), so --repair needs write
     /// access to the lake. The export's cursor is not touched.
     #[arg(long)]
     pub repair: bool,
@@ -64,8 +82,9 @@ impl ReconcileArgs {
     pub fn into_config(self, stderr_is_terminal: bool) -> Result<ReconcileConfig, Error> {
         let lake = LakeUri::parse(&self.lake)
             .map_err(|reason| Error::config(format!("--lake `{}`: {reason}", self.lake.trim())))?;
+        let since = instant("--since", self.since.as_deref())?;
         let range = Range {
-            since: instant("--since", self.since.as_deref())?,
+            since: since.or_else(|| self.days.map(days_ago)),
             until: instant("--until", self.until.as_deref())?,
         };
         if let (Some(since), Some(until)) = (range.since, range.until)
@@ -110,6 +129,13 @@ impl ReconcileArgs {
     }
 }
 
+/// The UTC midnight that starts the last `days` days, today included.
+fn days_ago(days: u32) -> Timestamp {
+    let today = Timestamp::now().micros().div_euclid(86_400_000_000);
+    let first = today - i64::from(days.max(1) - 1);
+    Timestamp::from_micros(first * 86_400_000_000)
+}
+
 /// An RFC 3339 instant, or a date for its UTC midnight.
 fn instant(flag: &str, text: Option<&str>) -> Result<Option<Timestamp>, Error> {
     let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) else {
@@ -135,6 +161,9 @@ impl Secrets for ReconcileArgs {
         self.source.hide(scrubber);
         self.sink.hide(scrubber);
         self.s3.hide(scrubber);
+        if let Some(slack) = &self.slack_webhook {
+            scrubber.add_secret_url(slack.expose_secret());
+        }
     }
 }
 

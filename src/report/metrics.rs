@@ -50,16 +50,16 @@ struct OutcomeLabel {
 
 /// A registry of gauges that are set once: the textfile is written whole after every run. Help
 /// texts end without a full stop: the encoder adds one.
-struct Textfile(Registry);
+pub(super) struct Textfile(pub(super) Registry);
 
 impl Textfile {
-    fn gauge(&mut self, name: &str, help: &str, value: f64) {
+    pub(super) fn gauge(&mut self, name: &str, help: &str, value: f64) {
         let gauge = Gauge::<f64, AtomicU64>::default();
         gauge.set(value);
         self.0.register(name, help, gauge);
     }
 
-    fn count(&mut self, name: &str, help: &str, value: u64) {
+    pub(super) fn count(&mut self, name: &str, help: &str, value: u64) {
         let gauge = Gauge::<i64>::default();
         gauge.set(i64::try_from(value).unwrap_or(i64::MAX));
         self.0.register(name, help, gauge);
@@ -161,24 +161,29 @@ impl RunMetrics {
     pub fn write(&self, target: &MetricsTarget) -> anyhow::Result<()> {
         let previous = std::fs::read_to_string(&target.path).ok();
         let text = self.render(target, previous.as_deref());
-        if let Some(dir) = target.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        }
         write(&target.path, &text)
     }
 }
 
-fn write(path: &Path, text: &str) -> anyhow::Result<()> {
+pub(super) fn write(path: &Path, text: &str) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
     crate::fs::write_atomically(path, text.as_bytes(), crate::fs::Readers::Umask)
         .with_context(|| format!("writing the metrics {}", path.display()))
 }
 
-/// The last-success sample of an earlier textfile; `None` unless exactly one sample of it has
-/// a finite, non-negative value.
+/// The last-success sample of an earlier textfile.
 fn last_success_in(previous: &str) -> Option<f64> {
+    sample_in(previous, LAST_SUCCESS)
+}
+
+/// The sample of `name` in an earlier textfile; `None` unless exactly one sample of it has a
+/// finite, non-negative value.
+pub(super) fn sample_in(previous: &str, name: &str) -> Option<f64> {
     let mut found = None;
     for line in previous.lines().filter(|l| !l.starts_with('#')) {
-        let Some(rest) = line.strip_prefix(LAST_SUCCESS) else {
+        let Some(rest) = line.strip_prefix(name) else {
             continue;
         };
         let value = match rest.strip_prefix(' ') {
@@ -195,7 +200,7 @@ fn last_success_in(previous: &str) -> Option<f64> {
     found
 }
 
-fn seconds_since_epoch(at: SystemTime) -> f64 {
+pub(super) fn seconds_since_epoch(at: SystemTime) -> f64 {
     at.duration_since(UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64())
 }

@@ -3,6 +3,7 @@
 //! Slack trouble are only warnings.
 
 mod metrics;
+pub mod reconcile;
 pub mod slack;
 mod status;
 

@@ -9,6 +9,7 @@ use object_store::path::Path as ObjectPath;
 use serde_json::Value;
 
 use crate::helpers::cli::Output;
+use crate::helpers::faulty::FaultyServer;
 use crate::helpers::gateway::{GatewayProcess, parse_ndjson};
 use crate::helpers::s3::{TestBucket, list_keys};
 use crate::helpers::{Export, TestDb};
@@ -812,4 +813,112 @@ async fn a_repair_killed_at_random_points_and_run_again_leaves_the_whole_lake_eq
             "round {round}, killed after {delay} ms ({seed}): the whole lake {full:?}"
         );
     }
+}
+
+/// The Slack messages a loopback receiver got (Slack itself cannot run here: this server stands
+/// in for its incoming webhook, answering 200 as it does).
+fn slack_texts(slack: &FaultyServer) -> Vec<String> {
+    slack
+        .received()
+        .iter()
+        .map(|r| {
+            serde_json::from_slice::<Value>(&r.body).unwrap()["text"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_scheduled_reconcile_over_its_window_repairs_and_tells_slack_and_the_metrics() {
+    let SixDays {
+        db,
+        dir,
+        lake,
+        lake_arg,
+        gateway,
+    } = six_days_in_a_lake().await;
+    let slack = FaultyServer::start(vec![]).await;
+    let slack_url = format!(
+        "{}/services/T0001/B0002/reconcilesecret",
+        slack.url.trim_end_matches("/v1/followups")
+    );
+    let metrics = dir.path().join("textfile/guardrail_reconcile.prom");
+    // As the shipped units run it: a window of days, the repair through the gateway, Slack and
+    // the textfile from the environment.
+    let scheduled = |db_url: &str, lake_arg: &str| {
+        Export::subcommand(dir.path(), &["reconcile", "--lake", lake_arg, "--repair"])
+            .db(db_url)
+            .args(sink(&gateway))
+            .env("GUARDRAIL_RECONCILE_DAYS", "400")
+            .env("GUARDRAIL_EXPORT_SLACK_WEBHOOK", &slack_url)
+            .env(
+                "GUARDRAIL_RECONCILE_METRICS_PATH",
+                metrics.to_str().unwrap(),
+            )
+    };
+    let series = |name: &str| -> Option<f64> {
+        let text = std::fs::read_to_string(&metrics).unwrap();
+        text.lines()
+            .find(|l| l.starts_with(name) && !l.starts_with('#'))
+            .map(|l| l.rsplit(' ').next().unwrap().parse().unwrap())
+    };
+
+    // Everything matches: nothing to tell Slack, the textfile says so.
+    let quiet = scheduled(&db.url, &lake_arg).run().await;
+    assert_eq!(quiet.code, 0, "{quiet:?}");
+    assert!(slack_texts(&slack).is_empty());
+    assert_eq!(series("guardrail_reconcile_last_run_success"), Some(1.0));
+    let matched = series("guardrail_reconcile_last_match_timestamp_seconds").unwrap();
+
+    // An object lost: repaired, and told.
+    let object = lake_objects(&lake)
+        .into_iter()
+        .find(|o| o.to_str().unwrap().contains("dt=2026-01-12"))
+        .unwrap();
+    std::fs::remove_file(object).unwrap();
+    let repaired = scheduled(&db.url, &lake_arg).run().await;
+    assert_eq!(repaired.code, 0, "{repaired:?}");
+    let told = slack_texts(&slack);
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert!(
+        told[0].starts_with(
+            ":white_check_mark: Guardrail follow-ups reconcile repaired the lake: 1 of "
+        ) && told[0].contains("100 missing")
+            && told[0].contains("delivered 100 again and sent 0 tombstones; now every day matches"),
+        "{}",
+        told[0]
+    );
+    assert_eq!(series("guardrail_reconcile_repaired_rows"), Some(100.0));
+    assert_eq!(
+        series("guardrail_reconcile_differences{kind=\"missing\"}"),
+        Some(0.0)
+    );
+    assert!(series("guardrail_reconcile_last_match_timestamp_seconds").unwrap() >= matched);
+
+    // The database down: the runtime code, Slack told, the last match kept.
+    let down = scheduled(
+        "postgres://nobody@127.0.0.1:1/app?connect_timeout=2",
+        &lake_arg,
+    )
+    .run()
+    .await;
+    assert_eq!(down.code, 1, "{down:?}");
+    let told = slack_texts(&slack);
+    assert!(
+        told[1].starts_with(":x: Guardrail follow-ups reconcile could not run: "),
+        "{}",
+        told[1]
+    );
+    assert!(!told[1].contains("reconcilesecret"));
+    assert_eq!(series("guardrail_reconcile_last_run_success"), Some(0.0));
+    assert!(series("guardrail_reconcile_last_match_timestamp_seconds").is_some());
+
+    // A configuration error: exit 2, nothing written, nothing sent.
+    let before = std::fs::read(&metrics).unwrap();
+    let bad = scheduled(&db.url, "gs://bucket/raw").run().await;
+    assert_eq!(bad.code, 2, "{bad:?}");
+    assert_eq!(slack_texts(&slack).len(), 2);
+    assert_eq!(std::fs::read(&metrics).unwrap(), before);
 }
