@@ -53,7 +53,7 @@ fn run_promtool(args: &[&str], dir: &Path) -> String {
 fn the_rules_are_valid_and_their_tests_pass() {
     let rules = repo().join(RULES);
     let checked = run_promtool(&["check", "rules", rules.to_str().unwrap()], &repo());
-    assert!(checked.contains("SUCCESS: 11 rules found"), "{checked}");
+    assert!(checked.contains("SUCCESS: 14 rules found"), "{checked}");
     let tested = run_promtool(
         &[
             "test",
@@ -67,7 +67,7 @@ fn the_rules_are_valid_and_their_tests_pass() {
 
 /// `guardrail_…` names in `text`.
 fn series_named(text: &str) -> BTreeSet<String> {
-    let regex = regex::Regex::new(r"guardrail_(export|gateway)_[a-z_]+").unwrap();
+    let regex = regex::Regex::new(r"guardrail_(export|gateway|reconcile)_[a-z_]+").unwrap();
     regex
         .find_iter(text)
         .map(|m| m.as_str().to_owned())
@@ -104,6 +104,36 @@ async fn every_series_the_rules_name_is_one_the_exporter_or_the_gateway_writes()
     let gateway = Metrics::new();
     gateway.request("stored", 200, std::time::Duration::from_millis(5));
     written.extend(samples_in(&gateway.render()));
+    // The reconcile's own textfile after a demo reconcile that repaired an empty lake through
+    // the file sink (which leaves the lake as it was: differences remain).
+    let lake = dir.path().join("lake");
+    std::fs::create_dir_all(&lake).unwrap();
+    let reconcile_textfile = dir.path().join("reconcile.prom");
+    let reconciled = Export::subcommand(
+        dir.path(),
+        &[
+            "reconcile",
+            "--demo",
+            "--lake",
+            lake.to_str().unwrap(),
+            "--repair",
+            "--sink",
+            "file",
+            "--file-path",
+            dir.path().join("repaired.ndjson").to_str().unwrap(),
+            "--metrics-path",
+            reconcile_textfile.to_str().unwrap(),
+        ],
+    )
+    .run()
+    .await;
+    assert_eq!(reconciled.code, 4, "{reconciled:?}");
+    let reconcile_series = std::fs::read_to_string(&reconcile_textfile).unwrap();
+    assert!(
+        !reconcile_series.contains("guardrail_reconcile_differences{kind=\"missing\"} 0\n"),
+        "the repair through a file leaves the lake's missing follow-ups: {reconcile_series}"
+    );
+    written.extend(samples_in(&reconcile_series));
 
     for file in [RULES, RULE_TESTS] {
         let named = series_named(&std::fs::read_to_string(repo().join(file)).unwrap());
