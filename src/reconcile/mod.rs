@@ -289,8 +289,9 @@ async fn source_copies(
     range: &Range,
     progress: &Progress,
 ) -> Result<content::Sorter, Error> {
+    // Batches as small as the export's default: a few of them wait in the reader's channel.
     let batching = crate::export::batch::Batching {
-        size: 10_000,
+        size: 1_000,
         bucket_micros: i64::MAX,
     };
     let mut copies = content::Sorter::new();
