@@ -34,6 +34,8 @@ pub struct Export {
     args: Vec<String>,
     cwd: PathBuf,
     env: Vec<(String, String)>,
+    /// How long the run may take (a minute unless set).
+    limit: Duration,
 }
 
 impl Export {
@@ -43,6 +45,7 @@ impl Export {
             args: vec!["export".into()],
             cwd: cwd.to_owned(),
             env: vec![],
+            limit: Duration::from_secs(60),
         }
     }
 
@@ -54,6 +57,7 @@ impl Export {
             args,
             cwd: cwd.to_owned(),
             env: vec![],
+            limit: Duration::from_secs(60),
         }
     }
 
@@ -77,6 +81,12 @@ impl Export {
         self
     }
 
+    /// Lets the run take up to `limit` (for runs over a million rows on a debug build).
+    pub fn within(mut self, limit: Duration) -> Export {
+        self.limit = limit;
+        self
+    }
+
     pub fn env(mut self, key: &str, value: &str) -> Export {
         self.env.push((key.into(), value.into()));
         self
@@ -95,16 +105,16 @@ impl Export {
         command
     }
 
-    /// Runs to completion (at most a minute).
+    /// Runs to completion (at most a minute, or what [`Export::within`] set).
     pub async fn run(&self) -> Output {
         let child = self
             .command()
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .output();
-        let out = tokio::time::timeout(Duration::from_secs(60), child)
+        let out = tokio::time::timeout(self.limit, child)
             .await
-            .expect("export finished within a minute")
+            .unwrap_or_else(|_| panic!("{:?} did not finish within {:?}", self.args, self.limit))
             .expect("export binary started");
         Output {
             code: out.status.code().unwrap_or(-1),

@@ -150,10 +150,10 @@ impl Emulator {
     /// Every row of `table`: its column names and typed values (`{"ntz": …}` for a
     /// TIMESTAMP_NTZ, `{"ltz": …}` for an instant, strings, null).
     pub(super) fn table(&mut self, table: &str) -> Table {
-        let answer = self.send(json!({"cmd": "table", "name": table}));
+        let mut answer = self.send(json!({"cmd": "table", "name": table}));
         Table {
-            columns: serde_json::from_value(answer["columns"].clone()).unwrap(),
-            rows: serde_json::from_value(answer["rows"].clone()).unwrap(),
+            columns: serde_json::from_value(answer["columns"].take()).unwrap(),
+            rows: serde_json::from_value(answer["rows"].take()).unwrap(),
         }
     }
 

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::emulator::{Emulator, sql_copy, sql_dir};
 use super::feed::{Feed, assert_table_equals_source, objects, set_mtime, staged_rows};
@@ -389,4 +389,150 @@ async fn running_the_files_again_replaces_definitions_and_brings_an_older_deploy
     warehouse.use_sql(&unsuspended);
     let refused = warehouse.run_file("06_task.sql").unwrap_err();
     assert!(refused.contains("not suspended"), "{refused}");
+}
+
+/// The `{id, day}` pairs of one kind in a reconcile report, sorted.
+fn named(report: &Value, kind: &str) -> Vec<(String, String)> {
+    let mut found: Vec<(String, String)> = report["ids"][kind]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["id"].as_str().unwrap().to_owned(),
+                f["day"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+#[tokio::test]
+async fn a_million_rows_with_an_old_edit_a_deletion_and_a_corrupted_copy_end_equal_in_the_warehouse()
+ {
+    const ROWS: usize = 1_000_000;
+    let feed = Feed::spread(ROWS, 60).await;
+    feed.export(10_000).await;
+    let stage = feed.stage();
+    let originals = objects(&stage);
+    for object in &originals {
+        set_mtime(&stage.join(object), 0);
+    }
+    let client = feed.db.client().await;
+    let day_of = |row: &tokio_postgres::Row| -> (String, String) { (row.get(0), row.get(1)) };
+    const DAY: &str = "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')";
+
+    // A row 30 days old, edited: far outside the late-row audit's window.
+    let edited = day_of(
+        &client
+            .query_one(
+                &format!(
+                    "UPDATE provider_guardrail_followup SET notes = 'edited a month later'
+                     WHERE id = (SELECT id FROM provider_guardrail_followup
+                                 WHERE created_at >= now() - interval '30 days'
+                                 ORDER BY created_at, id LIMIT 1)
+                     RETURNING id::text, {DAY}"
+                ),
+                &[],
+            )
+            .await
+            .unwrap(),
+    );
+    // Another deleted, as a deletion request would.
+    let deleted = day_of(
+        &client
+            .query_one(
+                &format!(
+                    "DELETE FROM provider_guardrail_followup
+                     WHERE id = (SELECT id FROM provider_guardrail_followup
+                                 ORDER BY created_at, id OFFSET 123456 LIMIT 1)
+                     RETURNING id::text, {DAY}"
+                ),
+                &[],
+            )
+            .await
+            .unwrap(),
+    );
+    // A third row's copy changed in the lake by hand, its object modified after the others.
+    let object = stage.join(&originals[originals.len() / 2]);
+    let text = std::fs::read_to_string(&object).unwrap();
+    // Only that line's bytes change: its notes, written as the exporter writes them.
+    let (index, victim) = text
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .enumerate()
+        .find(|(_, l)| {
+            l["followUpId"] != edited.0.as_str() && l["followUpId"] != deleted.0.as_str()
+        })
+        .unwrap();
+    let corrupted = (
+        victim["followUpId"].as_str().unwrap().to_owned(),
+        victim["createdAt"].as_str().unwrap()[..10].to_owned(),
+    );
+    let notes = format!("\"notes\":{}", victim["notes"]);
+    let rewritten: String = text
+        .lines()
+        .enumerate()
+        .map(|(i, line)| {
+            let line = if i == index {
+                assert!(line.contains(&notes), "{line}");
+                line.replacen(&notes, "\"notes\":\"changed in the lake\"", 1)
+            } else {
+                line.to_owned()
+            };
+            format!("{line}\n")
+        })
+        .collect();
+    std::fs::write(&object, rewritten).unwrap();
+    set_mtime(&object, 1);
+
+    // Named exactly, by kind and day, with the differences code.
+    let (code, report) = feed.reconcile().await;
+    assert_eq!(code, 4, "{report}");
+    assert_eq!(named(&report, "missing"), []);
+    assert_eq!(named(&report, "foreign"), std::slice::from_ref(&deleted));
+    let mut stale = vec![edited.clone(), corrupted.clone()];
+    stale.sort();
+    assert_eq!(named(&report, "stale"), stale);
+    assert_eq!(
+        (&report["missing"], &report["foreign"], &report["stale"]),
+        (&json!(0), &json!(1), &json!(2))
+    );
+    assert_eq!(report["sourceRows"], ROWS - 1);
+    let mut days: Vec<String> = [&edited.1, &deleted.1, &corrupted.1]
+        .into_iter()
+        .cloned()
+        .collect();
+    days.sort();
+    days.dedup();
+    let differing: Vec<String> = report["differingDays"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["day"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(differing, days);
+
+    // The repair, then a reconcile that finds nothing.
+    feed.repair().await;
+    let known = objects(&stage);
+    let added: Vec<&String> = known.iter().filter(|o| !originals.contains(o)).collect();
+    assert!(!added.is_empty());
+    for object in &added {
+        set_mtime(&stage.join(object), 2);
+    }
+    let (code, report) = feed.reconcile().await;
+    assert_eq!(code, 0, "{report}");
+
+    // The warehouse loads the whole lake: it equals the source column by column, and the
+    // deleted follow-up is not in the table BI reads.
+    let mut warehouse = Emulator::start(&sql_dir(), &stage);
+    warehouse.deploy();
+    warehouse.run_tasks(None).unwrap();
+    let source = feed.source().await;
+    assert_eq!(source.len(), ROWS - 1);
+    assert!(!source.contains_key(&deleted.0));
+    assert_eq!(source[&edited.0][4], "edited a month later");
+    assert_table_equals_source(&mut warehouse, &source, "a million rows after the repair");
 }

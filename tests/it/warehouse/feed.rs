@@ -18,6 +18,9 @@ use crate::helpers::{Export, TestDb};
 
 const SECRET: &str = "warehouse-secret";
 
+/// How long one run over a million rows may take on a debug build.
+const LONG_RUN: Duration = Duration::from_secs(600);
+
 /// Rows of every shape the table holds: null and blank strings, padded and mixed-case actions,
 /// each kind of `platform_context` (canonical, variant keys, a string, an array, `{}`, JSON null,
 /// SQL NULL), non-ASCII and quoted notes, microsecond timestamps at every minute of the hour.
@@ -41,9 +44,12 @@ SELECT gen_random_uuid(),
             ELSE NULL END)::json,
        CASE WHEN i % 3 = 0 THEN NULL ELSE 'cursor-' || i END,
        CASE WHEN i % 2 = 0 THEN NULL ELSE 'https://example.test/conversions/' || i END,
-       date_trunc('hour', now()) - interval '2 hours'
-           + make_interval(secs => i * 97 + (i * 7919 % 1000000) / 1000000.0)
+       $CREATED_AT
 FROM generate_series(0, $COUNT - 1) AS i";
+
+/// `created_at` of row `i`: an hour or two ago, inside the late-row audit's window.
+const RECENT: &str = "date_trunc('hour', now()) - interval '2 hours'
+           + make_interval(secs => i * 97 + (i * 7919 % 1000000) / 1000000.0)";
 
 pub(super) struct Feed {
     pub(super) db: TestDb,
@@ -54,10 +60,28 @@ pub(super) struct Feed {
 impl Feed {
     /// A database holding `count` varied rows and a gateway writing a local lake.
     pub(super) async fn new(count: usize) -> Feed {
+        Feed::with_rows(count, RECENT).await
+    }
+
+    /// `count` varied rows spread evenly over the `days` days before today's UTC midnight.
+    pub(super) async fn spread(count: usize, days: u32) -> Feed {
+        let created_at = format!(
+            "date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' - interval '{days} days'
+           + make_interval(secs => i * {} + (i::bigint * 7919 % 1000000) / 1000000.0)",
+            u64::from(days) * 86_400 / count as u64
+        );
+        Feed::with_rows(count, &created_at).await
+    }
+
+    async fn with_rows(count: usize, created_at: &str) -> Feed {
         let db = TestDb::new().await;
         db.client()
             .await
-            .batch_execute(&INSERT_ROWS.replace("$COUNT", &count.to_string()))
+            .batch_execute(
+                &INSERT_ROWS
+                    .replace("$COUNT", &count.to_string())
+                    .replace("$CREATED_AT", created_at),
+            )
             .await
             .expect("insert the feed's rows");
         let dir = tempfile::tempdir().unwrap();
@@ -75,6 +99,7 @@ impl Feed {
     /// (and the late-row audit's fingerprints) in the test's folder.
     pub(super) async fn export(&self, batch: usize) {
         Export::new(self.dir.path())
+            .within(LONG_RUN)
             .db(&self.db.url)
             .args([
                 "--sink",
@@ -168,6 +193,22 @@ impl Feed {
         row.get(0)
     }
 
+    /// `reconcile --json` over the whole lake: its exit code and report.
+    pub(super) async fn reconcile(&self) -> (i32, Value) {
+        let lake = self.dir.path().join("lake");
+        let out = Export::subcommand(
+            self.dir.path(),
+            &["reconcile", "--lake", lake.to_str().unwrap(), "--json"],
+        )
+        .db(&self.db.url)
+        .within(LONG_RUN)
+        .run()
+        .await;
+        let report = serde_json::from_str(&out.stdout)
+            .unwrap_or_else(|e| panic!("--json prints one JSON object ({e}): {out:?}"));
+        (out.code, report)
+    }
+
     /// `reconcile --repair` over the whole lake, delivering through the gateway: it must leave
     /// the lake equal to the source (exit 0).
     pub(super) async fn repair(&self) {
@@ -188,6 +229,7 @@ impl Feed {
             ],
         )
         .db(&self.db.url)
+        .within(LONG_RUN)
         .run()
         .await
         .assert_success();
