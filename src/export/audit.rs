@@ -7,10 +7,12 @@ use std::time::Instant;
 use super::batch::Batching;
 use super::ledger::{Effect, Ledger};
 use super::sink::{Ack, Sink, SinkError};
-use super::source::{Query, Source};
+use super::source::{Backlog, Query, Source};
 use super::{ExportConfig, LateRows};
 use crate::archive::Spool;
 use crate::cursor::Position;
+use std::collections::BTreeMap;
+
 use crate::cursor::fingerprint::{AuditState, Fingerprint, bucket_of, bucket_start, compare};
 use crate::error::Error;
 
@@ -31,19 +33,11 @@ impl From<anyhow::Error> for AuditError {
     }
 }
 
-/// Compares the delivered fingerprints of the audit window with the source's, and sends every
-/// bucket that differs again, whole.
-pub(super) async fn audit(
-    config: &ExportConfig,
-    source: &dyn Source,
-    sink: &mut dyn Sink,
-    ledger: &mut Ledger<'_>,
-    spool: &mut Spool,
-    batching: Batching,
-) -> Result<LateRows, AuditError> {
-    let Some(cursor) = ledger.state.position else {
-        return Ok(LateRows::default());
-    };
+/// The rows the audit compares: after the start of the window (or of the fingerprints kept),
+/// up to the cursor. `None` before anything was delivered. Prunes the buckets that left the
+/// window.
+pub(super) fn window(config: &ExportConfig, ledger: &mut Ledger<'_>) -> Option<Query> {
+    let cursor = ledger.state.position?;
     let bucket_micros = config.audit.bucket_micros();
     let first_bucket = ledger.first_bucket;
     let audit_state = ledger
@@ -59,17 +53,55 @@ pub(super) async fn audit(
             id: None,
         },
     };
-    let window = Query {
+    Some(Query {
         after: Some(after),
         until: Some(cursor),
         provider_id: config.provider_id.clone(),
         ..Query::default()
+    })
+}
+
+/// The source's side of the audit: fingerprints already read (with the backlog, before a run
+/// that found nothing new), or to be read now together with the backlog after this position.
+pub(super) enum Found {
+    Read(BTreeMap<i64, Fingerprint>),
+    WithBacklog(Query),
+}
+
+/// Compares the delivered fingerprints of the audit window with the source's, and sends every
+/// bucket that differs again, whole. Returns what it found and, when it counted it, the
+/// backlog.
+pub(super) async fn audit(
+    config: &ExportConfig,
+    source: &dyn Source,
+    sink: &mut dyn Sink,
+    ledger: &mut Ledger<'_>,
+    spool: &mut Spool,
+    batching: Batching,
+    found: Found,
+) -> Result<(LateRows, Option<Backlog>), AuditError> {
+    let Some(window) = self::window(config, ledger) else {
+        return Ok((LateRows::default(), None));
     };
+    let bucket_micros = config.audit.bucket_micros();
+    let after = window.after.expect("the window starts somewhere");
+    let cursor = window.until.expect("the window ends at the cursor");
     let started = Instant::now();
-    let found = source
-        .fingerprints(&window, config.audit.bucket.as_secs())
-        .await
-        .map_err(Error::from)?;
+    let (found, backlog) = match found {
+        Found::Read(found) => (found, None),
+        Found::WithBacklog(backlog) => {
+            let (found, backlog) = source
+                .audit_and_backlog(&window, config.audit.bucket.as_secs(), &backlog)
+                .await
+                .map_err(Error::from)?;
+            (found, Some(backlog))
+        }
+    };
+    let audit_state = ledger
+        .state
+        .audit
+        .as_mut()
+        .expect("the window set up the audit state");
     audit_state.adopt_markers(&found);
     let differences = compare(&audit_state.buckets, &found);
     let mut late = LateRows {
@@ -130,7 +162,7 @@ pub(super) async fn audit(
         seconds = started.elapsed().as_secs_f64(),
         "late-row audit done"
     );
-    Ok(late)
+    Ok((late, backlog))
 }
 
 /// Sends one bucket's rows; once all are acknowledged, its fingerprint becomes theirs. Each

@@ -226,10 +226,45 @@ async fn run_locked(
         bucket_micros: config.audit.bucket_micros(),
     };
     tracing::debug!(source = %description, after = ?query.after, "export started");
+    let start = query.after;
+
+    // With the audit on and a cursor, one scan first: the audit's fingerprints and what waits
+    // after the cursor. When nothing waits that this run may take, the main query is not run
+    // at all, and that scan is the run's only one (without the (created_at, id) index each of
+    // them reads the whole table).
+    let mut before = None;
+    if config.audit.enabled()
+        && let Some(window) = audit::window(config, &mut ledger)
+    {
+        let counted = async {
+            let counted = source
+                .audit_and_backlog(
+                    &window,
+                    config.audit.bucket.as_secs(),
+                    &backlog_query(config, start),
+                )
+                .await;
+            Ok::<_, Error>(counted.map_err(|e| {
+                tracing::debug!("the rows after the cursor were not counted first: {e:#}");
+            }))
+        };
+        before = unless_interrupted(&config.interrupt, counted, nothing_yet)
+            .await?
+            .ok();
+    }
+    let nothing_new = before.as_ref().is_some_and(|(_, backlog)| {
+        backlog.pending == backlog.held_back.map_or(0, |held| held.rows)
+    });
 
     let mut repairs = RepairCounts::default();
     let mut output_closed = false;
-    let mut batches = source.stream(query, batching);
+    let mut batches = if nothing_new {
+        source::BatchReceiver::finished(description.clone())
+    } else {
+        source.stream(query, batching)
+    };
+    // The last row sent: where the cursor will be once the run ends well.
+    let mut last_sent = start;
     // Deliveries in flight, each with what its acknowledgement does; results come back in batch
     // order, so the cursor only ever moves over a contiguous prefix of acknowledged batches.
     let mut window: Window<Sent> = Window::new(sink.in_flight());
@@ -288,6 +323,7 @@ async fn run_locked(
                 None => source_done = true,
                 Some(Err(e)) => source_failure = Some(e.into()),
                 Some(Ok(batch)) => {
+                    last_sent = batch.last.or(last_sent);
                     // A lock that can no longer be trusted (an S3 lease not renewed) delivers
                     // nothing more.
                     ledger.store.healthy().await?;
@@ -301,6 +337,14 @@ async fn run_locked(
     drop(batches);
 
     let mut late = LateRows::default();
+    // What waits after the cursor, when the audit's scan counted it.
+    let (found, mut counted) = match before {
+        Some((found, backlog)) if nothing_new => (audit::Found::Read(found), Some(backlog)),
+        _ => (
+            audit::Found::WithBacklog(backlog_query(config, last_sent)),
+            None,
+        ),
+    };
     if config.audit.enabled() && !output_closed {
         // A signal during the audit ends it: what it re-sent counts only once all of a bucket
         // was acknowledged, so the cursor stays exact.
@@ -311,7 +355,15 @@ async fn run_locked(
         ));
         let audited = unless_interrupted(
             &config.interrupt,
-            audit::audit(config, &*source, &mut *sink, &mut ledger, spool, batching),
+            audit::audit(
+                config,
+                &*source,
+                &mut *sink,
+                &mut ledger,
+                spool,
+                batching,
+                found,
+            ),
             || {
                 format!(
                     "the run's {run_rows} rows are in the cursor; the late-row audit was cut short"
@@ -320,7 +372,10 @@ async fn run_locked(
         )
         .await;
         match audited {
-            Ok(found) => late = found,
+            Ok((found, backlog)) => {
+                late = found;
+                counted = counted.or(backlog);
+            }
             Err(AuditError::Closed) => output_closed = true,
             Err(AuditError::Failed(e)) => return Err(e),
         }
@@ -334,8 +389,13 @@ async fn run_locked(
     spool.finished();
     // Saved even when nothing was new, so `updatedAt` shows the feed is alive.
     ledger.finish().await?;
-    progress.phase("counting the rows left after the cursor".into());
-    let backlog = backlog_after(config, &*source, ledger.state.position).await;
+    let backlog = match counted {
+        Some(backlog) => Some(backlog),
+        None => {
+            progress.phase("counting the rows left after the cursor".into());
+            backlog_after(config, &*source, ledger.state.position).await
+        }
+    };
     progress.finish();
     Ok(Summary {
         rows: ledger.run_rows,
@@ -351,6 +411,18 @@ async fn run_locked(
     })
 }
 
+/// The rows after `after` of the run's provider, with its settle window and hold-back: what
+/// the backlog counts.
+fn backlog_query(config: &ExportConfig, after: Option<Position>) -> Query {
+    Query {
+        after,
+        provider_id: config.provider_id.clone(),
+        settle: config.settle,
+        hold_back: config.hold_back,
+        ..Query::default()
+    }
+}
+
 /// How long counting what is left after the cursor may take at the end of a run.
 const BACKLOG_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -362,13 +434,7 @@ async fn backlog_after(
     source: &dyn source::Source,
     after: Option<Position>,
 ) -> Option<source::Backlog> {
-    let query = Query {
-        after,
-        provider_id: config.provider_id.clone(),
-        settle: config.settle,
-        hold_back: config.hold_back,
-        ..Query::default()
-    };
+    let query = backlog_query(config, after);
     tokio::select! {
         counted = tokio::time::timeout(BACKLOG_TIMEOUT, source.backlog(&query)) => match counted {
             Ok(Ok(backlog)) => Some(backlog),

@@ -310,3 +310,69 @@ async fn the_audit_works_with_the_file_sink_too() {
     assert_eq!(late(&third.assert_success().stderr), (0, 0));
     assert!(file().is_empty());
 }
+
+/// Sequential scans of the follow-up table so far, as PostgreSQL counts them once the
+/// sessions that made them have ended (the table has no index: every read is one).
+async fn table_scans(db: &TestDb, at_least: i64) -> i64 {
+    let client = db.client().await;
+    // A session's counts reach the shared statistics when it ends; the exporter's session ends
+    // with its process, so the count is read until it has caught up (at most 10 s).
+    let mut scans = 0;
+    for _ in 0..100 {
+        client
+            .batch_execute("SELECT pg_stat_clear_snapshot()")
+            .await
+            .unwrap();
+        scans = client
+            .query_one(
+                "SELECT coalesce(seq_scan, 0) FROM pg_stat_user_tables \
+                 WHERE relname = 'provider_guardrail_followup'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if scans >= at_least {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    scans
+}
+
+#[tokio::test]
+async fn a_run_that_finds_nothing_new_reads_the_table_once_and_a_busy_run_three_times() {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let client = db.client().await;
+    let insert = "INSERT INTO provider_guardrail_followup (id, provider_id, action, created_at)
+                  SELECT gen_random_uuid(), 'p', 'pause', now() - interval '1 hour' + make_interval(secs => i)
+                  FROM generate_series(1, 200) i";
+    client.batch_execute(insert).await.unwrap();
+    let run = || exporter(dir.path(), &db).args(["--sink", "file", "--file-path", "out.ndjson"]);
+    run().run().await.assert_success();
+    let first = table_scans(&db, 1).await;
+
+    // Nothing new: the audit's scan also counts what waits after the cursor, and the main
+    // query is not run.
+    let idle = run().run().await;
+    idle.assert_success();
+    assert!(idle.stderr.contains("exported 0 rows"), "{}", idle.stderr);
+    let after_idle = table_scans(&db, first + 1).await;
+    assert_eq!(after_idle - first, 1, "an idle run reads the table once");
+
+    // New rows: that first scan, the main query, and the audit's scan with the count after it.
+    client
+        .batch_execute(&insert.replace("interval '1 hour'", "interval '30 minutes'"))
+        .await
+        .unwrap();
+    let busy = run().run().await;
+    busy.assert_success();
+    assert!(busy.stderr.contains("exported 200 rows"), "{}", busy.stderr);
+    let after_busy = table_scans(&db, after_idle + 3).await;
+    assert_eq!(
+        after_busy - after_idle,
+        3,
+        "a run with new rows reads the table three times"
+    );
+}

@@ -98,6 +98,19 @@ pub trait Source: Send + Sync {
         bucket_seconds: u64,
     ) -> anyhow::Result<BTreeMap<i64, Fingerprint>>;
 
+    /// The audit's fingerprints of `audit` (per bucket of `bucket_seconds`) and the backlog
+    /// after `backlog.after`, together: PostgreSQL reads the table once for both, so that a run
+    /// that finds nothing new reads it once in all. Others ask for each in turn.
+    async fn audit_and_backlog(
+        &self,
+        audit: &Query,
+        bucket_seconds: u64,
+        backlog: &Query,
+    ) -> anyhow::Result<(BTreeMap<i64, Fingerprint>, Backlog)> {
+        let fingerprints = self.fingerprints(audit, bucket_seconds).await?;
+        Ok((fingerprints, self.backlog(backlog).await?))
+    }
+
     /// Which of `ids` the table holds, whatever their `created_at` (for `reconcile --repair`,
     /// before it sends a tombstone). At most a few thousand ids at a time.
     async fn existing(&self, ids: &[Uuid]) -> anyhow::Result<HashSet<Uuid>>;
@@ -217,6 +230,16 @@ impl BatchReceiver {
         BatchReceiver {
             rx,
             reader: Some(reader),
+            source,
+        }
+    }
+
+    /// A stream that has nothing to give: the run found nothing to read.
+    pub fn finished(source: String) -> BatchReceiver {
+        let (_, rx) = mpsc::channel(1);
+        BatchReceiver {
+            rx,
+            reader: None,
             source,
         }
     }

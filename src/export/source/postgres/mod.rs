@@ -145,6 +145,16 @@ impl Source for PostgresSource {
         self.fingerprints_by_bucket(query, bucket_seconds).await
     }
 
+    async fn audit_and_backlog(
+        &self,
+        audit: &Query,
+        bucket_seconds: u64,
+        backlog: &Query,
+    ) -> anyhow::Result<(BTreeMap<i64, Fingerprint>, Backlog)> {
+        self.audit_and_backlog_at_once(audit, bucket_seconds, backlog)
+            .await
+    }
+
     async fn existing(&self, ids: &[Uuid]) -> anyhow::Result<HashSet<Uuid>> {
         let sql = format!("SELECT id FROM {TABLE} WHERE id = ANY($1)");
         let ids = ids.to_vec();
