@@ -37,6 +37,20 @@ fn no_duplicates(emulator: &mut Emulator) {
     );
 }
 
+/// Gives the objects that appeared since the last call (not in `known`) the modification time
+/// `minute`, and returns them: every export's objects are modified after the ones before.
+fn stamp_new(stage: &Path, known: &mut Vec<String>, minute: u64) -> Vec<String> {
+    let new: Vec<String> = objects(stage)
+        .into_iter()
+        .filter(|o| !known.contains(o))
+        .collect();
+    for object in &new {
+        set_mtime(&stage.join(object), minute);
+    }
+    known.extend(new.iter().cloned());
+    new
+}
+
 #[tokio::test]
 async fn the_table_equals_the_source_after_every_step_of_the_hourly_load() {
     let feed = Feed::new(45).await;
@@ -47,17 +61,7 @@ async fn the_table_equals_the_source_after_every_step_of_the_hourly_load() {
 
     // Every object gets an explicit modification time when it appears, later for each export.
     let mut known = Vec::new();
-    let mut stamp = |minute: u64| -> Vec<String> {
-        let new: Vec<String> = objects(&stage)
-            .into_iter()
-            .filter(|o| !known.contains(o))
-            .collect();
-        for object in &new {
-            set_mtime(&stage.join(object), minute);
-        }
-        known.extend(new.iter().cloned());
-        new
-    };
+    let mut stamp = |minute: u64| stamp_new(&stage, &mut known, minute);
 
     // First load: the task graph loads every object, merges, prunes.
     feed.export(7).await;
@@ -224,17 +228,7 @@ async fn a_deleted_follow_up_leaves_the_table_by_its_tombstone_whatever_the_orde
     let mut warehouse = Emulator::start(&sql_dir(), &stage);
     warehouse.deploy();
     let mut known = Vec::new();
-    let mut stamp = |minute: u64| -> Vec<String> {
-        let new: Vec<String> = objects(&stage)
-            .into_iter()
-            .filter(|o| !known.contains(o))
-            .collect();
-        for object in &new {
-            set_mtime(&stage.join(object), minute);
-        }
-        known.extend(new.iter().cloned());
-        new
-    };
+    let mut stamp = |minute: u64| stamp_new(&stage, &mut known, minute);
     feed.export(10).await;
     stamp(0);
     warehouse.run_tasks(None).unwrap();
