@@ -488,6 +488,30 @@ impl LakeReader {
         }
     }
 
+    /// Whether the lake holds an entry at `key` (relative to the lake's root, as
+    /// [`crate::lake_layout::batch_key`] names a batch): a repair batch the lake already holds
+    /// would change nothing there (the same bytes) or be refused (other bytes).
+    pub async fn holds(&self, key: &str) -> Result<bool, Error> {
+        if let Some(folder) = &self.folder {
+            // A link at the key counts: the gateway would not write over it either.
+            return match std::fs::symlink_metadata(folder.join(key)) {
+                Ok(_) => Ok(true),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+                Err(e) => Err(Error::runtime(Hint::new(
+                    format!("cannot look at {key} in the lake {}: {e}", self.description),
+                    "check that this user may read the lake folder",
+                ))),
+            };
+        }
+        let parent = self.root.as_ref().strip_suffix(TABLE_PREFIX).unwrap_or("");
+        let location = ObjectPath::from(format!("{parent}{key}"));
+        match self.store.head(&location).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(self.read_error(&location, e)),
+        }
+    }
+
     fn list_error(&self, e: object_store::Error) -> Error {
         Error::runtime(Hint::new(
             format!(

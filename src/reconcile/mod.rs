@@ -212,7 +212,15 @@ pub async fn run(config: &ReconcileConfig) -> Result<Outcome, Error> {
         let days: Vec<i64> = days.into_iter().collect();
         if !days.is_empty() {
             let whole_days = Range::default();
-            let sent = repair::redeliver(&*source, &mut *sink, repair, &whole_days, &days, None);
+            let sent = repair::redeliver(
+                &*source,
+                &reader,
+                &mut *sink,
+                repair,
+                &whole_days,
+                &days,
+                None,
+            );
             repaired.merge(sent.await?);
         }
         let moved = quarantine::damaged(&reader, &first.lake_totals.damaged).await?;
@@ -221,7 +229,14 @@ pub async fn run(config: &ReconcileConfig) -> Result<Outcome, Error> {
         compare_once(config, &*source, &reader, &mut differences).await?;
     }
     if !differences.is_empty() {
-        let sent = repair::apply(&*source, &mut *sink, repair, &config.range, differences);
+        let sent = repair::apply(
+            &*source,
+            &reader,
+            &mut *sink,
+            repair,
+            &config.range,
+            differences,
+        );
         repaired.merge(sent.await?);
     }
     let now = compare_once(

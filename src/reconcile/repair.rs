@@ -18,8 +18,9 @@ use futures_util::stream::FuturesUnordered;
 use uuid::Uuid;
 
 use super::content::{Finding, Kind};
+use super::lake::{self, LakeReader};
 use super::quarantine::Quarantine;
-use super::{Range, RepairConfig, lake};
+use super::{Range, RepairConfig};
 use crate::error::Error;
 use crate::export::batch::{Batch, Batching};
 use crate::export::sink::{Ack, Sink, SinkError};
@@ -135,14 +136,15 @@ fn spill_failed() -> String {
 /// ones the source does not hold at all.
 pub async fn apply(
     source: &dyn Source,
+    lake: &LakeReader,
     sink: &mut dyn Sink,
     config: &RepairConfig,
     range: &Range,
     differences: Differences,
 ) -> Result<Repaired, Error> {
     let days: Vec<i64> = differences.days.iter().copied().collect();
-    let mut repaired =
-        redeliver(source, sink, config, range, &days, differences.ids.as_ref()).await?;
+    let ids = differences.ids.as_ref();
+    let mut repaired = redeliver(source, lake, sink, config, range, &days, ids).await?;
     if let Some(file) = differences.foreign {
         let (tombstones, moved) = bury(source, sink, config, file).await?;
         repaired.tombstones += tombstones;
@@ -153,10 +155,12 @@ pub async fn apply(
 
 /// Delivers the rows of `days` (within `range`) again through `sink` (opened once for the
 /// whole repair, so a file sink holds every row the repair delivered): only those in `ids`
-/// when given, all of them otherwise. Up to the sink's deliveries in flight at once; `Ok` once
-/// the sink acknowledged all of them.
+/// when given, all of them otherwise, each batch under a key the lake does not hold yet
+/// ([`fresh_cuts`]). Up to the sink's deliveries in flight at once; `Ok` once the sink
+/// acknowledged all of them.
 pub async fn redeliver(
     source: &dyn Source,
+    lake: &LakeReader,
     sink: &mut dyn Sink,
     config: &RepairConfig,
     range: &Range,
@@ -172,20 +176,24 @@ pub async fn redeliver(
     for &day in days {
         let mut batches = source.stream(range.query(Some(day)), batching);
         while let Some(batch) = batches.recv().await {
-            let mut batch = batch.map_err(Error::from)?;
-            if let Some(ids) = ids {
-                batch = only(batch, ids)?;
-                if batch.rows == 0 {
-                    continue;
+            let batch = batch.map_err(Error::from)?;
+            let lines: Vec<&[u8]> = batch.json_array_items().collect();
+            let selected = match ids {
+                Some(ids) => lines
+                    .iter()
+                    .map(|line| Ok(ids.contains(&line_id(line)?)))
+                    .collect::<Result<Vec<bool>, Error>>()?,
+                None => vec![true; lines.len()],
+            };
+            for cut in fresh_cuts(lake, &lines, selected).await? {
+                while pending.len() >= sink.in_flight() {
+                    if let Some(sent) = pending.next().await {
+                        delivered(sent)?;
+                    }
                 }
+                rows += cut.rows;
+                pending.push(sink.send(cut));
             }
-            while pending.len() >= sink.in_flight() {
-                if let Some(sent) = pending.next().await {
-                    delivered(sent)?;
-                }
-            }
-            rows += batch.rows;
-            pending.push(sink.send(batch));
         }
         tracing::info!("delivered {} again", super::day_name(day));
     }
@@ -200,19 +208,100 @@ pub async fn redeliver(
     })
 }
 
-/// The batch's rows whose ids are in `ids`, in their order.
-fn only(batch: Batch, ids: &HashSet<Uuid>) -> Result<Batch, Error> {
-    let mut kept = Batch::default();
-    for line in batch.json_array_items() {
-        let copy = lake::line_copy(line, (0, 0))
-            .map_err(|e| anyhow::anyhow!("a source row the lake reader cannot read: {e}"))?;
-        if copy.is_some_and(|c| ids.contains(&c.uuid())) {
-            kept.ndjson.extend_from_slice(line);
-            kept.ndjson.push(b'\n');
-            kept.rows += 1;
+/// Other rows tried beside a batch whose key the lake holds, one at a time.
+const COMPANIONS: usize = 3;
+
+/// Batches that deliver the `selected` lines (in their order) under keys the lake does not
+/// hold. A key is the hash of its batch's rows, so a repair batch can be one the lake already
+/// has: a row edited and then edited back, sent alone as an earlier repair sent it (the same
+/// bytes: the gateway keeps the older object and the warehouse loads nothing new), or a
+/// damaged object under the very key of the rows it lost (other bytes: the gateway refuses
+/// them). Such a batch is cut otherwise: with one more row of `lines` beside it (sent as the
+/// source holds it now, which changes nothing for that row), or, when it is every line, in two
+/// halves, each tried the same way. A row that fits in no batch the lake lacks is left out
+/// with a warning, and the comparison that follows the repair still reports it.
+async fn fresh_cuts(
+    lake: &LakeReader,
+    lines: &[&[u8]],
+    selected: Vec<bool>,
+) -> Result<Vec<Batch>, Error> {
+    let mut cuts = Vec::new();
+    let mut work = vec![selected];
+    while let Some(mask) = work.pop() {
+        let chosen: Vec<usize> = (0..lines.len()).filter(|&i| mask[i]).collect();
+        if chosen.is_empty() {
+            continue;
+        }
+        let companions = (0..lines.len()).filter(|&i| !mask[i]).take(COMPANIONS);
+        let tries = std::iter::once(None).chain(companions.map(Some));
+        let mut fresh = None;
+        for companion in tries {
+            let mut mask = mask.clone();
+            if let Some(i) = companion {
+                mask[i] = true;
+            }
+            let batch = batch_of(lines, &mask);
+            if !lake.holds(&lake_key(&batch)?).await? {
+                fresh = Some(batch);
+                break;
+            }
+        }
+        match fresh {
+            Some(batch) => cuts.push(batch),
+            None if chosen.len() >= 2 => {
+                let (first, second) = chosen.split_at(chosen.len() / 2);
+                for half in [second, first] {
+                    let mut mask = vec![false; lines.len()];
+                    for &i in half {
+                        mask[i] = true;
+                    }
+                    work.push(mask);
+                }
+            }
+            None => tracing::warn!(
+                "follow-up {} is not delivered again: every batch it could go in is already in \
+                 the lake; the comparison after the repair reports it",
+                line_id(lines[chosen[0]])?
+            ),
         }
     }
-    Ok(kept)
+    Ok(cuts)
+}
+
+/// The batch of the marked lines, in their order.
+fn batch_of(lines: &[&[u8]], mask: &[bool]) -> Batch {
+    let mut batch = Batch::default();
+    for (line, _) in lines.iter().zip(mask).filter(|(_, chosen)| **chosen) {
+        batch.ndjson.extend_from_slice(line);
+        batch.ndjson.push(b'\n');
+        batch.rows += 1;
+    }
+    batch
+}
+
+/// Where the gateway stores `batch`: dated by its first row's day, named by its idempotency key.
+fn lake_key(batch: &Batch) -> Result<String, Error> {
+    let first = batch
+        .json_array_items()
+        .next()
+        .expect("a batch of chosen rows");
+    let day = read_line(first)?.day();
+    let date = super::day_start(day).to_datetime().date_naive();
+    Ok(crate::lake_layout::batch_key(
+        date,
+        &crate::wire::idempotency_key(&batch.ndjson),
+    ))
+}
+
+/// A source row as the lake reader reads it.
+fn read_line(line: &[u8]) -> Result<super::content::Copy, Error> {
+    lake::line_copy(line, (0, 0))
+        .map_err(|e| anyhow::anyhow!("a source row the lake reader cannot read: {e}"))?
+        .ok_or_else(|| anyhow::anyhow!("a blank source row").into())
+}
+
+fn line_id(line: &[u8]) -> Result<Uuid, Error> {
+    Ok(read_line(line)?.uuid())
 }
 
 /// Sends a tombstone for each foreign follow-up the source does not hold (whatever its

@@ -446,6 +446,32 @@ async fn reconcile_reads_an_s3_lake() {
     let (code, report) = reconcile_json(s3(reconcile(dir.path(), &db, &lake))).await;
     assert_eq!(code, 0, "{report}");
 
+    // Every row of an object changed in place: the rows to deliver again are that object's
+    // batch, whose key the bucket holds with other bytes; the repair cuts them otherwise.
+    let rewritten = list_keys(&bucket.name)
+        .await
+        .into_iter()
+        .find(|k| k.contains("dt=2026-01-11"))
+        .unwrap();
+    let text = String::from_utf8(bucket.get(&rewritten).await.unwrap()).unwrap();
+    let changed = text.replace("\"note ", "\"NOTE ");
+    bucket
+        .store
+        .put(
+            &ObjectPath::from(rewritten.as_str()),
+            changed.into_bytes().into(),
+        )
+        .await
+        .unwrap();
+    let (code, repaired) = reconcile_json(s3(reconcile(dir.path(), &db, &lake)
+        .args(sink(&gateway))
+        .args(["--repair"])))
+    .await;
+    assert_eq!(code, 0, "{repaired}");
+    assert_eq!(repaired["repair"]["before"]["stale"], 100, "{repaired}");
+    // One more row of the day beside them: the bucket lacks that batch.
+    assert_eq!(repaired["repair"]["rows"], 101, "{repaired}");
+
     let missing_bucket = reconcile(dir.path(), &db, "s3://no-such-bucket-for-reconcile/raw")
         .args(["--s3-endpoint", &bucket.endpoint])
         .run()
@@ -872,10 +898,15 @@ async fn a_scheduled_reconcile_over_its_window_repairs_and_tells_slack_and_the_m
     assert_eq!(series("guardrail_reconcile_last_run_success"), Some(1.0));
     let matched = series("guardrail_reconcile_last_match_timestamp_seconds").unwrap();
 
-    // An object lost: repaired, and told.
+    // An object lost: repaired, and told. One whose rows are all of one day, so that one
+    // day differs.
     let object = lake_objects(&lake)
         .into_iter()
-        .find(|o| o.to_str().unwrap().contains("dt=2026-01-12"))
+        .find(|o| {
+            let text = std::fs::read_to_string(o).unwrap();
+            o.to_str().unwrap().contains("dt=2026-01-12")
+                && text.matches("\"createdAt\":\"2026-01-12").count() == 100
+        })
         .unwrap();
     std::fs::remove_file(object).unwrap();
     let repaired = scheduled(&db.url, &lake_arg).run().await;
@@ -921,4 +952,123 @@ async fn a_scheduled_reconcile_over_its_window_repairs_and_tells_slack_and_the_m
     assert_eq!(bad.code, 2, "{bad:?}");
     assert_eq!(slack_texts(&slack).len(), 2);
     assert_eq!(std::fs::read(&metrics).unwrap(), before);
+}
+
+/// The lake object holding exactly `row`'s id: the one a batch of that row alone made.
+fn object_of(lake: &Path, id: &str) -> std::path::PathBuf {
+    lake_objects(lake)
+        .into_iter()
+        .find(|o| std::fs::read_to_string(o).unwrap().contains(id))
+        .unwrap_or_else(|| panic!("no object holds {id}"))
+}
+
+#[tokio::test]
+async fn a_repair_whose_batch_is_already_in_the_lake_sends_it_in_another_cut() {
+    // A repair batch can be byte for byte one the lake already holds: a row edited and then
+    // edited back, a damaged copy under the very key its rows hash to. Sent as it is, the
+    // gateway would keep the old object (same bytes: nothing new for the warehouse to load) or
+    // refuse it (409): the repair cuts it otherwise.
+    let db = TestDb::new().await;
+    let client = db.client().await;
+    client
+        .batch_execute(
+            "INSERT INTO provider_guardrail_followup (id, provider_id, provider_name, action, notes, created_at)
+             SELECT gen_random_uuid(), 'provider-' || i, 'Provider', 'pause', 'note ' || i,
+                    timestamptz '2026-02-01 00:00:00+00' + make_interval(mins => i)
+             FROM generate_series(0, 5) AS i",
+        )
+        .await
+        .unwrap();
+    let id_of = |notes: &'static str| {
+        let client = &client;
+        async move {
+            let row = client
+                .query_one(
+                    "SELECT id::text FROM provider_guardrail_followup WHERE notes = $1",
+                    &[&notes],
+                )
+                .await
+                .unwrap();
+            row.get::<_, String>(0)
+        }
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let lake_arg = lake.to_str().unwrap().to_owned();
+    let gateway = GatewayProcess::start(&lake_arg, &["--secret", SECRET]).await;
+    // One row per object: a repair of one row hashes to its object's key.
+    Export::new(dir.path())
+        .db(&db.url)
+        .args(sink(&gateway))
+        .args(["--batch-size", "1", "--cursor-store", "file", "--quiet"])
+        .run()
+        .await
+        .assert_success();
+    assert_eq!(lake_objects(&lake).len(), 6);
+    let repair = || {
+        reconcile(dir.path(), &db, &lake_arg)
+            .args(sink(&gateway))
+            .args(["--repair"])
+    };
+
+    // A copy changed in place: stale, and its key is the one the repair's batch has.
+    let changed = id_of("note 1").await;
+    let object = object_of(&lake, &changed);
+    let text = std::fs::read_to_string(&object).unwrap();
+    std::fs::write(&object, text.replace("note 1", "note one")).unwrap();
+    let (code, report) = reconcile_json(repair()).await;
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(report["repair"]["before"]["stale"], 1, "{report}");
+
+    // Edited, repaired, edited back, repaired: the second repair's batch is the first
+    // export's object, which is older than the edit's copy.
+    let edited = id_of("note 2").await;
+    let edit = |notes: &'static str| {
+        let (client, edited) = (&client, &edited);
+        async move {
+            client
+                .execute(
+                    "UPDATE provider_guardrail_followup SET notes = $1 WHERE id::text = $2",
+                    &[&notes, edited],
+                )
+                .await
+                .unwrap();
+        }
+    };
+    edit("note 2, edited").await;
+    let (code, report) = reconcile_json(repair()).await;
+    assert_eq!(code, 0, "{report}");
+    edit("note 2").await;
+    let (code, report) = reconcile_json(repair()).await;
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(report["repair"]["before"]["stale"], 1, "{report}");
+
+    // A day exported in one batch, as the repair cuts it, then damaged under its rows' own
+    // key: the day is delivered again before the object moves.
+    client
+        .batch_execute(
+            "INSERT INTO provider_guardrail_followup (id, provider_id, provider_name, action, notes, created_at)
+             SELECT gen_random_uuid(), 'provider-' || i, 'Provider', 'pause', 'later ' || i,
+                    timestamptz '2026-02-02 00:00:00+00' + make_interval(mins => i)
+             FROM generate_series(0, 2) AS i",
+        )
+        .await
+        .unwrap();
+    Export::new(dir.path())
+        .db(&db.url)
+        .args(sink(&gateway))
+        .args(["--cursor-store", "file", "--quiet"])
+        .run()
+        .await
+        .assert_success();
+    let object = object_of(&lake, &id_of("later 0").await);
+    let text = std::fs::read_to_string(&object).unwrap();
+    assert_eq!(text.lines().count(), 3, "the day in one object");
+    std::fs::write(&object, &text[..text.len() / 2]).unwrap();
+    let (code, report) = reconcile_json(repair()).await;
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(report["repair"]["quarantined"].as_array().unwrap().len(), 1);
+
+    let (code, report) = reconcile_json(reconcile(dir.path(), &db, &lake_arg)).await;
+    assert_eq!(code, 0, "{report}");
 }

@@ -246,10 +246,10 @@ impl WebhookSink {
         };
         let first = batch
             .first
-            .map(|p| p.created_at.to_string())
+            .map(|p| format!(" from {}", p.created_at))
             .unwrap_or_default();
         SinkError::Failed(anyhow::anyhow!(
-            "the webhook {url} refused batch {key} ({} rows from {first}): it {problem}. \
+            "the webhook {url} refused batch {key} ({} rows{first}): it {problem}. \
              Nothing was skipped: the cursor stays before this batch and {kept}. \
              Fix the receiver's configuration or the rows, then rerun",
             batch.rows
