@@ -59,10 +59,15 @@ async fn six_days_in_a_lake() -> SixDays {
 
 /// `export --sink webhook` of everything into the gateway, batches of 100.
 async fn export_to(dir: &Path, db: &TestDb, gateway: &GatewayProcess) {
+    export_in_batches_of(100, dir, db, gateway).await;
+}
+
+async fn export_in_batches_of(size: u64, dir: &Path, db: &TestDb, gateway: &GatewayProcess) {
     Export::new(dir)
         .db(&db.url)
         .args(sink(gateway))
-        .args(["--batch-size", "100", "--cursor-store", "file", "--quiet"])
+        .args(["--batch-size", &size.to_string()])
+        .args(["--cursor-store", "file", "--quiet"])
         .run()
         .await
         .assert_success();
@@ -127,6 +132,15 @@ fn lake_objects(lake: &Path) -> Vec<std::path::PathBuf> {
     }
     objects.sort();
     objects
+}
+
+/// Writes `bytes` at `key` in the bucket, as a hand or a fault would.
+async fn put(bucket: &TestBucket, key: &str, bytes: Vec<u8>) {
+    bucket
+        .store
+        .put(&ObjectPath::from(key), bytes.into())
+        .await
+        .unwrap();
 }
 
 /// A row of the feed that the source does not have.
@@ -424,15 +438,9 @@ async fn reconcile_reads_an_s3_lake() {
     let foreign = foreign_row("2026-01-14T06:00:00.000000Z");
     let mut bytes = bucket.get(&appended).await.unwrap();
     bytes.extend_from_slice(format!("{foreign}\n").as_bytes());
-    bucket
-        .store
-        .put(&ObjectPath::from(appended.as_str()), bytes.into())
-        .await
-        .unwrap();
-    let (code, repaired) = reconcile_json(s3(reconcile(dir.path(), &db, &lake)
-        .args(sink(&gateway))
-        .args(["--repair"])))
-    .await;
+    put(&bucket, &appended, bytes).await;
+    let repair = |command: Export| s3(command.args(sink(&gateway)).args(["--repair"]));
+    let (code, repaired) = reconcile_json(repair(reconcile(dir.path(), &db, &lake))).await;
     assert_eq!(code, 0, "{repaired}");
     assert_eq!(repaired["repair"]["quarantined"], serde_json::json!([]));
     let foreign_id = serde_json::from_str::<Value>(&foreign).unwrap()["followUpId"].clone();
@@ -448,25 +456,25 @@ async fn reconcile_reads_an_s3_lake() {
 
     // Every row of an object changed in place: the rows to deliver again are that object's
     // batch, whose key the bucket holds with other bytes; the repair cuts them otherwise.
-    let rewritten = list_keys(&bucket.name)
-        .await
-        .into_iter()
-        .find(|k| k.contains("dt=2026-01-11"))
-        .unwrap();
-    let text = String::from_utf8(bucket.get(&rewritten).await.unwrap()).unwrap();
-    let changed = text.replace("\"note ", "\"NOTE ");
-    bucket
-        .store
-        .put(
-            &ObjectPath::from(rewritten.as_str()),
-            changed.into_bytes().into(),
-        )
-        .await
-        .unwrap();
-    let (code, repaired) = reconcile_json(s3(reconcile(dir.path(), &db, &lake)
-        .args(sink(&gateway))
-        .args(["--repair"])))
+    // One whose rows are all of that day, which the repair delivers again as one batch.
+    let mut rewritten = None;
+    for key in list_keys(&bucket.name).await {
+        let text = String::from_utf8(bucket.get(&key).await.unwrap()).unwrap();
+        if key.contains("dt=2026-01-11")
+            && text.matches("\"createdAt\":\"2026-01-11").count() == 100
+        {
+            rewritten = Some((key, text));
+            break;
+        }
+    }
+    let (key, text) = rewritten.expect("an object of one day");
+    put(
+        &bucket,
+        &key,
+        text.replace("\"note ", "\"NOTE ").into_bytes(),
+    )
     .await;
+    let (code, repaired) = reconcile_json(repair(reconcile(dir.path(), &db, &lake))).await;
     assert_eq!(code, 0, "{repaired}");
     assert_eq!(repaired["repair"]["before"]["stale"], 100, "{repaired}");
     // One more row of the day beside them: the bucket lacks that batch.
@@ -970,15 +978,23 @@ async fn a_repair_whose_batch_is_already_in_the_lake_sends_it_in_another_cut() {
     // refuse it (409): the repair cuts it otherwise.
     let db = TestDb::new().await;
     let client = db.client().await;
-    client
-        .batch_execute(
-            "INSERT INTO provider_guardrail_followup (id, provider_id, provider_name, action, notes, created_at)
-             SELECT gen_random_uuid(), 'provider-' || i, 'Provider', 'pause', 'note ' || i,
-                    timestamptz '2026-02-01 00:00:00+00' + make_interval(mins => i)
-             FROM generate_series(0, 5) AS i",
-        )
-        .await
-        .unwrap();
+    // `count` rows a minute apart from `day`'s midnight, noted `<notes> 0`, `<notes> 1`, …
+    let insert = |notes: &'static str, day: &'static str, count: i32| {
+        let client = &client;
+        async move {
+            client
+                .execute(
+                    "INSERT INTO provider_guardrail_followup (id, provider_id, provider_name, action, notes, created_at)
+                     SELECT gen_random_uuid(), 'provider-' || i, 'Provider', 'pause', $1 || ' ' || i,
+                            $2::text::timestamp AT TIME ZONE 'UTC' + make_interval(mins => i)
+                     FROM generate_series(0, $3 - 1) AS i",
+                    &[&notes, &day, &count],
+                )
+                .await
+                .unwrap();
+        }
+    };
+    insert("note", "2026-02-01", 6).await;
     let id_of = |notes: &'static str| {
         let client = &client;
         async move {
@@ -997,13 +1013,7 @@ async fn a_repair_whose_batch_is_already_in_the_lake_sends_it_in_another_cut() {
     let lake_arg = lake.to_str().unwrap().to_owned();
     let gateway = GatewayProcess::start(&lake_arg, &["--secret", SECRET]).await;
     // One row per object: a repair of one row hashes to its object's key.
-    Export::new(dir.path())
-        .db(&db.url)
-        .args(sink(&gateway))
-        .args(["--batch-size", "1", "--cursor-store", "file", "--quiet"])
-        .run()
-        .await
-        .assert_success();
+    export_in_batches_of(1, dir.path(), &db, &gateway).await;
     assert_eq!(lake_objects(&lake).len(), 6);
     let repair = || {
         reconcile(dir.path(), &db, &lake_arg)
@@ -1045,22 +1055,8 @@ async fn a_repair_whose_batch_is_already_in_the_lake_sends_it_in_another_cut() {
 
     // A day exported in one batch, as the repair cuts it, then damaged under its rows' own
     // key: the day is delivered again before the object moves.
-    client
-        .batch_execute(
-            "INSERT INTO provider_guardrail_followup (id, provider_id, provider_name, action, notes, created_at)
-             SELECT gen_random_uuid(), 'provider-' || i, 'Provider', 'pause', 'later ' || i,
-                    timestamptz '2026-02-02 00:00:00+00' + make_interval(mins => i)
-             FROM generate_series(0, 2) AS i",
-        )
-        .await
-        .unwrap();
-    Export::new(dir.path())
-        .db(&db.url)
-        .args(sink(&gateway))
-        .args(["--cursor-store", "file", "--quiet"])
-        .run()
-        .await
-        .assert_success();
+    insert("later", "2026-02-02", 3).await;
+    export_in_batches_of(1000, dir.path(), &db, &gateway).await;
     let object = object_of(&lake, &id_of("later 0").await);
     let text = std::fs::read_to_string(&object).unwrap();
     assert_eq!(text.lines().count(), 3, "the day in one object");
