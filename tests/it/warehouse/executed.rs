@@ -1,6 +1,7 @@
 //! The SQL executed on the Snowflake emulator over a lake the real exporter and gateway wrote:
 //! after every step the analytics table equals the source table, column for column.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde_json::{Value, json};
@@ -49,6 +50,23 @@ fn stamp_new(stage: &Path, known: &mut Vec<String>, minute: u64) -> Vec<String> 
     }
     known.extend(new.iter().cloned());
     new
+}
+
+/// The export sent `new_objects` (at least one: the audit's resend), and after the tasks run
+/// the table equals the source, where row `id` has `notes`. Returns the source.
+async fn assert_loaded_with(
+    feed: &Feed,
+    warehouse: &mut Emulator,
+    new_objects: Vec<String>,
+    (id, notes): (&str, &str),
+    step: &str,
+) -> BTreeMap<String, Vec<Value>> {
+    assert!(!new_objects.is_empty(), "{step}: no object delivered again");
+    warehouse.run_tasks(None).unwrap();
+    let source = feed.source().await;
+    assert_eq!(source[id][4], notes, "{step}");
+    assert_table_equals_source(warehouse, &source, step);
+    source
 }
 
 #[tokio::test]
@@ -107,39 +125,19 @@ async fn the_table_equals_the_source_after_every_step_of_the_hourly_load() {
     // bucket again, with the changed values, in an object modified after all the others.
     let changed = feed.change_a_row_and_commit_a_late_one().await;
     feed.export(7).await;
-    assert!(
-        !stamp(20).is_empty(),
-        "the audit delivered the bucket again"
-    );
-    warehouse.run_tasks(None).unwrap();
-    let source = feed.source().await;
-    assert_eq!(
-        source[&changed][4],
-        "changed in the source after it was exported"
-    );
-    assert_table_equals_source(
-        &mut warehouse,
-        &source,
-        "the audit's resend of a changed row",
-    );
+    let resent = stamp(20);
+    let notes = "changed in the source after it was exported";
+    let step = "the audit's resend of a changed row";
+    assert_loaded_with(&feed, &mut warehouse, resent, (&changed, notes), step).await;
 
     // An edit alone, with nothing else in its time bucket: the row's new change marker (its
     // xmin) makes the audit send the bucket again, and the load holds the new values.
-    let edited = feed
-        .edit_a_row(20, "edited in the source, nothing else changed")
-        .await;
+    let notes = "edited in the source, nothing else changed";
+    let edited = feed.edit_a_row(20, notes).await;
     feed.export(7).await;
-    assert!(
-        !stamp(25).is_empty(),
-        "the audit delivered the edited row's bucket again"
-    );
-    warehouse.run_tasks(None).unwrap();
-    let source = feed.source().await;
-    assert_eq!(
-        source[&edited][4],
-        "edited in the source, nothing else changed"
-    );
-    assert_table_equals_source(&mut warehouse, &source, "the audit's resend of an edit");
+    let resent = stamp(25);
+    let step = "the audit's resend of an edit";
+    let source = assert_loaded_with(&feed, &mut warehouse, resent, (&edited, notes), step).await;
 
     // The rebuild reloads every object, the old copies of the changed row too: they lose.
     rebuild(&mut warehouse, None);

@@ -155,39 +155,35 @@ impl Feed {
     /// Edits one exported row's notes, and nothing else: no late row comes with it. Returns its
     /// id.
     pub(super) async fn edit_a_row(&self, offset: usize, notes: &str) -> String {
-        let row = self
-            .db
-            .client()
-            .await
-            .query_one(
-                &format!(
-                    "UPDATE provider_guardrail_followup SET notes = $1
-                     WHERE id = (SELECT id FROM provider_guardrail_followup
-                                 ORDER BY created_at, id OFFSET {offset} LIMIT 1)
-                     RETURNING id::text"
-                ),
-                &[&notes],
-            )
-            .await
-            .unwrap();
-        row.get(0)
+        let sql = "UPDATE provider_guardrail_followup SET notes = $1";
+        self.on_row_at(offset, sql, &[&notes]).await
     }
 
     /// Deletes one row from the source, as a deletion request would. Returns its id.
     pub(super) async fn delete_a_row(&self, offset: usize) -> String {
+        let sql = "DELETE FROM provider_guardrail_followup";
+        self.on_row_at(offset, sql, &[]).await
+    }
+
+    /// Runs `statement` (an UPDATE or DELETE of the table) on the row at `offset` in export
+    /// order. Returns its id.
+    async fn on_row_at(
+        &self,
+        offset: usize,
+        statement: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> String {
+        let sql = format!(
+            "{statement}
+             WHERE id = (SELECT id FROM provider_guardrail_followup
+                         ORDER BY created_at, id OFFSET {offset} LIMIT 1)
+             RETURNING id::text"
+        );
         let row = self
             .db
             .client()
             .await
-            .query_one(
-                &format!(
-                    "DELETE FROM provider_guardrail_followup
-                     WHERE id = (SELECT id FROM provider_guardrail_followup
-                                 ORDER BY created_at, id OFFSET {offset} LIMIT 1)
-                     RETURNING id::text"
-                ),
-                &[],
-            )
+            .query_one(&sql, params)
             .await
             .unwrap();
         row.get(0)
